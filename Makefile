@@ -1,0 +1,53 @@
+# Two commands matter: `make run` and `make test`. Both set up everything they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test setup lint typecheck pytest ffmpeg lock bench clean
+
+run: setup
+	$(BIN)/bwc init
+	$(BIN)/bwc run
+
+test: setup lint typecheck pytest
+
+setup: $(STAMP) ffmpeg
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# ffmpeg/ffprobe probe the media; Debian's packages provide them.
+ffmpeg:
+	@command -v ffprobe >/dev/null && command -v ffmpeg >/dev/null || { \
+	  echo "ffmpeg not found: installing it from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+pytest: $(STAMP) ffmpeg
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Re-resolve the pinned set after changing pyproject.toml's ranges.
+lock:
+	rm -rf /tmp/bwc-lock && $(PYTHON) -m venv /tmp/bwc-lock
+	/tmp/bwc-lock/bin/pip install --quiet --upgrade pip setuptools wheel
+	/tmp/bwc-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/bwc-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/coverage.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

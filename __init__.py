@@ -1,0 +1,1 @@
+"""BWC Evidence: body-worn-camera evidence service."""

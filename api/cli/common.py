@@ -1,0 +1,66 @@
+"""What every command shares: the runtime, output in table or JSON, and exit codes (SPEC §7)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bwc.config.settings import Settings, get_settings
+from bwc.storage.runtime import Runtime, build_runtime
+
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def runtime(settings: Settings | None = None) -> Runtime:
+    return build_runtime(settings or get_settings())
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout and nothing else there."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    out.print(table)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, bytes_: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal (stderr); silent when stderr is not a terminal."""
+    if not err.is_terminal:
+        yield lambda _n: None
+        return
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+    columns += [DownloadColumn()] if bytes_ else [TextColumn("{task.completed}/{task.total}")]
+    columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,186 @@
+"""One typed settings object for the whole service (SPEC §3).
+
+Values come, highest first, from: keyword arguments, ``BWC_*`` environment variables, the TOML file named
+by ``BWC_CONFIG``, then the defaults below. Paths left empty derive from ``home`` so that the embedded
+default keeps everything under one folder.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MEDIA_EXTENSIONS = ("mp4", "mov", "avi", "mkv", "ts", "m4a", "wav", "jpg")
+SIDECAR_EXTENSIONS = ("json", "xml", "gps", "nmea", "txt", "srt")
+
+# Matched in order against the path relative to the watched root (``/``-separated). The first pattern
+# that matches wins; each may name ``device``, ``officer``, ``start`` and ``seq``. ``start`` is parsed by
+# stripping non-digits and reading YYYYMMDDHHMMSS.
+DEFAULT_NAME_PATTERNS = (
+    r"(?:^|/)(?P<device>[A-Za-z0-9-]+)_(?P<officer>[A-Za-z0-9-]+)_(?P<start>\d{14})_(?P<seq>\d{4})\.[^./]+$",
+    r"(?:^|/)(?P<device>[A-Za-z0-9-]+)_(?P<start>\d{8}_\d{6})_(?P<seq>\d+)\.[^./]+$",
+    r"(?:^|/)(?P<device>[^/]+)/[^/]+$",
+)
+
+
+class Settings(BaseSettings):
+    """Effective configuration; build with :func:`get_settings` outside tests."""
+
+    model_config = SettingsConfigDict(env_prefix="BWC_", extra="ignore", validate_default=True)
+
+    home: Path = Path("./var")
+    database_url: SecretStr | None = None
+    storage_url: SecretStr | None = None
+    inbox: Path | None = None
+    done_dir: Path | None = None
+    signing_key_path: Path | None = None
+    timezone: str = "UTC"
+
+    # ingest
+    station: str = "default"
+    stable_seconds: float = Field(5.0, ge=0)
+    rescan_seconds: float = Field(60.0, gt=0)
+    after_ingest: Literal["keep", "move", "delete"] = "keep"
+    retry_base_seconds: float = Field(10.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    name_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_NAME_PATTERNS))
+    earliest_plausible: datetime = datetime(2005, 1, 1)
+    future_tolerance_seconds: float = Field(86400.0, ge=0)
+    upload_deadline_hours: float = Field(24.0, ge=0)
+    extra_digests: list[Literal["sm3"]] = Field(default_factory=list)
+    part_size_mib: int = Field(8, ge=5, le=512)
+
+    # retention
+    retention_days: int = Field(180, ge=1)
+
+    # coverage policy (SPEC §6)
+    min_devices: int = Field(2, ge=1)
+    max_gap_seconds: float = Field(3.0, ge=0)
+    require_audio: bool = True
+    upload_grace_hours: float = Field(24.0, ge=0)
+    link_margin_seconds: float = Field(0.0, ge=0)
+
+    # service
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("BWC_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"BWC_CONFIG names {config_file!r}, which is not a readable file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("extra_digests", "name_patterns", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        home = self.home.resolve()
+        self.home = home
+        if self.database_url is None:
+            self.database_url = SecretStr(f"sqlite:///{home / 'bwc.db'}")
+        if self.storage_url is None:
+            self.storage_url = SecretStr(f"file://{home / 'objects'}")
+        if self.inbox is None:
+            self.inbox = home / "inbox"
+        if self.done_dir is None:
+            self.done_dir = home / "done"
+        if self.signing_key_path is None:
+            self.signing_key_path = home / "keys" / "audit-ed25519.pem"
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url.get_secret_value()
+
+    @property
+    def store_url(self) -> str:
+        assert self.storage_url is not None
+        return self.storage_url.get_secret_value()
+
+    @property
+    def inbox_path(self) -> Path:
+        assert self.inbox is not None
+        return self.inbox
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as plain values with every secret masked, for ``bwc config show`` and logs."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = mask_url(self.db_url)
+        data["storage_url"] = mask_url(self.store_url)
+        return data
+
+
+SECRET_QUERY_KEYS = {
+    "aws_secret_access_key",
+    "secret_access_key",
+    "secret",
+    "password",
+    "token",
+    "sslpassword",
+}
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL and any secret-looking query value."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc and not parts.query:
+        return url  # nothing to hide; urlunsplit would also mangle ``sqlite:////abs/path``
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = urlencode(
+        [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query)], safe="*/:"
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,103 @@
+"""Append-only audit events, written in the caller's transaction (SPEC §9).
+
+An event's leaf bytes are its canonical JSON: sorted keys, no spaces, UTF-8, times as ISO 8601 UTC with
+``Z``. Those bytes are what the Merkle tree hashes, so they must never change for a stored event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session
+
+from bwc.storage.models import AuditEvent
+from bwc.storage.types import utcnow
+
+SYSTEM_ACTOR = "system"
+
+
+class AuditLogImmutable(Exception):
+    """Raised when code tries to change or delete a stored audit event."""
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialization used for hashing: stable across runs, Python versions and backends."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    raise TypeError(f"not serializable in an audit event: {type(value).__name__}")
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, ending in ``Z``."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime in an audit event")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def leaf_bytes(seq: int, at: datetime, actor: str, kind: str, subject: str, details: str) -> bytes:
+    """The bytes of one Merkle leaf; ``details`` is the stored canonical JSON text."""
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": iso_utc(at),
+            "actor": actor,
+            "kind": kind,
+            "subject": subject,
+            "details": json.loads(details),
+        }
+    )
+    return body.encode("utf-8")
+
+
+def leaf_hash(data: bytes) -> str:
+    """RFC 6962 leaf hash: SHA-256 over 0x00 followed by the leaf."""
+    return hashlib.sha256(b"\x00" + data).hexdigest()
+
+
+def append_event(
+    session: Session,
+    kind: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> AuditEvent:
+    """Add an event to the caller's transaction with the next gap-free sequence number."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialize writers so that seq is max+1 without holes, whatever rolls back.
+        session.execute(text("SELECT pg_advisory_xact_lock(7240611)"))
+    session.flush()
+    seq = (session.scalar(select(func.max(AuditEvent.seq))) or 0) + 1
+    at = utcnow()
+    details_text = canonical_json(details or {})
+    ev = AuditEvent(
+        seq=seq,
+        at=at,
+        actor=actor,
+        kind=kind,
+        subject=subject,
+        details=details_text,
+        leaf_hash=leaf_hash(leaf_bytes(seq, at, actor, kind, subject, details_text)),
+    )
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def event_details(ev: AuditEvent) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(ev.details)
+    return result
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise AuditLogImmutable(f"audit event {obj.seq} is append-only")

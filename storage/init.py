@@ -1,0 +1,45 @@
+"""``bwc init``: everything a fresh installation needs, idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bwc.config.settings import Settings, mask_url
+from bwc.storage.db import make_engine
+from bwc.storage.migrate import upgrade
+from bwc.storage.objects import open_store
+
+
+def initialize(settings: Settings) -> Iterator[str]:
+    """Create folders, migrate, prepare the store and the signing key; yields one line per step."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.inbox_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    yield f"database ready: {mask_url(settings.db_url)}"
+    open_store(settings.store_url).ensure_ready()
+    yield f"object store ready: {mask_url(settings.store_url)}"
+    yield f"signing key: {ensure_signing_key(settings)}"
+    yield f"inbox: {settings.inbox_path}"
+
+
+def ensure_signing_key(settings: Settings) -> str:
+    """Create the Ed25519 audit signing key once; never replace an existing one."""
+    path = settings.signing_key_path
+    assert path is not None
+    if path.exists():
+        return f"{path} (kept)"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with open(path, "xb") as f:
+        f.write(pem)
+    path.chmod(0o600)
+    return f"{path} (created)"

@@ -1,0 +1,279 @@
+"""Database models. Two clocks are kept apart everywhere: what a device says, and when we received it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bwc.storage.types import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Device(Base):
+    """A recording device, known from the first file or action that names it."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(128), unique=True)
+    model: Mapped[str | None] = mapped_column(String(128))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    clock_offset_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Officer(Base):
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # None: not known yet. False: auxiliary staff (协管人员), who may not carry out enforcement alone.
+    certified: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceAssignment(Base):
+    """Who carried which device when; ``valid_to`` None means still assigned."""
+
+    __tablename__ = "device_assignments"
+    __table_args__ = (Index("ix_assignment_officer", "officer_id", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    valid_from: Mapped[datetime]
+    valid_to: Mapped[datetime | None]
+
+
+class Recording(Base):
+    """One stored, verified object with what the device and the probe say about it."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        Index("ix_recordings_device_start", "device_id", "started_at"),
+        Index("ix_recordings_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sm3: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    object_key: Mapped[str] = mapped_column(String(512))
+    object_version: Mapped[str | None] = mapped_column(String(256))
+    retention_until: Mapped[datetime | None]
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    officer_code: Mapped[str | None] = mapped_column(String(128))
+    original_name: Mapped[str] = mapped_column(String(1024))
+    source_path: Mapped[str | None] = mapped_column(Text)
+    sequence: Mapped[int | None] = mapped_column(Integer)
+
+    # the device's clock (raw, before any clock offset) ...
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    time_source: Mapped[str | None] = mapped_column(String(16))  # filename | metadata | mtime
+    # ... and ours
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None]
+
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    has_video: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    media_kind: Mapped[str | None] = mapped_column(String(16))  # video | audio | photo
+    container: Mapped[str | None] = mapped_column(String(64))
+    video_codec: Mapped[str | None] = mapped_column(String(64))
+    audio_codec: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    creation_time: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | unplayable
+    probe_error: Mapped[str | None] = mapped_column(Text)
+    # fixity: None never checked, True passed, False failed
+    fixity_ok: Mapped[bool | None] = mapped_column(Boolean)
+    fixity_checked_at: Mapped[datetime | None]
+
+    device: Mapped[Device | None] = relationship(lazy="joined")
+    station: Mapped[Station | None] = relationship(lazy="joined")
+    sidecars: Mapped[list[Sidecar]] = relationship(back_populates="recording")
+
+
+class Sighting(Base):
+    """Every time bytes were seen at a path, including the first; duplicates only add a sighting."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (Index("ix_sightings_path", "station_id", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what happened to the source afterwards: kept | moved | deleted | None (not yet done)
+    after_ingest: Mapped[str | None] = mapped_column(String(16))
+
+
+class Sidecar(Base):
+    """A metadata file with the same stem as a recording (GPS track, XML, subtitles)."""
+
+    __tablename__ = "sidecars"
+    __table_args__ = (UniqueConstraint("recording_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    object_key: Mapped[str] = mapped_column(String(512))
+    object_version: Mapped[str | None] = mapped_column(String(256))
+    original_name: Mapped[str] = mapped_column(String(1024))
+    source_path: Mapped[str | None] = mapped_column(Text)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    recording: Mapped[Recording | None] = relationship(back_populates="sidecars")
+
+
+class IngestFailure(Base):
+    """A file that could not be stored yet: it stays where it is and is retried with back-off."""
+
+    __tablename__ = "ingest_failures"
+    __table_args__ = (UniqueConstraint("station_id", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(64))
+    last_error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Append-only event; ``seq`` is gap-free so that the Merkle tree over events has no holes."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_subject", "subject"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(512))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly the bytes that are hashed
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # admin | station | reviewer | auditor
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Action(Base):
+    """An enforcement action (执法行动) with its stored coverage verdict."""
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index("ix_actions_started", "started_at"),
+        Index("ix_actions_case", "case_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[str] = mapped_column(String(128), unique=True)
+    case_number: Mapped[str | None] = mapped_column(String(128))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    location: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    verdict: Mapped[str | None] = mapped_column(String(16))  # complete | pending | incomplete
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    coverage_computed_at: Mapped[datetime | None]
+    # when a pending verdict turns incomplete by the clock alone: end + upload_grace_hours
+    pending_until: Mapped[datetime | None]
+
+    unit: Mapped[Unit | None] = relationship(lazy="joined")
+
+
+class ActionOfficer(Base):
+    __tablename__ = "action_officers"
+
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), primary_key=True)
+
+
+class ActionDevice(Base):
+    """A device on an action: named by the action, or resolved from an officer through assignments."""
+
+    __tablename__ = "action_devices"
+
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), default="named")  # named | assignment
+
+
+class ActionRecording(Base):
+    """A link between an action and a recording; ``manual`` links survive recomputation."""
+
+    __tablename__ = "action_recordings"
+    __table_args__ = (Index("ix_action_recordings_recording", "recording_id"),)
+
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)

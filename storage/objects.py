@@ -1,0 +1,169 @@
+"""The object-store interface and what every backend shares (SPEC §5).
+
+Objects are content-addressed (``sha256/<aa>/<bb>/<sha256>``), written once and never overwritten. A
+``put`` hashes in the same pass that writes, then checks the store's own view of the object (S3's
+``ChecksumSHA256`` or a re-read of the local file) before returning, so a returned ``StoredObject`` is a
+verified object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+from cryptography.hazmat.primitives import hashes
+
+CHUNK_SIZE = 8 * 1024 * 1024
+Progress = Callable[[int], None]
+
+
+class StoreError(Exception):
+    """Base of object-store errors; ``code`` is what the API and CLI report."""
+
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or refused the request; the caller retries later."""
+
+    code = "store_unavailable"
+
+
+class DigestMismatch(StoreError):
+    """The bytes are not the ones named; nothing was stored under the expected key."""
+
+    code = "digest_mismatch"
+
+
+class VerificationFailed(StoreError):
+    """The store's view of an object differs from what we sent."""
+
+    code = "verification_failed"
+
+
+class ObjectMissing(StoreError):
+    code = "object_missing"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    sha256: str
+    size: int
+    created: bool  # False: the same bytes were there already
+    version_id: str | None = None
+    retention_until: datetime | None = None
+    extra_digests: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    version_id: str | None = None
+    retention_until: datetime | None = None
+    legal_hold: bool = False
+
+
+class ObjectStore(Protocol):
+    """What the service needs from a store; ``local`` and ``s3`` implement it."""
+
+    url: str
+
+    def ensure_ready(self) -> None:
+        """Create the bucket or folder if missing; safe to call again."""
+
+    def put(
+        self,
+        source: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        extra_digests: Sequence[str] = (),
+        retain_until: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> StoredObject:
+        """Store a stream, hashing as it goes; with ``expected_sha256``, refuse other bytes."""
+        ...
+
+    def head(self, sha256: str) -> ObjectInfo | None:
+        """What the store knows of an object, or None when it is absent."""
+        ...
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``start``..``end`` (inclusive, like HTTP Range) in chunks."""
+        ...
+
+    def verify(self, sha256: str) -> bool:
+        """Fixity: re-hash the stored bytes and compare with the key."""
+        ...
+
+    def set_legal_hold(self, sha256: str, on: bool) -> None:
+        """Hold (or release) an object regardless of its retention date, where the store can."""
+        ...
+
+
+def object_key(sha256: str) -> str:
+    """The content address of a SHA-256 hex digest."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a lowercase SHA-256 hex digest: {sha256!r}")
+    return f"sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class MultiHasher:
+    """SHA-256 plus any extra digests (SM3), fed once per chunk."""
+
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        self.sha256 = hashlib.sha256()
+        self._extra: dict[str, hashes.Hash] = {}
+        for name in extra:
+            if name != "sm3":
+                raise ValueError(f"unknown extra digest {name!r}")
+            self._extra[name] = hashes.Hash(hashes.SM3())
+        self.size = 0
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self.sha256.update(chunk)
+        for h in self._extra.values():
+            h.update(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
+        self.size += len(chunk)
+
+    def extra_hexdigests(self) -> dict[str, str]:
+        return {name: h.finalize().hex() for name, h in self._extra.items()}
+
+
+def read_chunks(source: BinaryIO, buffer: bytearray) -> Iterator[memoryview]:
+    """Fill one reused buffer with ``readinto`` and yield views of it; the view is valid until the next."""
+    view = memoryview(buffer)
+    while True:
+        n = source.readinto(view) if hasattr(source, "readinto") else _read_into(source, view)
+        if not n:
+            return
+        # Fill the buffer fully where the source delivers short reads (pipes, sockets).
+        while n < len(buffer):
+            more = source.readinto(view[n:]) if hasattr(source, "readinto") else _read_into(source, view[n:])
+            if not more:
+                break
+            n += more
+        yield view[:n]
+
+
+def _read_into(source: BinaryIO, view: memoryview) -> int:
+    data = source.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def open_store(url: str) -> ObjectStore:
+    """The store named by a ``BWC_STORAGE_URL``: ``file:///path`` or ``s3://bucket?endpoint_url=…``."""
+    if url.startswith("file://"):
+        from bwc.storage.local_store import LocalStore
+
+        return LocalStore(url)
+    if url.startswith("s3://"):
+        from bwc.storage.s3_store import S3Store
+
+        return S3Store(url)
+    raise ValueError(f"unsupported storage URL scheme in {url.split('://', 1)[0]!r}: use file:// or s3://")

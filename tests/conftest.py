@@ -1,0 +1,70 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bwc.config.settings import Settings
+from bwc.storage.objects import ObjectStore
+from bwc.storage.runtime import Runtime, build_runtime
+from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, pg_session_database
+from tests.fixtures.media import MediaFactory
+
+
+def pytest_report_header() -> str:
+    reason = pg_available()
+    return "postgresql: available" if reason is None else f"postgresql: NOT reachable, its tests skip ({reason})"
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> MediaFactory:
+    return MediaFactory(tmp_path_factory.mktemp("media-cache"))
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[PgDatabase | None]:
+    yield from pg_session_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    _sqlite_template: SqliteTemplate,
+    _pg_database: PgDatabase | None,
+) -> str:
+    """A clean, migrated database: each test that takes it runs once per backend."""
+    if request.param == "sqlite":
+        return _sqlite_template.fresh(tmp_path / "bwc.db")
+    if _pg_database is None:
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432")
+    return _pg_database.fresh()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for an embedded service under ``tmp_path`` on the parametrized database."""
+    home = tmp_path / "home"
+    return Settings(home=home, database_url=database_url, stable_seconds=0)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    rt.store.ensure_ready()
+    settings.inbox_path.mkdir(parents=True, exist_ok=True)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> ObjectStore:
+    return runtime.store
