@@ -7,17 +7,19 @@ default keeps everything under one folder.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -56,11 +58,11 @@ class Settings(BaseSettings):
     after_ingest: Literal["keep", "move", "delete"] = "keep"
     retry_base_seconds: float = Field(10.0, gt=0)
     retry_max_seconds: float = Field(3600.0, gt=0)
-    name_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_NAME_PATTERNS))
+    name_patterns: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_NAME_PATTERNS))
     earliest_plausible: datetime = datetime(2005, 1, 1)
     future_tolerance_seconds: float = Field(86400.0, ge=0)
     upload_deadline_hours: float = Field(24.0, ge=0)
-    extra_digests: list[Literal["sm3"]] = Field(default_factory=list)
+    extra_digests: Annotated[list[Literal["sm3"]], NoDecode] = Field(default_factory=list)
     part_size_mib: int = Field(8, ge=5, le=512)
 
     # retention
@@ -104,11 +106,20 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("extra_digests", "name_patterns", mode="before")
+    @field_validator("extra_digests", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
-            return [v.strip() for v in value.split(",") if v.strip()]
+        # From the environment: a JSON list or a comma-separated one.
+        if isinstance(value, str):
+            return json.loads(value) if value.lstrip().startswith("[") else [v.strip() for v in value.split(",") if v]
+        return value
+
+    @field_validator("name_patterns", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        # Regular expressions may contain commas, so the environment form is a JSON list only.
+        if isinstance(value, str):
+            return json.loads(value)
         return value
 
     @model_validator(mode="after")

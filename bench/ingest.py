@@ -1,0 +1,312 @@
+"""Ingest benchmark (not a test): throughput, files/s, peak memory and watcher latency.
+
+Makes real media files with ffmpeg (large ones by looping a clip with ``-c copy``), ingests them into the
+local store and into S3 (moto's standalone server on loopback) through the ``bwc`` command, and measures in
+the same run, on the same files, the baselines: ``openssl dgst -sha256`` (this CPU's hashing limit),
+``sha256sum`` and ``aws s3 cp`` to the same endpoint. Prints a table and the ratios; writes
+``bench/out/ingest.json``.
+
+    .venv/bin/python bench/ingest.py [--large-gib 2] [--small 200] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+OUT = ROOT / "bench" / "out"
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise SystemExit(f"{' '.join(cmd[:3])}… failed ({proc.returncode}): {err[-2000:]}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def make_media(work: Path, large_gib: float, small: int) -> tuple[list[Path], list[Path]]:
+    clip = work / "clip.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=20",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "1",
+            "-c:a",
+            "aac",
+            str(clip),
+        ],
+        check=True,
+    )
+    large_dir, small_dir = work / "large", work / "small"
+    large_dir.mkdir()
+    small_dir.mkdir()
+    large = []
+    sizes = [large_gib * 2**30] + [256 * 2**20] * 2
+    for i, size in enumerate(sizes):
+        dest = large_dir / f"DSJ-L{i:03d}_P{i:04d}_20240501{8 + i:02d}0000_0001.mp4"
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(clip),
+                "-c",
+                "copy",
+                "-fs",
+                str(int(size)),
+                "-metadata",
+                f"title=large {i}",
+                str(dest),
+            ],
+            check=True,
+        )
+        large.append(dest)
+    short = work / "short.mp4"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip), "-t", "2", "-c", "copy", str(short)],
+        check=True,
+    )
+    smalls = []
+    for i in range(small):
+        dest = (
+            small_dir
+            / f"DSJ-S{i % 20:03d}"
+            / f"DSJ-S{i % 20:03d}_P0001_20240502{i // 60 % 24:02d}{i % 60:02d}00_{i:04d}.mp4"
+        )
+        dest.parent.mkdir(exist_ok=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(short),
+                "-c",
+                "copy",
+                "-metadata",
+                f"title=small {i}",
+                str(dest),
+            ],
+            check=True,
+        )
+        smalls.append(dest)
+    return large, smalls
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, endpoint
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("moto server did not start")
+
+
+def env_for(home: Path, storage_url: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "BWC_HOME": str(home),
+            "BWC_STABLE_SECONDS": "0",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    env.pop("BWC_DATABASE_URL", None)
+    env.pop("BWC_CONFIG", None)
+    if storage_url:
+        env["BWC_STORAGE_URL"] = storage_url
+    else:
+        env.pop("BWC_STORAGE_URL", None)
+    return env
+
+
+def recordings_count(home: Path) -> int:
+    with sqlite3.connect(home / "bwc.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM recordings").fetchone()[0])
+
+
+def bench_backend(
+    name: str, work: Path, large: list[Path], smalls: list[Path], storage_url: str | None
+) -> dict[str, Any]:
+    home = work / f"home-{name}"
+    env = env_for(home, storage_url)
+    subprocess.run([str(BIN / "bwc"), "init"], env=env, check=True, stdout=subprocess.DEVNULL)
+    result: dict[str, Any] = {"large": []}
+    for f in large:
+        secs, rss = run_measured([str(BIN / "bwc"), "ingest", str(f)], env)
+        size = f.stat().st_size
+        result["large"].append(
+            {"file": f.name, "bytes": size, "seconds": secs, "mb_s": size / secs / 1e6, "peak_rss_mib": rss / 2**20}
+        )
+    small_dir = smalls[0].parent.parent
+    secs, rss = run_measured([str(BIN / "bwc"), "watch", str(small_dir), "--once", "--station", "bench"], env)
+    result["small"] = {
+        "files": len(smalls),
+        "seconds": secs,
+        "files_s": len(smalls) / secs,
+        "peak_rss_mib": rss / 2**20,
+    }
+    result["recordings"] = recordings_count(home)
+    return result
+
+
+def watcher_latency(work: Path, media_file: Path, stable_seconds: float) -> float:
+    """Seconds from a file appearing in a watched inbox until its recording is committed."""
+    home = work / "home-latency"
+    env = env_for(home, None)
+    env["BWC_STABLE_SECONDS"] = str(stable_seconds)
+    subprocess.run([str(BIN / "bwc"), "init"], env=env, check=True, stdout=subprocess.DEVNULL)
+    inbox = home / "inbox"
+    proc = subprocess.Popen(
+        [str(BIN / "bwc"), "watch", str(inbox)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(2)  # let the watcher start; a benchmark, not a test
+        tmp = inbox / "DSJ-W001_P0001_20240503080000_0001.mp4.part"
+        shutil.copyfile(media_file, tmp)
+        start = time.perf_counter()
+        tmp.rename(inbox / "DSJ-W001_P0001_20240503080000_0001.mp4")
+        deadline = start + stable_seconds + 60
+        while time.perf_counter() < deadline:
+            if recordings_count(home) >= 1:
+                return time.perf_counter() - start
+            time.sleep(0.05)
+        return float("nan")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def baseline(cmd: list[str], files: list[Path], env: dict[str, str] | None = None) -> float:
+    """MB/s of a baseline command over the files, one process per file."""
+    total_bytes = sum(f.stat().st_size for f in files)
+    total = 0.0
+    for f in files:
+        secs, _ = run_measured([*cmd, str(f)] if "{}" not in cmd else [c.replace("{}", str(f)) for c in cmd], env)
+        total += secs
+    return total_bytes / total / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large-gib", type=float, default=2.0)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--stable-seconds", type=float, default=5.0)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bwc-bench-"))
+    moto, endpoint = start_moto()
+    try:
+        print(f"making media in {work} …", flush=True)
+        large, smalls = make_media(work, args.large_gib, args.small)
+        # Warm the page cache once so every contender reads from memory alike.
+        for f in large:
+            subprocess.run(["cat", str(f)], stdout=subprocess.DEVNULL, check=True)
+        figures: dict[str, Any] = {}
+        figures["openssl_mb_s"] = baseline(["openssl", "dgst", "-sha256"], large)
+        figures["sha256sum_mb_s"] = baseline(["sha256sum"], large)
+        aws_env = env_for(work, None)
+        subprocess.run(
+            [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "mb", "s3://awscp"],
+            env=aws_env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        figures["aws_s3_cp_mb_s"] = baseline(
+            [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "cp", "--quiet", "{}", "s3://awscp/x"], large, aws_env
+        )
+        figures["local"] = bench_backend("local", work, large, smalls, None)
+        figures["s3"] = bench_backend("s3", work, large, smalls, f"s3://bench?endpoint_url={endpoint}&region=us-east-1")
+        figures["watch_latency_s"] = watcher_latency(work, smalls[0], args.stable_seconds)
+        figures["stable_seconds"] = args.stable_seconds
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report(figures)
+
+
+def report(f: dict[str, Any]) -> None:
+    def mbs(backend: str) -> float:
+        rows = f[backend]["large"]
+        return sum(r["bytes"] for r in rows) / sum(r["seconds"] for r in rows) / 1e6
+
+    local, s3 = mbs("local"), mbs("s3")
+    big_rss = {b: f[b]["large"][0]["peak_rss_mib"] for b in ("local", "s3")}
+    lines = [
+        f"openssl dgst -sha256      {f['openssl_mb_s']:9.1f} MB/s",
+        f"sha256sum                 {f['sha256sum_mb_s']:9.1f} MB/s",
+        f"aws s3 cp (moto)          {f['aws_s3_cp_mb_s']:9.1f} MB/s",
+        f"bwc ingest, local store   {local:9.1f} MB/s   ratio to openssl {local / f['openssl_mb_s']:.2f} (target ≥ 0.5)",
+        f"bwc ingest, S3 (moto)     {s3:9.1f} MB/s   ratio to aws s3 cp {s3 / f['aws_s3_cp_mb_s']:.2f} (target ≥ 1.0)",
+        f"peak RSS, largest file    local {big_rss['local']:.0f} MiB, S3 {big_rss['s3']:.0f} MiB (target < 200)",
+        f"small files               local {f['local']['small']['files_s']:.1f} files/s, "
+        f"S3 {f['s3']['small']['files_s']:.1f} files/s (target ≥ 10)",
+        f"watched inbox latency     {f['watch_latency_s']:.2f} s with stable_seconds={f['stable_seconds']} "
+        f"(target ≤ stable_seconds + 2)",
+    ]
+    print("\n".join(lines))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "ingest.json").write_text(json.dumps(f, indent=2))
+
+
+if __name__ == "__main__":
+    main()

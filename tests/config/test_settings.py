@@ -1,0 +1,78 @@
+"""Settings: environment, TOML file, derived paths and masking of secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from bwc.api.cli.main import app
+from bwc.config.settings import Settings, get_settings, mask_url
+
+
+def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path / "h")
+    assert s.db_url == f"sqlite:///{tmp_path / 'h' / 'bwc.db'}"
+    assert s.store_url == f"file://{tmp_path / 'h' / 'objects'}"
+    assert s.inbox_path == tmp_path / "h" / "inbox"
+    assert (s.stable_seconds, s.min_devices, s.max_gap_seconds, s.retention_days) == (5, 2, 3, 180)
+
+
+def test_environment_overrides_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "bwc.toml"
+    cfg.write_text('timezone = "Asia/Shanghai"\nmin_devices = 3\nstable_seconds = 9\n', encoding="utf-8")
+    monkeypatch.setenv("BWC_CONFIG", str(cfg))
+    monkeypatch.setenv("BWC_MIN_DEVICES", "4")
+    s = Settings(home=tmp_path)
+    assert s.timezone == "Asia/Shanghai"
+    assert s.stable_seconds == 9
+    assert s.min_devices == 4
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BWC_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ValueError, match="not a readable file"):
+        Settings(home=tmp_path)
+
+
+def test_unknown_timezone_and_policy_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Settings(home=tmp_path, timezone="Mars/Olympus")
+    with pytest.raises(ValidationError):
+        Settings(home=tmp_path, after_ingest="shred")
+
+
+def test_extra_digests_from_comma_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BWC_EXTRA_DIGESTS", "sm3")
+    assert Settings(home=tmp_path).extra_digests == ["sm3"]
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql+psycopg://bwc:hunter2@db:5432/bwc", "postgresql+psycopg://bwc:***@db:5432/bwc"),
+        ("s3://b?endpoint_url=http://m:9000&aws_secret_access_key=abc", "s3://b?endpoint_url=http://m:9000&aws_secret_access_key=***"),
+        ("sqlite:////abs/path/bwc.db", "sqlite:////abs/path/bwc.db"),
+    ],
+)
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BWC_HOME", str(tmp_path))
+    monkeypatch.setenv("BWC_DATABASE_URL", "postgresql+psycopg://bwc:s3cr3t-pw@db/bwc")
+    monkeypatch.setenv("BWC_STORAGE_URL", "s3://ev?aws_secret_access_key=TOPSECRETKEY")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["config", "show"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-pw" not in result.output and "TOPSECRETKEY" not in result.output
+    shown = json.loads(result.output)
+    assert shown["database_url"] == "postgresql+psycopg://bwc:***@db/bwc"
+    assert shown["home"] == str(tmp_path)
