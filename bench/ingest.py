@@ -295,7 +295,8 @@ def report(f: dict[str, Any]) -> None:
         f"openssl dgst -sha256      {f['openssl_mb_s']:9.1f} MB/s",
         f"sha256sum                 {f['sha256sum_mb_s']:9.1f} MB/s",
         f"aws s3 cp (moto)          {f['aws_s3_cp_mb_s']:9.1f} MB/s",
-        f"bwc ingest, local store   {local:9.1f} MB/s   ratio to openssl {local / f['openssl_mb_s']:.2f} (target ≥ 0.5)",
+        f"bwc ingest, local store   {local:9.1f} MB/s   "
+        f"ratio to openssl {local / f['openssl_mb_s']:.2f} (target ≥ 0.5)",
         f"bwc ingest, S3 (moto)     {s3:9.1f} MB/s   ratio to aws s3 cp {s3 / f['aws_s3_cp_mb_s']:.2f} (target ≥ 1.0)",
         f"peak RSS, largest file    local {big_rss['local']:.0f} MiB, S3 {big_rss['s3']:.0f} MiB (target < 200)",
         f"small files               local {f['local']['small']['files_s']:.1f} files/s, "
