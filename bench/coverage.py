@@ -1,0 +1,213 @@
+"""Coverage benchmark (not a test): a synthetic city on SQLite and PostgreSQL, at N and 2N.
+
+At full size (2N): 300 devices, 100,000 actions and 400,000 recordings over a year. Prints, per backend and
+size, the time to recompute all coverage, to add one recording (incremental, median of 25), and to produce a
+one-month missing-recording report, then how each grows from N to 2N (1.0 would be constant, 2.0 linear).
+Writes ``bench/out/coverage.json``.
+
+    .venv/bin/python bench/coverage.py [--actions 100000] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, select, text
+
+from bwc.audit.linking import on_recordings_changed, recompute_all
+from bwc.audit.reports import missing_report
+from bwc.config.settings import Settings
+from bwc.storage.db import transaction
+from bwc.storage.migrate import upgrade
+from bwc.storage.models import Action, ActionDevice, Device, Recording, Unit
+from bwc.storage.runtime import Runtime, build_runtime
+
+OUT = Path(__file__).resolve().parent / "out"
+YEAR_START = datetime(2024, 1, 1, tzinfo=UTC)
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def populate(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int = 7) -> None:
+    """Actions of 10–60 minutes, 2–3 devices each, filmed in 1–2 segments per device (some with gaps)."""
+    rng = random.Random(seed)
+    with rt.engine.begin() as conn:
+        conn.execute(insert(Unit), [{"id": i + 1, "code": f"U{i:02d}", "name": f"中队 {i}"} for i in range(10)])
+        conn.execute(
+            insert(Device),
+            [
+                {
+                    "id": i + 1,
+                    "serial": f"DSJ-{i:04d}",
+                    "unit_id": i % 10 + 1,
+                    "clock_offset_seconds": 0.0,
+                    "created_at": YEAR_START,
+                }
+                for i in range(n_devices)
+            ],
+        )
+        actions, links, recs = [], [], []
+        rec_id = 0
+        for a in range(n_actions):
+            start = YEAR_START + timedelta(seconds=rng.randrange(365 * 86400))
+            end = start + timedelta(minutes=rng.randint(10, 60))
+            unit = rng.randrange(10)
+            devices = rng.sample(range(unit * 30, unit * 30 + 30), rng.choice((2, 2, 3)))
+            actions.append(
+                {
+                    "id": a + 1,
+                    "action_id": f"A{a:07d}",
+                    "case_number": f"C{a // 3:06d}",
+                    "unit_id": unit + 1,
+                    "started_at": start,
+                    "ended_at": end,
+                    "created_at": start,
+                    "updated_at": start,
+                    "reasons": [],
+                }
+            )
+            for d in devices:
+                links.append({"action_id": a + 1, "device_id": d + 1, "source": "named"})
+                cut = start + (end - start) * rng.uniform(0.3, 0.7)
+                gap = timedelta(seconds=rng.choice((1, 2, 30)))
+                for s, e in ((start - timedelta(seconds=20), cut), (cut + gap, end + timedelta(seconds=20))):
+                    rec_id += 1
+                    recs.append(_recording(rec_id, d + 1, s, e, start))
+        # Spare recordings that no action claims, up to four per action in all.
+        while rec_id < 4 * n_actions:
+            rec_id += 1
+            s = YEAR_START + timedelta(seconds=rng.randrange(365 * 86400))
+            recs.append(_recording(rec_id, rng.randrange(n_devices) + 1, s, s + timedelta(minutes=5), s))
+        for chunk in range(0, len(actions), 20000):
+            conn.execute(insert(Action), actions[chunk : chunk + 20000])
+        for chunk in range(0, len(links), 20000):
+            conn.execute(insert(ActionDevice), links[chunk : chunk + 20000])
+        for chunk in range(0, len(recs), 20000):
+            conn.execute(insert(Recording), recs[chunk : chunk + 20000])
+
+
+def _recording(rid: int, device_id: int, start: datetime, end: datetime, received: datetime) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "sha256": uuid.uuid4().hex + uuid.uuid4().hex,
+        "size": 1000,
+        "object_key": "k",
+        "device_id": device_id,
+        "original_name": f"{rid}.mp4",
+        "started_at": start,
+        "ended_at": end,
+        "time_source": "filename",
+        "received_at": received + timedelta(hours=2),
+        "verified_at": received,
+        "duration_seconds": (end - start).total_seconds(),
+        "has_video": True,
+        "has_audio": True,
+        "status": "ok",
+        "legal_hold": False,
+        "sequence": rid,
+    }
+
+
+def measure(rt: Runtime, settings: Settings) -> dict[str, float]:
+    now = datetime(2025, 6, 1, tzinfo=UTC)
+    t0 = time.perf_counter()
+    with transaction(rt.sessions) as s:
+        recompute_all(s, settings, now, "bench")
+    full = time.perf_counter() - t0
+
+    rng = random.Random(11)
+    samples = []
+    with rt.sessions() as s:
+        rows = s.execute(select(Action.id, Action.started_at, Action.ended_at).limit(2000)).all()
+        next_id = (s.scalar(select(Recording.id).order_by(Recording.id.desc()).limit(1)) or 0) + 1
+        dev_of = dict(s.execute(select(ActionDevice.action_id, ActionDevice.device_id)).all())
+    for i in range(25):
+        aid, start, end = rng.choice(rows)
+        rec = _recording(next_id + i, dev_of[aid], start, end, start)
+        t0 = time.perf_counter()
+        with transaction(rt.sessions) as s:
+            s.execute(insert(Recording), [rec])
+            on_recordings_changed(s, settings, [rec["id"]], "bench")
+        samples.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    with rt.sessions() as s:
+        report = missing_report(s, settings, date(2024, 3, 1), date(2024, 3, 31), None, now)
+    month = time.perf_counter() - t0
+    return {
+        "full_recompute_s": full,
+        "incremental_ms": statistics.median(samples) * 1000,
+        "incremental_max_ms": max(samples) * 1000,
+        "month_report_s": month,
+        "month_report_actions": len(report["actions"]),
+    }
+
+
+def database(backend: str, work: Path, tag: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{work / f'{tag}.db'}"
+    name = f"bwc_bench_{tag}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop(url: str) -> None:
+    if url.startswith("postgresql"):
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--actions", type=int, default=100_000, help="actions at 2N (full size)")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bwc-bench-cov-") as tmp:
+        work = Path(tmp)
+        for backend in args.backends.split(","):
+            for label, n in (("N", args.actions // 2), ("2N", args.actions)):
+                url = database(backend, work, f"{backend}_{label}")
+                settings = Settings(home=work / f"home-{backend}-{label}", database_url=url)
+                rt = build_runtime(settings)
+                try:
+                    upgrade(rt.engine)
+                    t0 = time.perf_counter()
+                    populate(rt, n)
+                    figures = {"actions": n, "populate_s": time.perf_counter() - t0, **measure(rt, settings)}
+                finally:
+                    rt.close()
+                    drop(url)
+                results[f"{backend} {label}"] = figures
+                print(
+                    f"{backend:10} {label:2} actions={n:>7} full={figures['full_recompute_s']:6.1f}s "
+                    f"incremental={figures['incremental_ms']:6.1f}ms (max {figures['incremental_max_ms']:.0f}) "
+                    f"month report={figures['month_report_s']:5.2f}s",
+                    flush=True,
+                )
+            n1, n2 = results[f"{backend} N"], results[f"{backend} 2N"]
+            print(
+                f"{backend:10} growth N→2N: full ×{n2['full_recompute_s'] / n1['full_recompute_s']:.2f}, "
+                f"incremental ×{n2['incremental_ms'] / n1['incremental_ms']:.2f}, "
+                f"report ×{n2['month_report_s'] / n1['month_report_s']:.2f} "
+                "(targets at 2N: full < 60 s, incremental < 50 ms, month report < 2 s)"
+            )
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "coverage.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
