@@ -30,11 +30,17 @@ SIDECAR_EXTENSIONS = ("json", "xml", "gps", "nmea", "txt", "srt")
 
 # Matched in order against the path relative to the watched root (``/``-separated). The first pattern
 # that matches wins; each may name ``device``, ``officer``, ``start`` and ``seq``. ``start`` is parsed by
-# stripping non-digits and reading YYYYMMDDHHMMSS.
+# taking its digits as YYYYMMDDHHMMSS. The defaults, in order:
+#   <DEVICE>_<OFFICER>_<YYYYMMDDHHMMSS>_<NNNN>.<ext>  at any depth
+#   <DEVICE>_<YYYYMMDD>_<HHMMSS>_<N>.<ext>            at any depth
+#   <DEVICE>/<anything>.<ext>   the first folder under the root names the device, the file may sit deeper;
+#                               a YYYYMMDD[_-T]HHMMSS run of digits in the file name is read as the start.
+# Device and officer codes are letters (any script), digits and hyphens; in the first two a device code must
+# hold a digit, so that camera prefixes such as ``VID_20240501_083000_1.mp4`` do not pass for a device.
 DEFAULT_NAME_PATTERNS = (
-    r"(?:^|/)(?P<device>[A-Za-z0-9-]+)_(?P<officer>[A-Za-z0-9-]+)_(?P<start>\d{14})_(?P<seq>\d{4})\.[^./]+$",
-    r"(?:^|/)(?P<device>[A-Za-z0-9-]+)_(?P<start>\d{8}_\d{6})_(?P<seq>\d+)\.[^./]+$",
-    r"(?:^|/)(?P<device>[^/]+)/[^/]+$",
+    r"(?:^|/)(?=[^/_]*\d)(?P<device>(?:[^\W_]|-)+)_(?P<officer>(?:[^\W_]|-)+)_(?P<start>\d{14})_(?P<seq>\d+)\.[^./]+$",
+    r"(?:^|/)(?=[^/_]*\d)(?P<device>(?:[^\W_]|-)+)_(?P<start>\d{8}_\d{6})_(?P<seq>\d+)\.[^./]+$",
+    r"^(?P<device>[^/]+)/(?:[^/]+/)*(?:[^/]*?(?<!\d)(?P<start>\d{8}[_T-]?\d{6})(?!\d))?[^/]*$",
 )
 
 

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from bwc.storage.models import AuditEvent
@@ -89,6 +89,33 @@ def append_event(
     session.add(ev)
     session.flush()
     return ev
+
+
+def append_events(
+    session: Session,
+    items: list[tuple[str, str, dict[str, Any]]],
+    actor: str = SYSTEM_ACTOR,
+) -> int:
+    """Add many ``(kind, subject, details)`` events at once, in order, with consecutive gap-free seqs.
+
+    The same leaves as :func:`append_event` would write, inserted with one statement: a full recompute may
+    record hundreds of thousands of link changes.
+    """
+    if not items:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7240611)"))
+    session.flush()
+    first = (session.scalar(select(func.max(AuditEvent.seq))) or 0) + 1
+    at = utcnow()
+    rows = []
+    for seq, (kind, subject, details) in enumerate(items, start=first):
+        details_text = canonical_json(details)
+        digest = leaf_hash(leaf_bytes(seq, at, actor, kind, subject, details_text))
+        row = {"seq": seq, "at": at, "actor": actor, "kind": kind, "subject": subject, "details": details_text}
+        rows.append({**row, "leaf_hash": digest})
+    session.execute(insert(AuditEvent.__table__), rows)
+    return len(rows)
 
 
 def event_details(ev: AuditEvent) -> dict[str, Any]:

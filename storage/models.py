@@ -88,6 +88,7 @@ class Recording(Base):
     __tablename__ = "recordings"
     __table_args__ = (
         Index("ix_recordings_device_start", "device_id", "started_at"),
+        Index("ix_recordings_started", "started_at"),  # reports: a period's recordings across all devices
         Index("ix_recordings_received", "received_at"),
     )
 
@@ -252,6 +253,7 @@ class Action(Base):
 
 class ActionOfficer(Base):
     __tablename__ = "action_officers"
+    __table_args__ = (Index("ix_action_officers_officer", "officer_id"),)
 
     action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True)
     officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), primary_key=True)
@@ -261,6 +263,7 @@ class ActionDevice(Base):
     """A device on an action: named by the action, or resolved from an officer through assignments."""
 
     __tablename__ = "action_devices"
+    __table_args__ = (Index("ix_action_devices_device", "device_id"),)
 
     action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), primary_key=True)

@@ -13,6 +13,9 @@ from bwc.storage.runtime import Runtime, build_runtime
 from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, pg_session_database
 from tests.fixtures.media import MediaFactory
 
+# S3 fixtures (moto's standalone server, one per session): registered here so every test area can use them.
+from tests.fixtures.s3 import s3_bucket_url, s3_client, s3_endpoint, s3_locked_bucket_url  # noqa: F401
+
 
 def pytest_report_header() -> str:
     reason = pg_available()

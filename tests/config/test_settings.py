@@ -54,7 +54,10 @@ def test_extra_digests_from_comma_list(monkeypatch: pytest.MonkeyPatch, tmp_path
     ("url", "masked"),
     [
         ("postgresql+psycopg://bwc:hunter2@db:5432/bwc", "postgresql+psycopg://bwc:***@db:5432/bwc"),
-        ("s3://b?endpoint_url=http://m:9000&aws_secret_access_key=abc", "s3://b?endpoint_url=http://m:9000&aws_secret_access_key=***"),
+        (
+            "s3://b?endpoint_url=http://m:9000&aws_secret_access_key=abc",
+            "s3://b?endpoint_url=http://m:9000&aws_secret_access_key=***",
+        ),
         ("sqlite:////abs/path/bwc.db", "sqlite:////abs/path/bwc.db"),
     ],
 )

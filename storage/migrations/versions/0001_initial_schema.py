@@ -101,6 +101,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['device_id'], ['devices.id'], ),
     sa.PrimaryKeyConstraint('action_id', 'device_id')
     )
+    op.create_index('ix_action_devices_device', 'action_devices', ['device_id'], unique=False)
     op.create_table('action_officers',
     sa.Column('action_id', sa.Integer(), nullable=False),
     sa.Column('officer_id', sa.Integer(), nullable=False),
@@ -108,6 +109,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['officer_id'], ['officers.id'], ),
     sa.PrimaryKeyConstraint('action_id', 'officer_id')
     )
+    op.create_index('ix_action_officers_officer', 'action_officers', ['officer_id'], unique=False)
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=256), nullable=False),
@@ -189,6 +191,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('recordings', schema=None) as batch_op:
         batch_op.create_index('ix_recordings_device_start', ['device_id', 'started_at'], unique=False)
+        batch_op.create_index('ix_recordings_started', ['started_at'], unique=False)
         batch_op.create_index('ix_recordings_received', ['received_at'], unique=False)
 
     op.create_table('action_recordings',
@@ -279,6 +282,7 @@ def downgrade() -> None:
     op.drop_table('action_recordings')
     with op.batch_alter_table('recordings', schema=None) as batch_op:
         batch_op.drop_index('ix_recordings_received')
+        batch_op.drop_index('ix_recordings_started')
         batch_op.drop_index('ix_recordings_device_start')
 
     op.drop_table('recordings')
@@ -288,7 +292,9 @@ def downgrade() -> None:
 
     op.drop_table('device_assignments')
     op.drop_table('api_tokens')
+    op.drop_index('ix_action_officers_officer', table_name='action_officers')
     op.drop_table('action_officers')
+    op.drop_index('ix_action_devices_device', table_name='action_devices')
     op.drop_table('action_devices')
     op.drop_table('stations')
     op.drop_table('officers')

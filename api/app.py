@@ -1,0 +1,61 @@
+"""The HTTP service: the API under ``/api/v1`` and the web pages at ``/`` (SPEC §8, §11)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from bwc.api.errors import install_error_handlers
+from bwc.api.metrics import RequestMetrics, StoredTotals, make_metrics
+from bwc.api.routes import API_PREFIX, actions, failures, health, recordings, reports, uploads, web
+from bwc.config.settings import Settings, get_settings
+from bwc.storage.runtime import build_runtime
+
+log = logging.getLogger(__name__)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter()
+    for module in (health, recordings, uploads, failures, actions, reports):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A stateless app: everything it shares lives in the database and the object store."""
+    settings = settings or get_settings()
+    metrics = make_metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings)
+        app.state.runtime = runtime
+        collector = StoredTotals(runtime)
+        metrics.registry.register(collector)
+        log.info("api.started db=%s", runtime.engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            metrics.registry.unregister(collector)
+            runtime.close()
+
+    app = FastAPI(
+        title="BWC Evidence",
+        version="1",
+        summary="Body-worn-camera evidence: verified ingest, content-addressed storage, coverage audit.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestMetrics, counter=metrics.requests)
+    app.include_router(api_router())
+    app.include_router(web.router)
+    return app

@@ -1,0 +1,163 @@
+"""``bwc watch``, ``bwc ingest FILE…`` and ``bwc ingest status`` (SPEC §4, §7)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.core import TyperGroup
+
+from bwc.api.cli import common
+from bwc.api.cli.common import EXIT_FINDING, EXIT_OK, Format, fail, print_json, print_table
+from bwc.ingest.failures import open_failures
+from bwc.ingest.outcome import IngestOutcome
+from bwc.ingest.pipeline import ingest_file
+from bwc.ingest.watcher import ScanProgress, Watcher, scan_once
+from bwc.storage.shapes import failure_json, iso
+
+DEFAULT_COMMAND = "files"
+
+
+class _FilesByDefault(TyperGroup):
+    """``bwc ingest a.mp4 b.mp4`` runs ``bwc ingest files …``; ``bwc ingest status`` stays a subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's (vendored) click Context
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+ingest_app = typer.Typer(
+    cls=_FilesByDefault,
+    no_args_is_help=True,
+    help="Ingest files now (bwc ingest FILE… [--station ID]) or list failed ones (bwc ingest status).",
+)
+
+
+def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
+    return {
+        "path": outcome.path,
+        "status": outcome.status,
+        "kind": outcome.kind,
+        "recording_id": outcome.recording_id,
+        "sha256": outcome.sha256,
+        "reason": outcome.reason,
+        "error": outcome.error,
+        "next_attempt_at": iso(outcome.next_attempt_at),
+        "after_ingest": outcome.after_ingest,
+        "sidecars": [outcome_json(s) for s in outcome.sidecars],
+    }
+
+
+def _report(outcomes: Sequence[IngestOutcome], fmt: Format) -> int:
+    """Print the outcomes; exit 1 when any file failed, naming each (on stderr when stdout is JSON)."""
+    everything = [o for outcome in outcomes for o in (outcome, *outcome.sidecars)]
+    failed = [o for o in everything if o.failed]
+    if fmt is Format.json:
+        print_json([outcome_json(o) for o in outcomes])
+    else:
+        rows = [(o.status, o.kind, o.path, o.recording_id, (o.sha256 or "")[:16], o.reason or "") for o in everything]
+        print_table("ingest", ["status", "kind", "path", "recording", "sha256", "reason"], rows)
+        counts: dict[str, int] = {}
+        for o in everything:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        common.out.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files")
+    for o in failed:
+        common.err.print(f"[red]failed:[/red] {o.path} ({o.reason}: {o.error})", highlight=False)
+    return EXIT_FINDING if failed else EXIT_OK
+
+
+@contextmanager
+def _scan_progress() -> Iterator[ScanProgress]:
+    """A files-done bar on a terminal (stderr) for a backlog; silent when piped."""
+    if not common.err.is_terminal:
+        yield lambda _done, _total: None
+        return
+    columns = (TextColumn("ingest"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn())
+    with Progress(*columns, console=common.err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def watch(
+    folder: Path = typer.Argument(..., metavar="DIR", help="The station's export folder."),
+    station: str | None = typer.Option(None, "--station", help="Station code (default: BWC_STATION)."),
+    once: bool = typer.Option(False, "--once", help="Ingest what is complete now, then exit."),
+    fmt: Format = typer.Option(Format.table, "--format", help="With --once: table or json."),
+) -> None:
+    """Watch a folder and ingest every complete file; with --once, ingest what is complete now and exit."""
+    if not folder.is_dir():
+        fail(f"{folder} is not a folder")
+    rt = common.runtime()
+    code = rt.settings.station if station is None else station
+    try:
+        if once:
+            with _scan_progress() as progress:
+                outcomes = scan_once(rt, folder, code, progress)
+            raise typer.Exit(_report(outcomes, fmt))
+        logging.getLogger("bwc").setLevel(rt.settings.log_level.upper())
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda _signo, _frame: stop.set())
+        common.err.print(f"watching {folder} for station {code} (Ctrl-C stops)", highlight=False)
+        Watcher(rt, folder, code).run(stop)
+    finally:
+        rt.close()
+
+
+@ingest_app.command(DEFAULT_COMMAND)
+def ingest_files(
+    files: list[Path] = typer.Argument(..., metavar="FILE…", help="Files to ingest now."),
+    station: str | None = typer.Option(None, "--station", help="Station code (default: BWC_STATION)."),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Ingest these files now (the default when ``bwc ingest`` is given files); exit 1 if any failed."""
+    for f in files:
+        if not os.path.lexists(f):
+            fail(f"{f}: no such file")
+        if f.is_dir():
+            fail(f"{f} is a folder: use bwc watch {f} --once")
+    rt = common.runtime()
+    code = rt.settings.station if station is None else station
+    inbox = rt.settings.inbox_path.absolute()
+    try:
+        outcomes = []
+        for f in files:
+            path = f.absolute()  # not normalized: a ``..`` stays visible and is refused as unsafe
+            root = inbox if path.is_relative_to(inbox) else path.parent
+            outcomes.append(ingest_file(rt, root, path, code))
+        raise typer.Exit(_report(outcomes, fmt))
+    finally:
+        rt.close()
+
+
+@ingest_app.command("status")
+def ingest_status(
+    station: str | None = typer.Option(None, "--station", help="Only this station's failures."),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Files that could not be stored yet: reason, attempts, last error and the next try."""
+    rt = common.runtime()
+    try:
+        with rt.sessions() as s:
+            rows = [failure_json(f, code) for f, code in open_failures(s, station)]
+    finally:
+        rt.close()
+    if fmt is Format.json:
+        print_json(rows)
+        return
+    columns = ["station", "path", "reason", "attempts", "last_error", "next_attempt_at"]
+    print_table("open ingest failures", columns, [[r[c] for c in columns] for r in rows])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch)
+    app.add_typer(ingest_app, name="ingest")

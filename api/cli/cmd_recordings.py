@@ -1,0 +1,43 @@
+"""``bwc recordings list`` (SPEC §7, §12)."""
+
+from __future__ import annotations
+
+import typer
+from sqlalchemy import select
+
+from bwc.api.cli import common
+from bwc.api.cli.common import Format, print_json, print_table
+from bwc.api.cli.groups import add_once
+from bwc.storage.models import Device, Recording
+from bwc.storage.shapes import recording_json
+
+recordings_app = typer.Typer(no_args_is_help=True, help="Stored recordings.")
+
+
+@recordings_app.command("list")
+def list_recordings(
+    device: str | None = typer.Option(None, "--device", help="Only this device's recordings (serial)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many, newest received first."),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Recordings with device, times, streams and status; ``--format json`` gives SPEC §12 shapes."""
+    rt = common.runtime()
+    try:
+        with rt.sessions() as s:
+            query = select(Recording).order_by(Recording.received_at.desc(), Recording.id.desc())
+            if device is not None:
+                query = query.join(Device, Device.id == Recording.device_id).where(Device.serial == device)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = [recording_json(r) for r in s.scalars(query).unique()]
+    finally:
+        rt.close()
+    if fmt is Format.json:
+        print_json(rows)
+        return
+    columns = ["id", "device", "started_at", "duration_seconds", "has_video", "has_audio", "status", "original_name"]
+    print_table("recordings", columns, [[r[c] for c in columns] for r in rows])
+
+
+def register(app: typer.Typer) -> None:
+    add_once(app, recordings_app, "recordings")

@@ -1,0 +1,106 @@
+"""``bwc report missing``: actions lacking full-process footage, per unit and period (SPEC §6, §7)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bwc.api.cli.common import err, fail, out, runtime
+from bwc.audit.report_formats import render_csv, render_json, render_table, render_xlsx
+from bwc.audit.reports import missing_report
+from bwc.config.errors import BwcError
+from bwc.storage.db import transaction
+from bwc.storage.types import utcnow
+
+report_app = typer.Typer(no_args_is_help=True, help="Audit reports.")
+
+_DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    """YYYY-MM-DD (or YYYY/M/D); a bad date is bad usage (exit 2)."""
+    if value is None:
+        return None
+    m = _DATE.match(value.strip())
+    if m is None:
+        raise typer.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)", param_hint=option)
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date: {exc}", param_hint=option) from None
+
+
+@report_app.command("missing")
+def missing(
+    date_from: Annotated[
+        str | None, typer.Option("--from", metavar="DATE", help="first day, inclusive, in BWC_TIMEZONE")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="last day, inclusive, in BWC_TIMEZONE")
+    ] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="only this unit's actions and devices")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, json, csv or xlsx")] = ReportFormat.table,
+    out_file: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="write here instead of stdout")] = None,
+) -> None:
+    """Actions whose verdict is not complete, per-unit totals, late uploads, missing files, unclaimed recordings.
+
+    A non-empty report is not an error: the exit status is 0. xlsx needs --out unless stdout is a pipe.
+    """
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    if fmt is ReportFormat.xlsx and out_file is None and sys.stdout.isatty():
+        fail("xlsx is binary: give --out FILE or pipe stdout into a file")
+    rt = runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    except BwcError as exc:
+        fail(exc.message)
+    finally:
+        rt.close()
+
+    if fmt is ReportFormat.table:
+        if out_file is None:
+            render_table(report, out)
+        else:
+            with out_file.open("w", encoding="utf-8") as fh:
+                render_table(report, Console(file=fh, width=200, color_system=None))
+        return
+    body: bytes
+    if fmt is ReportFormat.json:
+        body = render_json(report).encode("utf-8")
+    elif fmt is ReportFormat.csv:
+        body = render_csv(report)
+    else:
+        body = render_xlsx(report)
+    if out_file is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            out_file.write_bytes(body)
+        except OSError as exc:
+            fail(f"cannot write {out_file}: {exc.strerror or exc}")
+        err.print(
+            f"{len(report['actions'])} action(s) not complete; report written to {out_file}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report")

@@ -1,0 +1,93 @@
+"""``bwc run``: the API, the web pages and the inbox watcher in one process (SPEC §3, §7)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bwc.api.cli.common import err
+from bwc.config.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+log = logging.getLogger(__name__)
+
+WATCHER_JOIN_SECONDS = 30.0
+
+
+def run(
+    host: Annotated[str | None, typer.Option(help="address to listen on (default BWC_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default BWC_PORT)")] = None,
+    watch: Annotated[bool, typer.Option(help="also watch the inbox (--no-watch: an API-only replica)")] = True,
+) -> None:
+    """Set up (like ``bwc init``), then serve the API and web pages and watch BWC_INBOX until SIGINT/SIGTERM."""
+    from bwc.storage.init import initialize
+
+    settings = get_settings()
+    logging.getLogger("bwc").setLevel(settings.log_level.upper())
+    for line in initialize(settings):
+        err.print(line, highlight=False)
+    serve(settings, host or settings.host, port or settings.port, watch=watch)
+
+
+def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> None:
+    """Run uvicorn in this (main) thread and the watcher beside it; both stop on the first signal."""
+    import uvicorn
+
+    from bwc.api.app import create_app  # the web stack loads only for this command
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    )
+    stop = threading.Event()
+    failed = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # uvicorn swaps in its own handlers while serving and hands the signal back to this one afterwards.
+        stop.set()
+        server.should_exit = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    watcher_thread = None
+    if watch:
+        watcher_thread = threading.Thread(
+            target=_watch, args=(settings, stop, failed, server), name="bwc-watcher", daemon=True
+        )
+        watcher_thread.start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if watcher_thread is not None:
+            watcher_thread.join(WATCHER_JOIN_SECONDS)
+            if watcher_thread.is_alive():
+                log.error("run.watcher_still_running after %.0fs; exiting anyway", WATCHER_JOIN_SECONDS)
+    if failed.is_set():
+        raise typer.Exit(1)
+
+
+def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, server: uvicorn.Server) -> None:
+    from bwc.ingest.watcher import Watcher
+    from bwc.storage.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    try:
+        Watcher(rt, settings.inbox_path, settings.station).run(stop)
+    except Exception:
+        # A service that silently stopped ingesting would lose files: take the whole process down, loudly.
+        log.exception("run.watcher_crashed inbox=%s", settings.inbox_path)
+        failed.set()
+        server.should_exit = True
+    finally:
+        rt.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,148 @@
+"""Enforcement actions and cases: import, create, and read with coverage (SPEC §6, §8)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from bwc.api.auth import Principal
+from bwc.api.deps import RuntimeDep, SessionDep, require
+from bwc.api.routes import API_PREFIX
+from bwc.audit.action_rows import ActionWriter, parse_action
+from bwc.audit.csv_rows import BadRow
+from bwc.audit.imports import import_actions
+from bwc.audit.linking import on_actions_changed
+from bwc.audit.registry import Registry
+from bwc.audit.reports import actions_json, period_bounds
+from bwc.audit.shapes import action_json
+from bwc.config.errors import BadInput, NotFound
+from bwc.storage.db import transaction
+from bwc.storage.models import Action, Recording, Unit
+from bwc.storage.runtime import Runtime
+from bwc.storage.shapes import recording_json
+from bwc.storage.types import utcnow
+
+router = APIRouter(prefix=API_PREFIX, tags=["actions"])
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+Readers = Annotated[Principal, Depends(require("reviewer", "auditor"))]
+Admin = Annotated[Principal, Depends(require())]
+
+
+class ActionIn(BaseModel):
+    """One action as the CSV import knows it; naive times are read in BWC_TIMEZONE."""
+
+    action_id: str = Field(min_length=1, max_length=128)
+    case_number: str | None = Field(None, max_length=128)
+    unit: str | None = Field(None, max_length=128)
+    started_at: str = Field(min_length=1, max_length=64)
+    ended_at: str = Field(min_length=1, max_length=64)
+    officers: list[str] = Field(default_factory=list, max_length=100)
+    devices: list[str] = Field(default_factory=list, max_length=100)
+    location: str | None = Field(None, max_length=2000)
+    kind: str | None = Field(None, max_length=128)
+
+
+def date_param(value: str | None, name: str) -> date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadInput(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _recordings(session: Session, ids: set[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    rows = session.scalars(select(Recording).where(Recording.id.in_(ids)).order_by(Recording.started_at, Recording.id))
+    return [recording_json(r) for r in rows]
+
+
+@router.get("/actions", summary="Actions by period (local dates, inclusive), unit and verdict")
+def list_actions(
+    session: SessionDep,
+    rt: RuntimeDep,
+    _who: Readers,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: Annotated[str | None, Query(max_length=10)] = None,
+    unit: Annotated[str | None, Query(max_length=128)] = None,
+    verdict: Literal["complete", "pending", "incomplete"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> dict[str, Any]:
+    lo, hi = period_bounds(date_param(from_, "from"), date_param(to, "to"), rt.settings.tz)
+    conditions: list[Any] = []
+    if lo is not None:
+        conditions.append(Action.started_at >= lo)
+    if hi is not None:
+        conditions.append(Action.started_at < hi)
+    if unit is not None:
+        conditions.append(Action.unit_id.in_(select(Unit.id).where(Unit.code == unit)))
+    found = actions_json(session, conditions, utcnow())
+    if verdict is not None:
+        found = [a for a in found if a["verdict"] == verdict]
+    return {"actions": found[:limit]}
+
+
+@router.get("/actions/{action_id}", summary="One action with devices, recordings, coverage verdict and reasons")
+def show_action(action_id: str, session: SessionDep, _who: Readers) -> dict[str, Any]:
+    action = session.scalar(select(Action).where(Action.action_id == action_id))
+    if action is None:
+        raise NotFound(f"no action {action_id!r}")
+    data = action_json(session, action, utcnow())
+    return {**data, "recording_details": _recordings(session, set(data["recordings"]))}
+
+
+@router.post("/actions", summary="Create or update one action (admin)")
+def upsert_action(body: ActionIn, session: SessionDep, rt: RuntimeDep, who: Admin) -> dict[str, Any]:
+    values: dict[str, str | None] = {
+        **body.model_dump(exclude={"officers", "devices"}),
+        "officers": ";".join(body.officers),
+        "devices": ";".join(body.devices),
+    }
+    try:
+        parsed = parse_action(values, rt.settings.tz)
+    except BadRow as exc:
+        raise BadInput(str(exc)) from exc
+    outcome, action_pk = ActionWriter(Registry(session, who.actor, origin="api")).upsert(parsed)
+    if outcome != "unchanged":
+        on_actions_changed(session, rt.settings, [action_pk], who.actor)
+    action = session.get(Action, action_pk)
+    assert action is not None
+    return {"outcome": outcome, "action": action_json(session, action, utcnow())}
+
+
+@router.post(
+    "/actions/import",
+    summary="Import actions from a CSV body (admin); bad rows are reported by line, good rows import",
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+)
+async def import_actions_csv(request: Request, rt: RuntimeDep, who: Admin) -> dict[str, Any]:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_CSV_BYTES:
+            raise BadInput(f"CSV body larger than {MAX_CSV_BYTES} bytes; split it", code="too_large")
+    name = request.headers.get("x-filename", "api-upload.csv")[:256]
+    # The body is in; the database work runs in the thread pool, in this request's one transaction.
+    return await run_in_threadpool(_import, rt, bytes(data), who, name)
+
+
+def _import(rt: Runtime, data: bytes, who: Principal, name: str) -> dict[str, Any]:
+    with transaction(rt.sessions) as session:
+        return import_actions(session, rt.settings, data, who.actor, name).as_dict()
+
+
+@router.get("/cases/{case_number}", summary="All actions and recordings of a case")
+def show_case(case_number: str, session: SessionDep, _who: Readers) -> dict[str, Any]:
+    found = actions_json(session, [Action.case_number == case_number], utcnow())
+    if not found:
+        raise NotFound(f"no actions for case {case_number!r}")
+    ids = {rid for a in found for rid in a["recordings"]}
+    return {"case_number": case_number, "actions": found, "recordings": _recordings(session, ids)}

@@ -1,0 +1,24 @@
+"""Files the ingest could not store yet, with their last error (SPEC §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from bwc.api.auth import Principal
+from bwc.api.deps import SessionDep, require
+from bwc.api.routes import API_PREFIX
+from bwc.ingest.failures import open_failures
+from bwc.storage.shapes import failure_json
+
+router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
+
+
+@router.get("/ingest/failures", summary="Open ingest failures, oldest first")
+def list_failures(
+    session: SessionDep,
+    _who: Annotated[Principal, Depends(require("auditor"))],
+    station: Annotated[str | None, Query(max_length=128, description="only this station's files")] = None,
+) -> dict[str, Any]:
+    return {"failures": [failure_json(f, code) for f, code in open_failures(session, station)]}

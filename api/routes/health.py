@@ -1,0 +1,47 @@
+"""Liveness for load balancers (no token) and Prometheus metrics (auditor)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from bwc.api.auth import Principal
+from bwc.api.deps import RuntimeDep, require
+from bwc.api.routes import API_PREFIX
+from bwc.storage.db import transaction
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix=API_PREFIX, tags=["service"])
+
+# A digest that is never stored: asking the store about it proves the store answers.
+PROBE_SHA256 = "0" * 64
+
+
+@router.get("/healthz", summary="Database and object store reachable (no token needed)")
+def healthz(rt: RuntimeDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    try:
+        with transaction(rt.sessions) as s:
+            s.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # health reports any failure instead of raising it
+        log.warning("healthz: database unreachable: %s", exc)
+        checks["database"] = "unreachable"
+    try:
+        rt.store.head(PROBE_SHA256)
+        checks["store"] = "ok"
+    except Exception as exc:
+        log.warning("healthz: store unreachable: %s", exc)
+        checks["store"] = "unreachable"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request, _who: Annotated[Principal, Depends(require("auditor"))]) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,149 @@
+"""Recording metadata (reviewer, auditor) and content for playback (reviewer, every read audited)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from itertools import chain
+from pathlib import PurePath
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bwc.api.auth import Principal
+from bwc.api.deps import RuntimeDep, SessionDep, require
+from bwc.api.errors import error_response
+from bwc.api.params import time_param
+from bwc.api.ranges import RangeNotSatisfiable, parse_range
+from bwc.api.routes import API_PREFIX
+from bwc.config.errors import NotFound
+from bwc.storage.events import append_event
+from bwc.storage.models import Device, Recording, Station
+from bwc.storage.runtime import Runtime
+from bwc.storage.shapes import recording_json
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix=API_PREFIX, tags=["recordings"])
+
+MEDIA_TYPES = {
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "avi": "video/x-msvideo",
+    "mkv": "video/x-matroska",
+    "ts": "video/mp2t",
+    "m4a": "audio/mp4",
+    "wav": "audio/wav",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+}
+
+
+def media_type(name: str) -> str:
+    return MEDIA_TYPES.get(PurePath(name).suffix.lower().lstrip("."), "application/octet-stream")
+
+
+def get_recording(session: Session, recording_id: int) -> Recording:
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise NotFound(f"no recording {recording_id}")
+    assert isinstance(recording, Recording)
+    return recording
+
+
+@router.get("/recordings", summary="Recordings by device and time (overlapping [from, to])")
+def list_recordings(
+    session: SessionDep,
+    rt: RuntimeDep,
+    _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
+    device: Annotated[str | None, Query(max_length=128, description="device serial")] = None,
+    station: Annotated[str | None, Query(max_length=128, description="station code")] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40, description="ISO 8601 time or date")] = None,
+    to: Annotated[str | None, Query(max_length=40, description="ISO 8601 time or date (whole day)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    tz = rt.settings.tz
+    start, end = time_param(from_, tz, "from"), time_param(to, tz, "to", end=True)
+    query = select(Recording)
+    if device is not None:
+        query = query.join(Device, Device.id == Recording.device_id).where(Device.serial == device)
+    if station is not None:
+        query = query.join(Station, Station.id == Recording.station_id).where(Station.code == station)
+    if start is not None:
+        query = query.where(func.coalesce(Recording.ended_at, Recording.started_at) >= start)
+    if end is not None:
+        query = query.where(Recording.started_at <= end)
+    query = query.order_by(Recording.started_at, Recording.id).limit(limit).offset(offset)
+    return {"recordings": [recording_json(r) for r in session.scalars(query)], "limit": limit, "offset": offset}
+
+
+@router.get("/recordings/{recording_id}", summary="One recording's metadata (SPEC §12)")
+def show_recording(
+    recording_id: int,
+    session: SessionDep,
+    _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
+) -> dict[str, Any]:
+    return recording_json(get_recording(session, recording_id))
+
+
+@router.get(
+    "/recordings/{recording_id}/content",
+    summary="The recorded bytes, with single-range HTTP Range for playback; every read is an audit event",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},
+)
+def recording_content(
+    recording_id: int,
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    who: Annotated[Principal, Depends(require("reviewer"))],
+) -> Response:
+    return stream_recording(session, rt, recording_id, request.headers.get("range"), who)
+
+
+def stream_recording(
+    session: Session, rt: Runtime, recording_id: int, range_header: str | None, who: Principal
+) -> Response:
+    """The response for one evidence read; the caller's session must commit before the response is sent."""
+    recording = get_recording(session, recording_id)
+    size = recording.size
+    try:
+        span = parse_range(range_header, size)
+    except RangeNotSatisfiable as exc:
+        return error_response(416, "range_not_satisfiable", str(exc), {"Content-Range": f"bytes */{size}"})
+    first, last = span if span is not None else (0, size - 1)
+    # Open the object before anything is promised: a missing object is an error, not a truncated 200.
+    chunks: Iterator[bytes] = iter(rt.store.read(recording.sha256, first, last)) if size else iter(())
+    head = next(chunks, b"")
+    details: dict[str, Any] = {"sha256": recording.sha256, "role": who.role, "token_id": who.token_id}
+    if span is not None:
+        details["range"] = [first, last]
+    # Committed by the request's session before the response (and so any byte) is sent.
+    append_event(session, "evidence.read", f"recording:{recording.id}", details, actor=who.actor)
+    log.info("evidence.read recording=%s actor=%s range=%s", recording.id, who.actor, span)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(last - first + 1 if size else 0),
+        "ETag": f'"{recording.sha256}"',
+        "Content-Disposition": _inline_disposition(recording.original_name),
+        "Cache-Control": "private, no-store",
+    }
+    if span is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    return StreamingResponse(
+        chain([head], chunks) if head else chunks,
+        status_code=206 if span is not None else 200,
+        media_type=media_type(recording.original_name),
+        headers=headers,
+    )
+
+
+def _inline_disposition(name: str) -> str:
+    base = PurePath(name).name or "recording"
+    ascii_name = base.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(base)}"

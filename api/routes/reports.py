@@ -1,0 +1,74 @@
+"""The missing-recording report (SPEC §6) and the audit log's events (SPEC §9), for auditors."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import select
+
+from bwc.api.auth import Principal
+from bwc.api.deps import RuntimeDep, SessionDep, require
+from bwc.api.routes import API_PREFIX
+from bwc.api.routes.actions import date_param
+from bwc.audit.report_formats import render_csv, render_json, render_xlsx
+from bwc.audit.reports import missing_report
+from bwc.storage.events import iso_utc
+from bwc.storage.models import AuditEvent
+from bwc.storage.types import utcnow
+
+router = APIRouter(prefix=API_PREFIX, tags=["audit"])
+
+Auditors = Annotated[Principal, Depends(require("auditor"))]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/reports/missing",
+    summary="Actions lacking full-process footage, per unit and period (local dates, inclusive)",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}},
+)
+def report_missing(
+    session: SessionDep,
+    rt: RuntimeDep,
+    _who: Auditors,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: Annotated[str | None, Query(max_length=10)] = None,
+    unit: Annotated[str | None, Query(max_length=128)] = None,
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> Response:
+    start, end = date_param(from_, "from"), date_param(to, "to")
+    report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    if format == "json":
+        return Response(render_json(report), media_type="application/json")
+    stem = f"missing-{start or 'start'}-{end or 'now'}"
+    if format == "csv":
+        body, media, ext = render_csv(report), "text/csv; charset=utf-8", "csv"
+    else:
+        body, media, ext = render_xlsx(report), XLSX, "xlsx"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{ext}"'})
+
+
+@router.get("/audit/events", summary="Audit events in sequence order, after a given seq")
+def audit_events(
+    session: SessionDep,
+    _who: Auditors,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit))
+    events = [
+        {
+            "seq": e.seq,
+            "at": iso_utc(e.at),
+            "actor": e.actor,
+            "kind": e.kind,
+            "subject": e.subject,
+            "details": json.loads(e.details),
+            "leaf_hash": e.leaf_hash,
+        }
+        for e in rows
+    ]
+    return {"events": events, "next_after": events[-1]["seq"] if events else after}

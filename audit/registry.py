@@ -1,0 +1,222 @@
+"""Units, officers, devices and device assignments: find-or-create, update, and who is affected (SPEC §6).
+
+A device, officer or unit is known from the first time a file or an action names it; administrators add
+its details later. Every creation and change is an audit event in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bwc.audit.csv_rows import BadRow, check_length
+from bwc.storage.events import append_event
+from bwc.storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Unit
+
+_KEEP: Any = object()  # "leave this field as it is"
+
+
+@dataclass
+class Registry:
+    """Find-or-create with a cache; ``rollback()`` forgets what a failed row created (its savepoint is gone)."""
+
+    session: Session
+    actor: str
+    origin: str
+    units: dict[str, Unit] = field(default_factory=dict)
+    officers: dict[str, Officer] = field(default_factory=dict)
+    devices: dict[str, Device] = field(default_factory=dict)
+    _fresh: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    def commit(self) -> None:
+        self._fresh.clear()
+
+    def rollback(self) -> None:
+        for cache, key in self._fresh:
+            cache.pop(key, None)
+        self._fresh.clear()
+
+    def unit(self, code: str | None) -> Unit | None:
+        if code is None:
+            return None
+        check_length(code, "unit", 128)
+        found = self.units.get(code) or self.session.scalar(select(Unit).where(Unit.code == code))
+        if found is None:
+            found = Unit(code=code)
+            self.session.add(found)
+            self.session.flush()
+            append_event(self.session, "unit.created", f"unit:{code}", {"origin": self.origin}, actor=self.actor)
+            self._fresh.append((self.units, code))
+        self.units[code] = found
+        return found
+
+    def officer(self, code: str) -> Officer:
+        check_length(code, "officer", 128)
+        found = self.officers.get(code) or self.session.scalar(select(Officer).where(Officer.code == code))
+        if found is None:
+            found = Officer(code=code)
+            self.session.add(found)
+            self.session.flush()
+            append_event(self.session, "officer.created", f"officer:{code}", {"origin": self.origin}, actor=self.actor)
+            self._fresh.append((self.officers, code))
+        self.officers[code] = found
+        return found
+
+    def device(self, serial: str) -> Device:
+        check_length(serial, "device", 128)
+        found = self.devices.get(serial) or self.session.scalar(select(Device).where(Device.serial == serial))
+        if found is None:
+            found = Device(serial=serial, clock_offset_seconds=0.0)
+            self.session.add(found)
+            self.session.flush()
+            append_event(self.session, "device.created", f"device:{serial}", {"origin": self.origin}, actor=self.actor)
+            self._fresh.append((self.devices, serial))
+        self.devices[serial] = found
+        return found
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one upsert did: ``created``, ``updated`` or ``unchanged``, and the action ids it affects."""
+
+    outcome: str
+    affected_actions: frozenset[int] = frozenset()
+
+
+def update_officer(
+    reg: Registry,
+    code: str,
+    name: str | None = _KEEP,
+    unit: str | None = _KEEP,
+    certified: bool | None = _KEEP,
+) -> Change:
+    """Create or update an officer; a change of certification re-judges every action the officer is on."""
+    session = reg.session
+    existed = reg.officers.get(code) is not None or session.scalar(select(Officer.id).where(Officer.code == code))
+    officer = reg.officer(code)
+    changes: dict[str, Any] = {}
+    if name is not _KEEP and name is not None and name != officer.name:
+        check_length(name, "name", 256)
+        changes["name"] = {"from": officer.name, "to": name}
+        officer.name = name
+    if unit is not _KEEP and unit is not None:
+        new_unit = reg.unit(unit)
+        if new_unit is not None and new_unit.id != officer.unit_id:
+            changes["unit"] = {"from": _unit_code(session, officer.unit_id), "to": unit}
+            officer.unit_id = new_unit.id
+    if certified is not _KEEP and certified is not None and certified != officer.certified:
+        changes["certified"] = {"from": officer.certified, "to": certified}
+        officer.certified = certified
+    session.flush()
+    if not changes:
+        return Change("created" if not existed else "unchanged")
+    append_event(session, "officer.updated", f"officer:{code}", {"changes": changes}, actor=reg.actor)
+    affected: frozenset[int] = frozenset()
+    if "certified" in changes:
+        affected = frozenset(
+            session.scalars(select(ActionOfficer.action_id).where(ActionOfficer.officer_id == officer.id))
+        )
+    return Change("created" if not existed else "updated", affected)
+
+
+def update_device(
+    reg: Registry,
+    serial: str,
+    model: str | None = _KEEP,
+    unit: str | None = _KEEP,
+    clock_offset_seconds: float | None = _KEEP,
+) -> Change:
+    """Create or update a device; a new clock offset moves its recordings, so its actions are re-judged."""
+    session = reg.session
+    existed = reg.devices.get(serial) is not None or session.scalar(select(Device.id).where(Device.serial == serial))
+    device = reg.device(serial)
+    changes: dict[str, Any] = {}
+    if model is not _KEEP and model is not None and model != device.model:
+        check_length(model, "model", 128)
+        changes["model"] = {"from": device.model, "to": model}
+        device.model = model
+    if unit is not _KEEP and unit is not None:
+        new_unit = reg.unit(unit)
+        if new_unit is not None and new_unit.id != device.unit_id:
+            changes["unit"] = {"from": _unit_code(session, device.unit_id), "to": unit}
+            device.unit_id = new_unit.id
+    if (
+        clock_offset_seconds is not _KEEP
+        and clock_offset_seconds is not None
+        and clock_offset_seconds != device.clock_offset_seconds
+    ):
+        if abs(clock_offset_seconds) > 366 * 86400:
+            raise BadRow("clock_offset_seconds: more than a year; check the value")
+        changes["clock_offset_seconds"] = {"from": device.clock_offset_seconds, "to": clock_offset_seconds}
+        device.clock_offset_seconds = clock_offset_seconds
+    session.flush()
+    if not changes:
+        return Change("created" if not existed else "unchanged")
+    append_event(session, "device.updated", f"device:{serial}", {"changes": changes}, actor=reg.actor)
+    affected: frozenset[int] = frozenset()
+    if "clock_offset_seconds" in changes:
+        affected = frozenset(session.scalars(select(ActionDevice.action_id).where(ActionDevice.device_id == device.id)))
+    return Change("created" if not existed else "updated", affected)
+
+
+def assign_device(
+    reg: Registry, serial: str, officer_code: str, valid_from: datetime, valid_to: datetime | None
+) -> Change:
+    """Record who carried a device from when to when; the same (device, officer, from) again updates ``to``."""
+    if valid_to is not None and valid_to <= valid_from:
+        raise BadRow("to: must be after from")
+    session = reg.session
+    device = reg.device(serial)
+    officer = reg.officer(officer_code)
+    existing = session.scalar(
+        select(DeviceAssignment).where(
+            DeviceAssignment.device_id == device.id,
+            DeviceAssignment.officer_id == officer.id,
+            DeviceAssignment.valid_from == valid_from,
+        )
+    )
+    subject = f"device:{serial}"
+    details: dict[str, Any] = {"officer": officer_code, "from": valid_from, "to": valid_to}
+    if existing is None:
+        assignment = DeviceAssignment(
+            device_id=device.id, officer_id=officer.id, valid_from=valid_from, valid_to=valid_to
+        )
+        session.add(assignment)
+        session.flush()
+        append_event(session, "assignment.created", subject, details, actor=reg.actor)
+        outcome, window_to = "created", valid_to
+    elif existing.valid_to == valid_to:
+        return Change("unchanged")
+    else:
+        details["previous_to"] = existing.valid_to
+        window_to = None if valid_to is None or existing.valid_to is None else max(valid_to, existing.valid_to)
+        existing.valid_to = valid_to
+        session.flush()
+        append_event(session, "assignment.updated", subject, details, actor=reg.actor)
+        outcome = "updated"
+    return Change(outcome, _assignment_actions(session, device.id, officer.id, valid_from, window_to))
+
+
+def _assignment_actions(
+    session: Session, device_id: int, officer_id: int, start: datetime, end: datetime | None
+) -> frozenset[int]:
+    """Actions whose resolved devices may change: the officer's actions in the window, and the device's."""
+    by_officer = (
+        select(Action.id)
+        .join(ActionOfficer, ActionOfficer.action_id == Action.id)
+        .where(ActionOfficer.officer_id == officer_id, Action.ended_at >= start)
+    )
+    if end is not None:
+        by_officer = by_officer.where(Action.started_at <= end)
+    by_device = select(ActionDevice.action_id).where(
+        ActionDevice.device_id == device_id, ActionDevice.source == "assignment"
+    )
+    return frozenset(session.scalars(by_officer)) | frozenset(session.scalars(by_device))
+
+
+def _unit_code(session: Session, unit_id: int | None) -> str | None:
+    return None if unit_id is None else session.scalar(select(Unit.code).where(Unit.id == unit_id))

@@ -1,0 +1,73 @@
+"""Reading a source file for the store while proving it did not change underneath us."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+ChunkHook = Callable[[int], None]
+
+
+class FileChanged(Exception):
+    """The source file changed while it was being read; what was read is not that file."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileState:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class CountingReader:
+    """A read-only file wrapper that counts the bytes handed out and calls ``on_chunk`` after each read."""
+
+    def __init__(self, raw: BinaryIO, on_chunk: ChunkHook | None = None) -> None:
+        self._raw = raw
+        self._on_chunk = on_chunk
+        self.bytes_read = 0
+
+    def _count(self, n: int) -> None:
+        self.bytes_read += n
+        if self._on_chunk is not None and n:
+            self._on_chunk(self.bytes_read)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self._count(n or 0)
+        return n or 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._count(len(data))
+        return data
+
+    def fileno(self) -> int:
+        """The source's descriptor, so that a store can size its upload parts from ``fstat``."""
+        return self._raw.fileno()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def check_unchanged(before: FileState, after: FileState, bytes_read: int) -> None:
+    """Raise :class:`FileChanged` unless the file is the same size, age and inode and was read whole."""
+    if before != after:
+        raise FileChanged(
+            f"file changed while being read: size {before.size}→{after.size}, "
+            f"mtime_ns {before.mtime_ns}→{after.mtime_ns}"
+        )
+    if bytes_read != before.size:
+        raise FileChanged(f"read {bytes_read} bytes of a {before.size}-byte file")

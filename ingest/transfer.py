@@ -1,0 +1,54 @@
+"""Copy one source file into the object store, probing it alongside, and prove the file held still."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from bwc.ingest.probe import ProbeResult, probe
+from bwc.ingest.reader import ChunkHook, CountingReader, FileState, check_unchanged
+from bwc.storage.objects import StoredObject
+from bwc.storage.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Transfer:
+    stored: StoredObject
+    state: FileState
+    probe: ProbeResult | None
+    retain_until: datetime | None = None  # the policy's date, where the store keeps none of its own
+
+
+def transfer(
+    rt: Runtime,
+    path: Path,
+    before: FileState,
+    *,
+    now: datetime,
+    with_probe: bool,
+    expected_sha256: str | None = None,
+    on_chunk: ChunkHook | None = None,
+) -> Transfer:
+    """Store ``path``; raises FileChanged, StoreError or OSError, and never touches the source."""
+    settings = rt.settings
+    retain_until = now + timedelta(days=settings.retention_days)
+    with open(path, "rb") as raw, ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
+        # ffprobe is a subprocess of its own: let it run while we hash and upload.
+        pending = pool.submit(probe, path) if with_probe and before.size > 0 else None
+        reader = CountingReader(raw, on_chunk)
+        stored = rt.store.put(
+            cast(BinaryIO, reader),
+            expected_sha256=expected_sha256,
+            extra_digests=tuple(settings.extra_digests),
+            retain_until=retain_until,
+        )
+        result = pending.result() if pending is not None else None
+        after = FileState.of(os.stat(path))
+    check_unchanged(before, after, reader.bytes_read)
+    if stored.size != before.size:
+        raise OSError(f"the store took {stored.size} bytes of a {before.size}-byte file")
+    return Transfer(stored, before, result, retain_until)

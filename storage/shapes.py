@@ -1,0 +1,55 @@
+"""JSON shapes of stored things, shared by the CLI and the API (SPEC §12)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bwc.storage.models import IngestFailure, Recording
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with an explicit offset (``+00:00``), or None."""
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def recording_json(rec: Recording) -> dict[str, Any]:
+    """A recording as SPEC §12 shapes it, plus a few fields reviewers find useful."""
+    return {
+        "id": rec.id,
+        "sha256": rec.sha256,
+        "size": rec.size,
+        "device": rec.device.serial if rec.device is not None else None,
+        "station": rec.station.code if rec.station is not None else None,
+        "officer": rec.officer_code,
+        "original_name": rec.original_name,
+        "started_at": iso(rec.started_at),
+        "ended_at": iso(rec.ended_at),
+        "duration_seconds": rec.duration_seconds,
+        "has_video": rec.has_video,
+        "has_audio": rec.has_audio,
+        "status": rec.status,
+        "time_source": rec.time_source,
+        "received_at": iso(rec.received_at),
+        # more than the contract asks:
+        "sequence": rec.sequence,
+        "source_path": rec.source_path,
+        "media_kind": rec.media_kind,
+        "probe_error": rec.probe_error,
+        "verified_at": iso(rec.verified_at),
+        "sm3": rec.sm3,
+    }
+
+
+def failure_json(failure: IngestFailure, station: str | None) -> dict[str, Any]:
+    """An open ingest failure, as ``bwc ingest status`` and ``GET /ingest/failures`` show it."""
+    return {
+        "station": station,
+        "path": failure.path,
+        "reason": failure.reason,
+        "last_error": failure.last_error,
+        "attempts": failure.attempts,
+        "first_failed_at": iso(failure.first_failed_at),
+        "last_failed_at": iso(failure.last_failed_at),
+        "next_attempt_at": iso(failure.next_attempt_at),
+    }

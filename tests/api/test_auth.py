@@ -1,0 +1,147 @@
+"""Every endpoint checks its token and role: 401 without a valid token, 403 for a wrong role (SPEC §8).
+
+The tables below ARE the access policy. A new endpoint that is not in them fails
+``test_every_route_is_in_the_access_table``, so nobody adds an endpoint without deciding who may call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from bwc.api.app import create_app
+from bwc.api.auth import ROLES, create_token, revoke_token
+from bwc.config.settings import Settings
+from bwc.storage.db import transaction
+from bwc.storage.runtime import Runtime
+from tests.api.conftest import Tokens
+
+# (method, path) -> roles admitted besides admin
+API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/api/v1/metrics"): frozenset({"auditor"}),
+    ("GET", "/api/v1/recordings"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/recordings"): frozenset({"station"}),
+    ("GET", "/api/v1/recordings/{recording_id}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/api/v1/recordings/{recording_id}/content"): frozenset({"reviewer"}),
+    ("GET", "/api/v1/ingest/failures"): frozenset({"auditor"}),
+    ("GET", "/api/v1/actions"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/actions"): frozenset(),
+    ("POST", "/api/v1/actions/import"): frozenset(),
+    ("GET", "/api/v1/actions/{action_id}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/api/v1/cases/{case_number}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
+    ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
+}
+# Web pages take the token from the login cookie; without one a page redirects to the login form.
+WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/recordings/{recording_id}/play"): frozenset({"reviewer"}),
+    ("GET", "/recordings/{recording_id}/content"): frozenset({"reviewer"}),
+}
+PUBLIC = {
+    ("GET", "/api/v1/healthz"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/docs/oauth2-redirect"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+}
+SAMPLE_PARAMS = {"recording_id": "999999", "action_id": "NO-SUCH-ACTION", "case_number": "NO-SUCH-CASE", "seq": "1"}
+
+
+def _routes() -> set[tuple[str, str]]:
+    app = create_app(Settings(home="/nonexistent-bwc-home"))  # builds nothing until its lifespan starts
+    found = set()
+    for ctx in iter_route_contexts(app.routes):
+        for method in ctx.methods or ():
+            if method != "HEAD":
+                found.add((method, str(ctx.path)))
+    return found
+
+
+def _url(path: str) -> str:
+    for name, value in SAMPLE_PARAMS.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"add a sample value for the path parameter in {path}"
+    return path
+
+
+def test_every_route_is_in_the_access_table() -> None:
+    declared = set(API_ACCESS) | set(WEB_ACCESS) | PUBLIC
+    assert _routes() == declared
+
+
+@pytest.fixture
+def revoked(runtime: Runtime) -> str:
+    with transaction(runtime.sessions) as s:
+        _token, secret = create_token(s, role="admin", name="gone", actor="test")
+    with transaction(runtime.sessions) as s:
+        revoke_token(s, "gone", actor="test")
+    return secret
+
+
+def _call(client: TestClient, method: str, url: str, headers: dict[str, str] | None = None) -> Any:
+    return client.request(method, url, headers=headers or {})
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(API_ACCESS))
+def test_api_route_checks_token_and_role(
+    client: TestClient, tokens: Tokens, revoked: str, method: str, path: str
+) -> None:
+    url = _url(path)
+    anonymous = _call(client, method, url)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    for secret in ("bwc_not-a-real-token", revoked):
+        bad = _call(client, method, url, {"Authorization": f"Bearer {secret}"})
+        assert bad.status_code == 401, secret
+    assert _call(client, method, url, {"Authorization": "Basic dXNlcjpwdw=="}).status_code == 401
+    allowed = API_ACCESS[(method, path)] | {"admin"}
+    for role in ROLES:
+        response = _call(client, method, url, tokens.headers(role))
+        if role in allowed:
+            assert response.status_code not in (401, 403), (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+            assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(WEB_ACCESS))
+def test_web_route_checks_cookie_and_role(client: TestClient, tokens: Tokens, method: str, path: str) -> None:
+    url = _url(path)
+    anonymous = client.request(method, url, follow_redirects=False)
+    assert anonymous.status_code in (303, 401)
+    if anonymous.status_code == 303:
+        assert anonymous.headers["location"].startswith("/login")
+    # a bearer header is not what the pages read: the cookie is
+    assert client.request(method, url, headers=tokens.headers("admin"), follow_redirects=False).status_code in (
+        303,
+        401,
+    )
+    allowed = WEB_ACCESS[(method, path)] | {"admin"}
+    for role in ROLES:
+        client.cookies.set("bwc_token", tokens.secrets[role])
+        response = client.request(method, url, follow_redirects=False)
+        client.cookies.clear()
+        if role in allowed:
+            assert response.status_code not in (303, 401, 403), (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+
+
+def test_public_routes_need_no_token(client: TestClient) -> None:
+    assert client.get("/api/v1/healthz").status_code == 200
+    assert client.get("/api/v1/openapi.json").json()["info"]["title"] == "BWC Evidence"
+    assert client.get("/login").status_code == 200
+
+
+def test_openapi_declares_bearer_security(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert {"bearer" in str(op.get("security")).lower() for op in doc["paths"]["/api/v1/recordings"].values()} == {True}
+    assert "security" not in doc["paths"]["/api/v1/healthz"]["get"]

@@ -1,0 +1,65 @@
+"""``bwc token create|list|revoke`` as a user runs them: a real subprocess on the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bwc.api.auth import authenticate, hash_token
+from bwc.storage.db import transaction
+from bwc.storage.models import ApiToken
+from bwc.storage.runtime import Runtime
+
+BWC = str(Path(sys.executable).with_name("bwc"))
+
+
+def _bwc(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "BWC_HOME": str(runtime.settings.home),
+        "BWC_DATABASE_URL": runtime.settings.db_url,
+        "BWC_STORAGE_URL": runtime.settings.store_url,
+    }
+    env.pop("BWC_CONFIG", None)
+    return subprocess.run([BWC, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_create_prints_the_token_alone_and_keeps_only_its_hash(runtime: Runtime) -> None:
+    done = _bwc(runtime, "token", "create", "--role", "station", "--name", "dock-3", "--station", "ST-3")
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip()
+    assert done.stdout == secret + "\n" and secret.startswith("bwc_") and len(secret) > 40
+    with transaction(runtime.sessions) as s:
+        rows = list(s.scalars(select(ApiToken)))
+        assert [(r.name, r.role, r.token_hash) for r in rows] == [("dock-3", "station", hash_token(secret))]
+        principal = authenticate(s, secret)
+    assert principal is not None and principal.station_code == "ST-3"
+
+
+def test_bad_role_is_exit_2(runtime: Runtime) -> None:
+    done = _bwc(runtime, "token", "create", "--role", "root", "--name", "x")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "unknown role" in done.stderr
+
+
+def test_list_never_shows_tokens_and_revoke_stops_one(runtime: Runtime) -> None:
+    secret = _bwc(runtime, "token", "create", "--role", "reviewer", "--name", "li.lei").stdout.strip()
+    listed = _bwc(runtime, "token", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["name"], r["role"], r["revoked_at"]) for r in rows] == [("li.lei", "reviewer", None)]
+    assert secret not in listed.stdout and hash_token(secret) not in listed.stdout
+
+    assert _bwc(runtime, "token", "revoke", "li.lei").returncode == 0
+    with transaction(runtime.sessions) as s:
+        assert authenticate(s, secret) is None
+    again = _bwc(runtime, "token", "revoke", "li.lei")
+    assert again.returncode == 2 and "no live token" in again.stderr
+    table = _bwc(runtime, "token", "list")
+    assert table.returncode == 0 and "li.lei" in table.stdout and secret not in table.stdout

@@ -1,0 +1,68 @@
+"""One error shape for everything; health without a token; Prometheus metrics for auditors."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from bwc.api.app import create_app
+from bwc.storage.runtime import Runtime
+from tests.api.conftest import Ingested, Tokens
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: TestClient, tokens: Tokens) -> None:
+    missing = client.get("/api/v1/no-such-thing", headers=tokens.headers("admin"))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong = client.delete("/api/v1/recordings", headers=tokens.headers("admin"))
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_unexpected_error_is_a_logged_500_without_a_stack(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(runtime.settings)
+
+    def boom() -> None:
+        raise RuntimeError("secret internals /srv/db password=hunter2")
+
+    app.add_api_route("/api/v1/test-boom", boom)
+    with (
+        caplog.at_level(logging.ERROR, logger="bwc.api.errors"),
+        TestClient(app, raise_server_exceptions=False) as client,
+    ):
+        response = client.get("/api/v1/test-boom")
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal", "message": "internal error; it has been logged"}}
+    assert "hunter2" not in response.text
+    assert any("hunter2" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/api/v1/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "store": "ok"}
+
+
+def test_healthz_reports_an_unreachable_store(runtime: Runtime) -> None:
+    # an S3 endpoint where nothing listens: the store cannot answer
+    dead = SecretStr("s3://bucket?endpoint_url=http://127.0.0.1:9&aws_access_key_id=x&aws_secret_access_key=y")
+    settings = runtime.settings.model_copy(update={"storage_url": dead})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/healthz")
+    assert response.status_code == 503
+    assert response.json()["store"] == "unreachable" and response.json()["database"] == "ok"
+
+
+def test_metrics(client: TestClient, tokens: Tokens, recording: Ingested) -> None:
+    client.get("/api/v1/healthz")
+    response = client.get("/api/v1/metrics", headers=tokens.headers("auditor"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "bwc_recordings_stored 1.0" in text
+    assert f"bwc_recordings_bytes {float(recording.size)}" in text
+    assert "bwc_ingest_failures_open 0.0" in text
+    assert 'bwc_http_requests_total{method="GET",route="/api/v1/healthz",status="200"} 1.0' in text

@@ -1,0 +1,173 @@
+"""``bwc run`` end to end: a real process serves the API and ingests what lands in its inbox."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import psutil
+import pytest
+
+from bwc.api.auth import create_token
+from bwc.config.settings import Settings
+from bwc.storage.db import transaction
+from bwc.storage.runtime import build_runtime
+from tests.fixtures.media import MediaFactory
+
+BWC = str(Path(sys.executable).with_name("bwc"))
+DEADLINE_SECONDS = 120.0  # a bound on waiting, not a performance threshold
+T = TypeVar("T")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _until(what: str, proc: subprocess.Popen[bytes], probe: Callable[[], T | None]) -> T:
+    """Poll the service's own API (the event we wait for) until ``probe`` answers, within a bound."""
+    end = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"bwc run exited with {proc.returncode} while waiting for {what}")
+        try:
+            result = probe()
+        except httpx.TransportError:
+            result = None
+        if result is not None:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen[bytes]
+    base: str
+    reviewer: str
+    station: str
+    log: Path
+
+
+@pytest.fixture
+def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
+    rt = build_runtime(settings)
+    with transaction(rt.sessions) as s:
+        _token, reviewer = create_token(s, role="reviewer", name="run-reviewer", actor="test")
+        _token, station = create_token(s, role="station", name="run-station", station_code="ST-RUN", actor="test")
+    rt.close()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BWC_HOME": str(settings.home),
+        "BWC_DATABASE_URL": settings.db_url,
+        "BWC_STABLE_SECONDS": "0",
+        "BWC_RESCAN_SECONDS": "1",
+    }
+    env.pop("BWC_CONFIG", None)
+    log = tmp_path / "bwc-run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [BWC, "run", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield Service(proc, f"http://127.0.0.1:{port}", reviewer, station, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _healthy(service: Service) -> None:
+    url = f"{service.base}/api/v1/healthz"
+    assert _until("healthz", service.proc, lambda: httpx.get(url, timeout=5).status_code == 200 or None)
+
+
+def test_run_serves_ingests_and_stops_cleanly(
+    service: Service, settings: Settings, media: MediaFactory, tmp_path: Path
+) -> None:
+    proc, base, log = service.proc, service.base, service.log
+    headers = {"Authorization": f"Bearer {service.reviewer}"}
+    _healthy(service)
+
+    # Arrive the way a docking station's copy finishes: complete, then renamed into place.
+    staged = media.make(tmp_path / "staging" / "DEV-42_P1_20240501080000_0001.mp4", seconds=1)
+    target = settings.inbox_path / "DEV-42_P1_20240501080000_0001.mp4"
+    os.replace(staged, target)
+
+    def listed() -> list[dict[str, object]] | None:
+        r = httpx.get(f"{base}/api/v1/recordings", params={"device": "DEV-42"}, headers=headers, timeout=5)
+        assert r.status_code == 200, r.text
+        return r.json()["recordings"] or None
+
+    found = _until("the recording to be listed", proc, listed)
+    assert [r["original_name"] for r in found] == [target.name]
+    assert found[0]["status"] == "ok"
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+
+
+@pytest.mark.slow
+def test_upload_streams_with_flat_memory(service: Service, tmp_path: Path) -> None:
+    """A body read whole would grow the server by at least its size; streaming keeps it to the store's buffers."""
+    size = 96 * 1024 * 1024
+    blob = tmp_path / "big.mp4"
+    digest = hashlib.sha256()
+    with open(blob, "wb") as f:
+        for i in range(size // (1 << 20)):
+            chunk = hashlib.sha256(str(i).encode()).digest() * (1 << 15)  # 1 MiB, incompressible enough
+            digest.update(chunk)
+            f.write(chunk)
+    _healthy(service)
+    server = psutil.Process(service.proc.pid)
+    before = server.memory_info().rss
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, server.memory_info().rss)
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+
+    def body() -> Iterator[bytes]:
+        with open(blob, "rb") as f:
+            while chunk := f.read(256 * 1024):
+                yield chunk
+
+    try:
+        response = httpx.post(
+            f"{service.base}/api/v1/recordings",
+            content=body(),
+            timeout=DEADLINE_SECONDS,
+            headers={
+                "Authorization": f"Bearer {service.station}",
+                "X-Device-Id": "MEM-1",
+                "X-Filename": "MEM-1_20240501_080000_1.mp4",
+                "X-Content-SHA256": digest.hexdigest(),
+            },
+        )
+    finally:
+        done.set()
+        sampler.join()
+    assert response.status_code == 201, response.text
+    assert response.json()["size"] == size
+    assert peak - before < size / 2, f"server grew by {(peak - before) / 2**20:.0f} MiB for a 96 MiB upload"

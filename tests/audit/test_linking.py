@@ -1,0 +1,345 @@
+"""Linking recordings to actions, device resolution and incremental recomputation, on both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bwc.audit import linking
+from bwc.audit.shapes import action_json
+from bwc.config.settings import Settings, get_settings
+from bwc.storage.db import transaction
+from bwc.storage.models import Action, ActionDevice, ActionRecording, Device, Recording
+from bwc.storage.runtime import Runtime
+from bwc.storage.types import utcnow
+from tests.fixtures import coverage_data as cd
+from tests.fixtures.media import MediaFactory
+
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+
+
+def sec(n: float) -> timedelta:
+    return timedelta(seconds=n)
+
+
+class Files:
+    """Real media files, each with distinct bytes."""
+
+    def __init__(self, media: MediaFactory, tmp: Path) -> None:
+        self.media, self.tmp, self.n = media, tmp, 0
+
+    def __call__(self, seconds: float = 10, **kw: object) -> Path:
+        self.n += 1
+        return self.media.make(self.tmp / f"f{self.n}.mp4", seconds=seconds, tone=200 + 11 * self.n, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def files(media: MediaFactory, tmp_path: Path) -> Files:
+    return Files(media, tmp_path / "files")
+
+
+def links(rt: Runtime, action_id: str) -> dict[str, bool]:
+    """Original file names linked to the action, with their manual flag."""
+    with transaction(rt.sessions) as s:
+        rows = s.execute(
+            select(Recording.original_name, ActionRecording.manual)
+            .join(ActionRecording, ActionRecording.recording_id == Recording.id)
+            .join(Action, Action.id == ActionRecording.action_id)
+            .where(Action.action_id == action_id)
+        ).all()
+    return {name: manual for name, manual in rows}
+
+
+def get_action(rt: Runtime, action_id: str) -> Action:
+    with transaction(rt.sessions) as s:
+        return s.scalars(select(Action).where(Action.action_id == action_id)).one()
+
+
+def test_relink_takes_overlapping_recordings_of_the_action_devices_only(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(60), devices=["A", "B"])
+        inside = cd.stored_recording(s, rt.store, files(), "A", T0 + sec(5))
+        before = cd.stored_recording(s, rt.store, files(), "A", T0 - sec(30))  # ends 20 s before the start
+        other = cd.stored_recording(s, rt.store, files(), "C", T0 + sec(5))  # device not on the action
+        after = cd.stored_recording(s, rt.store, files(), "B", T0 + sec(65))
+    with transaction(rt.sessions) as s:
+        linking.on_actions_changed(s, rt.settings, [act.id], "tester")
+    assert set(links(rt, "X1")) == {inside.original_name}
+    with transaction(rt.sessions) as s:
+        added = cd.events(s, "link.added", "action:X1")
+    assert added == [{"recording": inside.id, "sha256": inside.sha256, "manual": False}]
+    # a wider margin takes the footage just before and after as context
+    wide = rt.settings.model_copy(update={"link_margin_seconds": 30.0})
+    with transaction(rt.sessions) as s:
+        linking.on_actions_changed(s, wide, [act.id], "tester")
+    assert set(links(rt, "X1")) == {inside.original_name, before.original_name, after.original_name}
+    assert other.original_name not in links(rt, "X1")
+    # back to no margin: the context links are stale and go, each with an event
+    with transaction(rt.sessions) as s:
+        linking.on_actions_changed(s, rt.settings, [act.id], "tester")
+        removed = cd.events(s, "link.removed", "action:X1")
+    assert set(links(rt, "X1")) == {inside.original_name}
+    assert sorted(e["sha256"] for e in removed) == sorted([before.sha256, after.sha256])
+
+
+def test_clock_offset_moves_a_recording_into_the_window(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(60), devices=["A"])
+        slow = cd.stored_recording(s, rt.store, files(), "A", T0 - sec(3600 + 5))  # clock an hour slow
+    with transaction(rt.sessions) as s:
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+    assert links(rt, "X1") == {}
+    with transaction(rt.sessions) as s:
+        dev = s.scalars(select(Device).where(Device.serial == "A")).one()
+        dev.clock_offset_seconds = 3600.0
+        linking.on_devices_changed(s, rt.settings, [dev.id], "t")
+    assert links(rt, "X1") == {slow.original_name: False}
+
+
+def test_devices_resolved_from_officer_assignments(runtime: Runtime) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        cd.assign(s, "A", "P1", T0 - timedelta(days=1), None)
+        cd.assign(s, "OLD", "P1", T0 - timedelta(days=9), T0 - timedelta(days=2))  # returned before the action
+        cd.assign(s, "B", "P2", T0 - timedelta(days=1), T0 + sec(10))  # handed in during the action: it was there
+        act = cd.action(s, "X1", T0, T0 + sec(60), devices=["N"], officers=[("P1", True), ("P2", True)])
+    with transaction(rt.sessions) as s:
+        linking.resolve_devices(s, s.get(Action, act.id))  # type: ignore[arg-type]
+        rows = s.execute(
+            select(Device.serial, ActionDevice.source)
+            .join(ActionDevice, ActionDevice.device_id == Device.id)
+            .where(ActionDevice.action_id == act.id)
+        ).all()
+    assert dict(rows) == {"A": "assignment", "B": "assignment", "N": "named"}
+    # the assignment of B is corrected to end before the action: B is no longer on it, N stays
+    with transaction(rt.sessions) as s:
+        from bwc.storage.models import DeviceAssignment
+
+        b = s.scalars(select(DeviceAssignment).join(Device).where(Device.serial == "B")).one()
+        b.valid_to = T0 - sec(1)
+        linking.on_assignment_changed(s, rt.settings, b.officer_id, b.valid_from, T0 + sec(10), "admin")
+        serials = s.scalars(
+            select(Device.serial).join(ActionDevice).where(ActionDevice.action_id == act.id).order_by(Device.serial)
+        ).all()
+    assert serials == ["A", "N"]
+
+
+def test_recompute_records_a_coverage_event_only_when_something_changed(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A", "B"])
+        cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
+    later = T0 + timedelta(days=3)
+    with transaction(rt.sessions) as s:
+        a = s.get(Action, act.id)
+        assert a is not None
+        linking.relink(s, rt.settings, a, "t")
+        first = linking.recompute(s, rt.settings, a, later, "t")
+        second = linking.recompute(s, rt.settings, a, later + sec(5), "t")
+        changes = cd.events(s, "coverage.changed", "action:X1")
+    assert first.verdict == second.verdict == "incomplete"
+    assert len(changes) == 1
+    assert changes[0]["from"] is None and changes[0]["to"] == "incomplete"
+    act = get_action(rt, "X1")
+    assert act.coverage_computed_at == later + sec(5)
+
+
+def test_late_docking_completes_the_action(runtime: Runtime, files: Files) -> None:
+    """A's footage is in; B docks two days later and the verdict turns complete without anyone asking."""
+    rt = runtime
+    start = utcnow().replace(microsecond=0) - timedelta(days=2)
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", start, start + sec(8), devices=["A", "B"])
+        a = cd.stored_recording(s, rt.store, files(), "A", start - sec(1))
+        linking.on_recordings_changed(s, rt.settings, [a.id], "station:1")
+    with transaction(rt.sessions) as s:
+        stored = s.get(Action, act.id)
+        assert stored is not None
+        # computed as of the action's end (the station docked A right away): pending, B may still dock
+        assert linking.recompute(s, rt.settings, stored, start + sec(60), "t").verdict == "pending"
+        assert linking.effective_verdict(stored, utcnow()) == "incomplete"  # the clock alone has moved on
+    with transaction(rt.sessions) as s:
+        b = cd.stored_recording(s, rt.store, files(), "B", start - sec(1), received_at=start + timedelta(days=2))
+        linking.on_recordings_changed(s, rt.settings, [b.id], "station:1")
+        changes = cd.events(s, "coverage.changed", "action:X1")
+    act = get_action(rt, "X1")
+    assert act.verdict == "complete"
+    assert act.reasons == []
+    assert act.pending_until is None
+    assert changes[-1]["from"] == "pending" and changes[-1]["to"] == "complete"
+    assert set(links(rt, "X1")) == {a.original_name, b.original_name}
+
+
+def test_incremental_update_touches_only_the_affected_actions(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        near = cd.action(s, "NEAR", T0, T0 + sec(8), devices=["A", "B"])
+        cd.action(s, "LATER", T0 + timedelta(hours=2), T0 + timedelta(hours=2, seconds=8), devices=["A", "B"])
+        cd.action(s, "OTHER", T0, T0 + sec(8), devices=["C", "D"])
+        cd.stored_recording(s, rt.store, files(), "C", T0 - sec(1))
+    computed_at = T0 + timedelta(days=5)
+    with transaction(rt.sessions) as s:
+        assert linking.recompute_all(s, rt.settings, computed_at, "t") == 3
+    with transaction(rt.sessions) as s:
+        rec = cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
+        assert linking.affected_actions(s, rt.settings, [rec.id]) == [near.id]
+        linking.on_recordings_changed(s, rt.settings, [rec.id], "station")
+    assert get_action(rt, "NEAR").coverage_computed_at != computed_at
+    assert get_action(rt, "LATER").coverage_computed_at == computed_at
+    assert get_action(rt, "OTHER").coverage_computed_at == computed_at
+    assert set(links(rt, "NEAR")) == {rec.original_name}
+    assert get_action(rt, "NEAR").reasons[0]["devices_recording"] == ["A"]
+
+
+def test_recording_moved_out_of_an_action_is_unlinked(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        cd.action(s, "X1", T0, T0 + sec(8), devices=["A"])
+        rec = cd.stored_recording(s, rt.store, files(), "A", T0)
+        linking.on_recordings_changed(s, rt.settings, [rec.id], "t")
+    assert set(links(rt, "X1")) == {rec.original_name}
+    with transaction(rt.sessions) as s:
+        moved = s.get(Recording, rec.id)
+        assert moved is not None
+        moved.started_at, moved.ended_at = T0 + timedelta(hours=5), T0 + timedelta(hours=5, seconds=10)
+        linking.on_recordings_changed(s, rt.settings, [rec.id], "t")
+    assert links(rt, "X1") == {}
+    assert [r["code"] for r in get_action(rt, "X1").reasons][:2] == ["too_few_devices", "no_footage"]
+
+
+def test_manual_links_survive_relinking(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A"])
+        cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
+        lent = cd.stored_recording(s, rt.store, files(), "Z", T0 - sec(1))  # a camera borrowed, not on record
+    with transaction(rt.sessions) as s:
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+    assert get_action(rt, "X1").verdict == "incomplete"
+    with transaction(rt.sessions) as s:
+        a, r = s.get(Action, act.id), s.get(Recording, lent.id)
+        assert a is not None and r is not None
+        linking.link_manually(s, a, r, "reviewer:li")
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+    assert links(rt, "X1")[lent.original_name] is True
+    assert get_action(rt, "X1").verdict == "complete"
+    with transaction(rt.sessions) as s:
+        a, r = s.get(Action, act.id), s.get(Recording, lent.id)
+        assert a is not None and r is not None
+        linking.unlink_manually(s, a, r, "reviewer:li")
+        linking.recompute(s, rt.settings, a, utcnow(), "reviewer:li")
+        manual_events = [e for e in cd.events(s, "link.removed", "action:X1") if e["manual"]]
+    assert lent.original_name not in links(rt, "X1")
+    assert get_action(rt, "X1").verdict == "incomplete"
+    assert manual_events == [{"recording": lent.id, "sha256": lent.sha256, "manual": True}]
+
+
+def test_full_and_incremental_recompute_agree(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        ids = []
+        for i, devices in enumerate((["A", "B"], ["A"], ["B", "C"], ["C"])):
+            start = T0 + timedelta(minutes=10 * i)
+            ids.append(cd.action(s, f"X{i}", start, start + sec(8), devices=devices).id)
+            cd.stored_recording(s, rt.store, files(), devices[0], start - sec(1))
+    with transaction(rt.sessions) as s:
+        linking.on_actions_changed(s, rt.settings, ids, "t")
+        incremental = {a.action_id: (a.verdict, a.reasons) for a in s.scalars(select(Action))}
+        s.execute(ActionRecording.__table__.delete())
+    with transaction(rt.sessions) as s:
+        assert linking.recompute_all(s, rt.settings, utcnow(), "t") == 4
+        full = {a.action_id: (a.verdict, a.reasons) for a in s.scalars(select(Action))}
+    assert full == incremental
+    assert incremental["X1"][1][0]["code"] == "too_few_devices"
+
+
+def test_effective_verdict_turns_pending_into_incomplete_by_the_clock() -> None:
+    act = Action(verdict="pending", pending_until=T0)
+    assert linking.effective_verdict(act, T0 - sec(1)) == "pending"
+    assert linking.effective_verdict(act, T0) == "incomplete"
+    assert linking.effective_verdict(Action(verdict="complete"), T0) == "complete"
+
+
+def test_action_json_shape(runtime: Runtime, files: Files) -> None:
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["B", "A"], officers=[("P1", True)], unit="U1")
+        rec = cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+        data = action_json(s, act, utcnow())
+    assert data["action_id"] == "X1" and data["unit"] == "U1" and data["case_number"] == "C-X1"
+    assert data["started_at"] == "2024-05-01T08:00:00+00:00"
+    assert data["ended_at"] == "2024-05-01T08:00:08+00:00"
+    assert data["devices"] == ["A", "B"] and data["officers"] == ["P1"]
+    assert data["recordings"] == [rec.id]
+    assert data["verdict"] == "incomplete"
+    assert data["reasons"][0]["code"] == "shortfall" and data["reasons"][0]["devices_recording"] == ["A"]
+    json.dumps(data)  # plain JSON values only
+
+
+@pytest.fixture
+def cli_env(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    monkeypatch.setenv("BWC_HOME", str(settings.home))
+    monkeypatch.setenv("BWC_DATABASE_URL", settings.db_url)
+    get_settings.cache_clear()
+    yield runtime  # type: ignore[misc]
+    get_settings.cache_clear()
+
+
+def test_cli_actions_show(cli_env: Runtime, files: Files) -> None:
+    from bwc.api.cli.main import app
+
+    rt = cli_env
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A", "B"])
+        cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+    runner = CliRunner()
+    result = runner.invoke(app, ["actions", "show", "X1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "incomplete" and data["devices"] == ["A", "B"]
+    table = runner.invoke(app, ["actions", "show", "X1"])
+    assert table.exit_code == 0
+    assert "shortfall" in table.stdout and "incomplete" in table.stdout
+    missing = runner.invoke(app, ["actions", "show", "NOPE"])
+    assert missing.exit_code == 2
+    assert "NOPE" in missing.stderr
+
+
+def test_batched_link_events_are_the_same_leaves_as_single_ones(runtime: Runtime, files: Files) -> None:
+    from bwc.storage.events import leaf_bytes, leaf_hash
+    from bwc.storage.models import AuditEvent
+
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A", "B"])
+        for i, serial in enumerate(("A", "B", "A")):
+            cd.stored_recording(s, rt.store, files(3), serial, T0 + sec(2 * i))
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+    with transaction(rt.sessions) as s:
+        rows = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [e.seq for e in rows] == list(range(1, len(rows) + 1))
+    assert sorted(e.kind for e in rows) == ["coverage.changed", "link.added", "link.added", "link.added"]
+    for e in rows:
+        assert e.leaf_hash == leaf_hash(leaf_bytes(e.seq, e.at, e.actor, e.kind, e.subject, e.details))
+
+
+def test_actions_loaded_in_the_session_see_the_new_verdict(runtime: Runtime, files: Files) -> None:
+    """An importer that changes an action and recomputes in one transaction reads the result off its object."""
+    rt = runtime
+    with transaction(rt.sessions) as s:
+        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A"])
+        cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
+        assert act.verdict == "incomplete"
+        assert act.reasons[0]["code"] == "too_few_devices"
+        assert act.coverage_computed_at is not None
+    assert get_action(rt, "X1").reasons == act.reasons
