@@ -29,6 +29,7 @@ class RecRow:
     """One recording as linking and coverage see it (device clock, before the offset)."""
 
     id: int
+    sha256: str
     device_id: int | None
     started_at: datetime | None
     ended_at: datetime | None
@@ -58,6 +59,7 @@ class Assignment:
 
 REC_COLUMNS = (
     Recording.id,
+    Recording.sha256,
     Recording.device_id,
     Recording.started_at,
     Recording.ended_at,
@@ -70,9 +72,10 @@ REC_COLUMNS = (
 
 
 def rec_row(row: tuple[object, ...]) -> RecRow:
-    rid, device_id, start, end, status, video, audio, verified, fixity = row
+    rid, sha256, device_id, start, end, status, video, audio, verified, fixity = row
     return RecRow(
         rid,  # type: ignore[arg-type]
+        sha256,  # type: ignore[arg-type]
         device_id,  # type: ignore[arg-type]
         start,  # type: ignore[arg-type]
         end,  # type: ignore[arg-type]

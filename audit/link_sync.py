@@ -20,7 +20,7 @@ from sqlalchemy.orm.util import identity_key
 from bwc.audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
 from bwc.audit.link_data import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
 from bwc.storage.events import append_events
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Officer, Recording
+from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Officer
 from bwc.storage.types import utcnow
 
 CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
@@ -148,8 +148,11 @@ def relink(data: Data, policy: Policy, state: State, writes: Writes) -> None:
     now = utcnow()
     for rid in added:
         writes.link_inserts.append({"action_id": state.id, "recording_id": rid, "manual": False, "linked_at": now})
+    recs = data.recordings([*removed, *added])
     for kind, ids in (("link.removed", removed), ("link.added", added)):
-        writes.events.extend((kind, state.subject, {"recording": rid, "sha256": None, "manual": False}) for rid in ids)
+        for rid in ids:
+            details = {"recording": rid, "sha256": recs[rid].sha256, "manual": False}
+            writes.events.append((kind, state.subject, details))
     for rid in removed:
         del state.links[rid]
     state.links.update((rid, False) for rid in added)
@@ -207,7 +210,6 @@ def apply(session: Session, writes: Writes, actor: str) -> None:
         )
     if writes.link_inserts:
         session.execute(insert(ActionRecording.__table__), writes.link_inserts)
-    _fill_digests(session, writes.events)
     append_events(session, writes.events, actor)
     table = Action.__table__
     if writes.updates:
@@ -217,19 +219,6 @@ def apply(session: Session, writes: Writes, actor: str) -> None:
         session.execute(update(table).where(table.c.id.in_(ids)).values(coverage_computed_at=writes.computed_at))
     touched = [{"_id": i, "coverage_computed_at": writes.computed_at} for i in writes.touched]
     _sync_loaded(session, writes.updates + touched)
-
-
-def _fill_digests(session: Session, events: list[tuple[str, str, dict[str, Any]]]) -> None:
-    needed = sorted({d["recording"] for kind, _, d in events if kind.startswith("link.") and d["sha256"] is None})
-    digests: dict[int, str] = {}
-    for ids in chunks(needed):
-        digests.update(
-            (rid, sha)
-            for rid, sha in session.execute(select(Recording.id, Recording.sha256).where(Recording.id.in_(ids)))
-        )
-    for kind, _, details in events:
-        if kind.startswith("link.") and details["sha256"] is None:
-            details["sha256"] = digests.get(details["recording"])
 
 
 def _sync_loaded(session: Session, updates: list[dict[str, Any]]) -> None:

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     future_tolerance_seconds: float = Field(86400.0, ge=0)
     upload_deadline_hours: float = Field(24.0, ge=0)
     extra_digests: Annotated[list[Literal["sm3"]], NoDecode] = Field(default_factory=list)
-    part_size_mib: int = Field(8, ge=5, le=512)
+    # files hashed, stored and probed at once by a watcher or ``--once`` scan (ffprobe and I/O overlap)
+    ingest_workers: int = Field(3, ge=1, le=32)
 
     # retention
     retention_days: int = Field(180, ge=1)

@@ -22,7 +22,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,9 @@ from typing import IO, Any
 log = logging.getLogger(__name__)
 
 TAIL_SECONDS = 5.0  # how far before the declared end the proof starts reading
+SEEK_PAST_END = 99_999_999  # seconds: a seek there lands on the last keyframe of an indexed file
+TAIL_PACKETS = 2000  # at most this many packets read after that seek (bounded memory if the seek fails)
+PACKET_FIELDS = "packet=stream_index,pts_time,dts_time,duration_time"
 END_TOLERANCE_SECONDS = 1.0  # packets ending this close to the declared end prove it
 PHOTO_CODECS = frozenset({"mjpeg", "png", "jpegls", "jpeg2000", "bmp", "tiff", "webp"})
 CREATION_TAGS = ("creation_time", "com.apple.quicktime.creationdate")
@@ -94,15 +97,17 @@ class _Prober:
         self.ffprobe = ffprobe
 
     def run(self) -> ProbeResult:
-        with self._ffprobe("-show_format", "-show_streams", "-of", "json") as run:
-            if run.returncode != 0:
-                return _failed(self._error(run.stderr, run.returncode))
-            try:
-                data = json.loads(run.stdout.read().decode("utf-8", "replace"))
-            except ValueError:
-                return _failed("ffprobe printed no readable description of the file")
-        if not isinstance(data, dict):
-            return _failed("ffprobe printed no readable description of the file")
+        # One ffprobe call for a healthy file: the description plus the packets after a seek past the end
+        # (which lands on the last keyframe), bounded in number; they prove the declared end (see _timed).
+        # Formats that cannot seek (a still image, some streams) refuse that: describe them plainly.
+        described = self._describe(
+            "-read_intervals", f"{SEEK_PAST_END}%+#{TAIL_PACKETS}", "-show_entries", PACKET_FIELDS
+        )
+        if isinstance(described, str) and "seek" in described:
+            described = self._describe()
+        if isinstance(described, str):
+            return _failed(described)
+        data = described
         raw_format = data.get("format")
         fmt: dict[str, Any] = raw_format if isinstance(raw_format, dict) else {}
         streams = [s for s in data.get("streams") or [] if isinstance(s, dict)]
@@ -126,7 +131,19 @@ class _Prober:
             return self._photo(base)
         if not video and not audio:
             return _replace(base, error="no audio or video stream")
-        return self._timed(base, fmt, video + audio)
+        tail = [p for p in data.get("packets") or [] if isinstance(p, dict)]
+        return self._timed(base, fmt, video + audio, tail)
+
+    def _describe(self, *args: str) -> dict[str, Any] | str:
+        """ffprobe's JSON description of the file, or why there is none."""
+        with self._ffprobe(*args, "-show_format", "-show_streams", "-of", "json") as run:
+            if run.returncode != 0:
+                return self._error(run.stderr, run.returncode)
+            try:
+                data = json.loads(run.stdout.read().decode("utf-8", "replace"))
+            except ValueError:
+                return "ffprobe printed no readable description of the file"
+        return data if isinstance(data, dict) else "ffprobe printed no readable description of the file"
 
     def _photo(self, base: ProbeResult) -> ProbeResult:
         """A still image is ok when it has a size and a frame decodes; decoder complaints become a warning."""
@@ -140,22 +157,25 @@ class _Prober:
             warning = f"image data damaged: {self._error(run.stderr, 0)}" if run.stderr.strip() else None
         return _replace(photo, ok=True, warning=warning)
 
-    def _timed(self, base: ProbeResult, fmt: Mapping[str, Any], usable: list[dict[str, Any]]) -> ProbeResult:
+    def _timed(
+        self, base: ProbeResult, fmt: Mapping[str, Any], usable: list[dict[str, Any]], tail: list[dict[str, Any]]
+    ) -> ProbeResult:
         """Audio or video: believe the declared duration only as far as packets prove it."""
         indexes = {s.get("index") for s in usable}
         start = _number(fmt.get("start_time")) or 0.0
         declared = _declared_duration(fmt, usable, start)
         base = _replace(base, declared_duration_seconds=declared)
-        proven_end: float | None = None
         if declared is not None and declared > 0:
-            seek = start + declared - TAIL_SECONDS
-            tail_end = self._last_packet_end(indexes, seek=seek if seek > max(start, 0.0) else None)
+            tail_end = _latest_end(tail, indexes)
             if tail_end is not None and tail_end - start >= declared - END_TOLERANCE_SECONDS:
                 return _replace(base, ok=True, duration_seconds=declared)
-            if seek <= max(start, 0.0):
-                proven_end = tail_end  # that read already started at the beginning
-        if proven_end is None:
-            proven_end = self._last_packet_end(indexes, seek=None)
+            seek = start + declared - TAIL_SECONDS
+            if seek > max(start, 0.0):
+                # The seek past the end may land early (few keyframes) or fail (no index): try from closer in.
+                tail_end = self._last_packet_end(indexes, seek=seek)
+                if tail_end is not None and tail_end - start >= declared - END_TOLERANCE_SECONDS:
+                    return _replace(base, ok=True, duration_seconds=declared)
+        proven_end = self._last_packet_end(indexes, seek=None)
         proven = None if proven_end is None else round(proven_end - start, 6)
         if proven is None or proven <= 0:
             return _replace(base, error="no audio or video packet can be read")
@@ -173,22 +193,11 @@ class _Prober:
 
     def _last_packet_end(self, indexes: set[Any], *, seek: float | None) -> float | None:
         """The latest end time (pts or dts + duration) of the streams' packets, reading from ``seek`` to EOF."""
-        args = ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time", "-of", "compact=p=0"]
+        args = ["-show_entries", PACKET_FIELDS, "-of", "compact=p=0"]
         if seek is not None:
             args = ["-read_intervals", f"{seek:.6f}%", *args]
-        latest: float | None = None
         with self._ffprobe(*args) as run:
-            for fields in _compact_lines(run.stdout):
-                if _int(fields.get("stream_index")) not in indexes:
-                    continue
-                at = _number(fields.get("pts_time"))
-                if at is None:
-                    at = _number(fields.get("dts_time"))
-                if at is None:
-                    continue
-                end = at + (_number(fields.get("duration_time")) or 0.0)
-                latest = end if latest is None else max(latest, end)
-        return latest
+            return _latest_end(_compact_lines(run.stdout), indexes)
 
     def _ffprobe(self, *args: str) -> _RunContext:
         return _RunContext(
@@ -297,6 +306,22 @@ def _is_photo(fmt: Mapping[str, Any], video: list[dict[str, Any]], audio: list[d
 def _attached_picture(stream: Mapping[str, Any]) -> bool:
     disposition = stream.get("disposition")
     return isinstance(disposition, dict) and bool(disposition.get("attached_pic"))
+
+
+def _latest_end(packets: Iterable[Mapping[str, Any]], indexes: set[Any]) -> float | None:
+    """The latest end time (pts, else dts, plus duration) among the packets of the given streams."""
+    latest: float | None = None
+    for fields in packets:
+        if _int(fields.get("stream_index")) not in indexes:
+            continue
+        at = _number(fields.get("pts_time"))
+        if at is None:
+            at = _number(fields.get("dts_time"))
+        if at is None:
+            continue
+        end = at + (_number(fields.get("duration_time")) or 0.0)
+        latest = end if latest is None else max(latest, end)
+    return latest
 
 
 def _compact_lines(stream: IO[bytes]) -> Iterator[dict[str, str]]:

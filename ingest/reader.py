@@ -26,12 +26,23 @@ class FileState:
 
 
 class CountingReader:
-    """A read-only file wrapper that counts the bytes handed out and calls ``on_chunk`` after each read."""
+    """A read-only file wrapper that counts the bytes handed out and calls ``on_chunk`` after each read.
 
-    def __init__(self, raw: BinaryIO, on_chunk: ChunkHook | None = None) -> None:
+    It hands out at most ``limit`` bytes: a file that keeps growing while it is read (it was not complete
+    after all) must end the read, not keep it going forever; the count then shows the file changed.
+    """
+
+    def __init__(self, raw: BinaryIO, on_chunk: ChunkHook | None = None, limit: int | None = None) -> None:
         self._raw = raw
         self._on_chunk = on_chunk
+        self._limit = limit
         self.bytes_read = 0
+
+    def _room(self, wanted: int) -> int:
+        if self._limit is None:
+            return wanted
+        left = max(0, self._limit - self.bytes_read)
+        return left if wanted < 0 else min(wanted, left)
 
     def _count(self, n: int) -> None:
         self.bytes_read += n
@@ -39,12 +50,18 @@ class CountingReader:
             self._on_chunk(self.bytes_read)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        room = self._room(len(buffer))
+        if room == 0:
+            return 0
+        n = self._raw.readinto(memoryview(buffer)[:room])  # type: ignore[attr-defined]
         self._count(n or 0)
         return n or 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
+        room = self._room(size)
+        if room == 0 and size != 0:
+            return b""
+        data = self._raw.read(room)
         self._count(len(data))
         return data
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from bwc.ingest.probe import ProbeResult, probe
-from bwc.ingest.reader import ChunkHook, CountingReader, FileState, check_unchanged
-from bwc.storage.objects import StoredObject
+from bwc.ingest.reader import ChunkHook, CountingReader, FileChanged, FileState, check_unchanged
+from bwc.storage.objects import DigestMismatch, StoredObject, sha256_of_stream
 from bwc.storage.runtime import Runtime
 
 
@@ -39,13 +39,25 @@ def transfer(
     with open(path, "rb") as raw, ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
         # ffprobe is a subprocess of its own: let it run while we hash and upload.
         pending = pool.submit(probe, path) if with_probe and before.size > 0 else None
-        reader = CountingReader(raw, on_chunk)
-        stored = rt.store.put(
-            cast(BinaryIO, reader),
-            expected_sha256=expected_sha256,
-            extra_digests=tuple(settings.extra_digests),
-            retain_until=retain_until,
-        )
+        prehashed = expected_sha256 is None and rt.store.prefers_known_digest
+        if prehashed:
+            # A quick local pass first (hashing runs at memory speed, uploading does not): the upload then goes
+            # straight to its final key, or is skipped for bytes already stored.
+            expected_sha256 = sha256_of_stream(cast(BinaryIO, CountingReader(raw, limit=before.size + 1)))
+            raw.seek(0)
+        # One byte past the size seen before is enough to prove the file grew meanwhile.
+        reader = CountingReader(raw, on_chunk, limit=before.size + 1)
+        try:
+            stored = rt.store.put(
+                cast(BinaryIO, reader),
+                expected_sha256=expected_sha256,
+                extra_digests=tuple(settings.extra_digests),
+                retain_until=retain_until,
+            )
+        except DigestMismatch as exc:
+            if prehashed:
+                raise FileChanged(f"file changed between hashing and storing: {exc}") from exc
+            raise
         result = pending.result() if pending is not None else None
         after = FileState.of(os.stat(path))
     check_unchanged(before, after, reader.bytes_read)

@@ -11,9 +11,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -71,18 +73,47 @@ def scan_once(
     """Ingest every file under ``root`` that is complete now (``--once``); younger ones are ``not_stable``."""
     root = Path(os.path.abspath(root))
     files = sorted(walk_files(root, excluded_dirs(rt, root)), key=_media_first)
+    media = [p for p in files if classify(p.name) == "media"]
+    sidecars = [p for p in files if classify(p.name) != "media"]
     outcomes: list[IngestOutcome] = []
     handled: set[str] = set()  # sidecars already taken along with their media
-    for index, path in enumerate(files, start=1):
-        outcome = _scan_one(rt, root, path, station, actor, handled)
+    done = 0
+
+    def record(outcome: IngestOutcome | None) -> None:
+        nonlocal done
+        done += 1
         if outcome is not None:
             outcomes.append(outcome)
             handled.update(str(root / s.path) for s in outcome.sidecars if s.final)
             if on_outcome is not None:
                 on_outcome(outcome)
         if progress is not None:
-            progress(index, len(files))
+            progress(done, len(files))
+
+    # Media files are independent: hash, store and probe several at once (ffprobe and I/O overlap).
+    for _path, outcome in parallel(
+        rt.settings.ingest_workers, media, lambda p: _scan_one(rt, root, p, station, actor, handled)
+    ):
+        record(outcome)
+    # Sidecars last, one by one: most went with their media already.
+    for path in sidecars:
+        record(_scan_one(rt, root, path, station, actor, handled))
     return outcomes
+
+
+T = TypeVar("T")
+
+
+def parallel(workers: int, paths: Sequence[Path], work: Callable[[Path], T]) -> Iterator[tuple[Path, T]]:
+    """Run ``work`` over ``paths`` on ``workers`` threads, yielding results as they finish (in this thread)."""
+    if workers <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield path, work(path)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        futures = {pool.submit(work, path): path for path in paths}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _scan_one(
@@ -218,18 +249,29 @@ class Watcher:
                 ready.append(path)
             else:
                 sleep = min(sleep, POLL_SECONDS, self._tracker.wait_left(str(path), now) or POLL_SECONDS)
-        for path in ready:
-            if stop is not None and stop.is_set():
-                break
-            if os.path.lexists(path):
-                sleep = min(sleep, self._ingest(path))
+        media = [p for p in ready if classify(p.name) == "media"]
+        sidecars = [p for p in ready if classify(p.name) != "media"]
+        for group in (media, sidecars):
+            for path, outcome in parallel(
+                self.rt.settings.ingest_workers if group is media else 1, group, lambda p: self._try_ingest(p, stop)
+            ):
+                sleep = min(sleep, self._handle(path, outcome))
         return sleep
 
-    def _ingest(self, path: Path) -> float:
+    def _try_ingest(self, path: Path, stop: threading.Event | None) -> IngestOutcome | Exception | None:
+        """Runs on a worker thread: the pipeline only, no watcher state."""
+        if (stop is not None and stop.is_set()) or not os.path.lexists(path):
+            return None
         try:
-            outcome = ingest_file(self.rt, self.root, path, self.station, self.actor)
-        except Exception:  # a bug or a database outage must not end the watcher: retry this file later
+            return ingest_file(self.rt, self.root, path, self.station, self.actor)
+        except Exception as exc:  # a bug or a database outage must not end the watcher: retry this file later
             log.exception("watch.ingest_crashed path=%s", path)
+            return exc
+
+    def _handle(self, path: Path, outcome: IngestOutcome | Exception | None) -> float:
+        if outcome is None:
+            return POLL_SECONDS * 60
+        if isinstance(outcome, Exception):
             self._retry_at[path] = self.clock() + self.rt.settings.retry_base_seconds
             return self.rt.settings.retry_base_seconds
         self._note(path, outcome)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -22,12 +24,14 @@ from bwc.storage.objects import (
     StoreUnavailable,
     VerificationFailed,
     object_key,
-    read_chunks,
+    sha256_of_stream,
 )
 
 
 class LocalStore:
     """Write to a temporary file while hashing, fsync, hard-link into place (never replacing), re-read."""
+
+    prefers_known_digest = False  # one pass does it all here; hashing first would only add a read
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -55,19 +59,22 @@ class LocalStore:
             raise StoreUnavailable(f"cannot create {self._incoming}: {exc}") from exc
         tmp = self._incoming / f"{uuid.uuid4().hex}.part"
         hasher = MultiHasher(extra_digests)
-        buffer = bytearray(CHUNK_SIZE)
         try:
-            with open(tmp, "xb") as out:
-                for chunk in read_chunks(source, buffer):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    if progress:
-                        progress(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-            sha256 = hasher.sha256.hexdigest()
-            if expected_sha256 is not None and sha256 != expected_sha256.lower():
-                raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store") as pool:
+                    _copy_hashing(source, fd, hasher, pool, progress)
+                    sha256 = hasher.sha256.hexdigest()
+                    if expected_sha256 is not None and sha256 != expected_sha256.lower():
+                        raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")
+                    # The re-read that proves the stored bytes runs while the kernel flushes them to disk.
+                    synced = pool.submit(os.fsync, fd)
+                    reread = _sha256_of(tmp)
+                    synced.result()
+            finally:
+                os.close(fd)
+            if reread != sha256:
+                raise VerificationFailed(f"object {sha256} does not re-read to its digest (got {reread})")
             final = self._path(sha256)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -82,8 +89,9 @@ class LocalStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        if not self.verify(sha256):
-            raise VerificationFailed(f"object {sha256} does not re-read to its digest")
+        if not created and not self.verify(sha256):
+            # The same bytes were stored before, but what is there now is not them: say so loudly.
+            raise VerificationFailed(f"stored object {sha256} no longer matches its digest")
         return StoredObject(
             key=object_key(sha256),
             sha256=sha256,
@@ -118,20 +126,59 @@ class LocalStore:
                 yield chunk
 
     def verify(self, sha256: str) -> bool:
-        hasher = MultiHasher()
-        path = self._path(sha256)
         try:
-            with open(path, "rb") as f:
-                for chunk in read_chunks(f, bytearray(CHUNK_SIZE)):
-                    hasher.update(chunk)
+            return _sha256_of(self._path(sha256)) == sha256
         except FileNotFoundError:
             return False
-        return hasher.sha256.hexdigest() == sha256
 
     def set_legal_hold(self, sha256: str, on: bool) -> None:
         """The file system has no legal hold; objects are read-only and never deleted by the service."""
         if self.head(sha256) is None:
             raise ObjectMissing(f"object {sha256} is missing from {self.root}")
+
+
+def _copy_hashing(
+    source: BinaryIO, fd: int, hasher: MultiHasher, pool: ThreadPoolExecutor, progress: Progress | None
+) -> None:
+    """Hash each chunk while the previous one is written on ``pool``: two buffers, hashing and I/O overlap."""
+    buffers = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
+    writing: Future[None] | None = None
+    for i in itertools.count():
+        view = memoryview(buffers[i % 2])
+        n = _fill(source, view)
+        if not n:
+            break
+        chunk = view[:n]
+        started = pool.submit(_write_all, fd, chunk)
+        hasher.update(chunk)
+        if writing is not None:
+            writing.result()  # the other buffer is free again
+        writing = started
+        if progress:
+            progress(n)
+    if writing is not None:
+        writing.result()
+
+
+def _fill(source: BinaryIO, view: memoryview) -> int:
+    """Read until the buffer is full or the source ends (pipes and sockets deliver short reads)."""
+    n = 0
+    while n < len(view):
+        got = source.readinto(view[n:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        n += got
+    return n
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _sha256_of(path: Path) -> str:
+    with open(path, "rb", buffering=0) as f:
+        return sha256_of_stream(f)
 
 
 def _fsync_dir(path: Path) -> None:

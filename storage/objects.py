@@ -72,6 +72,9 @@ class ObjectStore(Protocol):
     """What the service needs from a store; ``local`` and ``s3`` implement it."""
 
     url: str
+    # True where a put with the digest known up front is much cheaper (S3: straight to the final key, and
+    # no upload at all for bytes already stored); the caller then hashes the source once beforehand.
+    prefers_known_digest: bool
 
     def ensure_ready(self) -> None:
         """Create the bucket or folder if missing; safe to call again."""
@@ -148,6 +151,14 @@ def read_chunks(source: BinaryIO, buffer: bytearray) -> Iterator[memoryview]:
                 break
             n += more
         yield view[:n]
+
+
+def sha256_of_stream(source: BinaryIO) -> str:
+    """SHA-256 of a stream read to its end through one reused buffer."""
+    hasher = hashlib.sha256()
+    for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
+        hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def _read_into(source: BinaryIO, view: memoryview) -> int:

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 class S3Store:
     """Content-addressed, write-once objects in one bucket (optionally under a prefix)."""
 
+    prefers_known_digest = True  # known digest: multipart straight to the final key, no server-side copy
+
     def __init__(self, url: str, *, part_size: int = CHUNK_SIZE, parts_in_flight: int = 3) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")

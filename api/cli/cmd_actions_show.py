@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from bwc.api.cli import common
 from bwc.api.cli.common import Format, fail, print_json
 from bwc.api.cli.groups import actions_app, add_once
-from bwc.audit.shapes import action_json, iso_or_none
+from bwc.audit.shapes import action_json
 from bwc.storage.db import transaction
 from bwc.storage.models import Action, Recording
 from bwc.storage.types import utcnow
@@ -60,14 +61,14 @@ def _print(data: dict[str, Any], recordings: list[Recording]) -> None:
 
     manual = set(data["recordings_manual"])
     rec_table = Table(title="recordings")
-    for col in ("id", "device", "started_at", "ended_at", "audio", "video", "status", "link"):
-        rec_table.add_column(col)
+    for col in ("id", "device", "started_at (device clock)", "ended_at", "audio", "video", "status", "link"):
+        rec_table.add_column(col, overflow="fold")
     for rec in recordings:
         rec_table.add_row(
             str(rec.id),
             rec.device.serial if rec.device else "",
-            iso_or_none(rec.started_at) or "",
-            iso_or_none(rec.ended_at) or "",
+            _short(rec.started_at),
+            _short(rec.ended_at),
             "yes" if rec.has_audio else "no",
             "yes" if rec.has_video else "no",
             rec.status,
@@ -77,17 +78,22 @@ def _print(data: dict[str, Any], recordings: list[Recording]) -> None:
 
     reason_table = Table(title="reasons")
     for col in ("code", "device", "recording", "from", "to", "devices_recording"):
-        reason_table.add_column(col)
+        reason_table.add_column(col, overflow="fold")
     for reason in data["reasons"]:
         reason_table.add_row(
             reason["code"],
             str(reason.get("device") or ""),
             str(reason.get("recording") or ""),
-            reason.get("from", ""),
-            reason.get("to", ""),
+            _short(datetime.fromisoformat(reason["from"])) if "from" in reason else "",
+            _short(datetime.fromisoformat(reason["to"])) if "to" in reason else "",
             ", ".join(reason.get("devices_recording", [])),
         )
     common.out.print(reason_table)
+
+
+def _short(value: datetime | None) -> str:
+    """UTC to the second (fractions hidden) so a row fits a terminal; ``--format json`` has the exact value."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _verdict_markup(verdict: str | None) -> str:
