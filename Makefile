@@ -36,6 +36,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy .
 
 pytest: $(STAMP) ffmpeg
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
+	  "its tests are skipped and only the SQLite half runs (under CI=true they fail instead)."
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # Re-resolve the pinned set after changing pyproject.toml's ranges.

@@ -16,14 +16,17 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
+
+from bwc.config.errors import BadInput
 
 MEDIA_EXTENSIONS = ("mp4", "mov", "avi", "mkv", "ts", "m4a", "wav", "jpg")
 SIDECAR_EXTENSIONS = ("json", "xml", "gps", "nmea", "txt", "srt")
@@ -200,5 +203,12 @@ def mask_url(url: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; a bad value is a :class:`BadInput` naming it (never its value,
+    which may be a secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"BWC_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise BadInput(f"bad settings: {problems}", code="bad_settings") from None
+    except (ValueError, SettingsError) as exc:
+        raise BadInput(f"bad settings: {exc}", code="bad_settings") from None

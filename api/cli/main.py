@@ -6,14 +6,18 @@ import logging
 import sys
 
 import typer
-from pydantic import ValidationError
 
 from bwc.api.cli import common
 from bwc.api.cli.common import EXIT_USAGE, err, print_json
 from bwc.config.errors import BwcError
 from bwc.config.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="BWC Evidence: body-worn-camera evidence service.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="BWC Evidence: body-worn-camera evidence service.",
+    pretty_exceptions_show_locals=False,  # locals may hold secrets (database URL, tokens)
+)
 config_app = typer.Typer(no_args_is_help=True, help="Settings.")
 app.add_typer(config_app, name="config")
 
@@ -57,6 +61,7 @@ def main() -> None:
     except BwcError as exc:
         err.print(f"[red]error:[/red] {exc.message}", highlight=False)
         sys.exit(EXIT_USAGE)
-    except ValidationError as exc:
-        err.print(f"[red]error:[/red] bad setting: {exc}", highlight=False)
+    except OSError as exc:
+        # The machine said no (a folder that cannot be made, a file that cannot be read): say what, briefly.
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(EXIT_USAGE)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,14 @@ def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     shown = json.loads(result.output)
     assert shown["database_url"] == "postgresql+psycopg://bwc:***@db/bwc"
     assert shown["home"] == str(tmp_path)
+
+
+def test_bad_setting_is_named_without_its_value(tmp_path: Path) -> None:
+    env = {**os.environ, "BWC_HOME": str(tmp_path), "BWC_PORT": "hunter2-not-a-port"}
+    env.pop("BWC_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bwc.api.cli", "config", "show"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert "BWC_PORT" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout

@@ -1,0 +1,5 @@
+"""``python -m bwc.api.cli`` runs the ``bwc`` program."""
+
+from bwc.api.cli.main import main
+
+main()
