@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from bwc.audit.linking import effective_verdict
-from bwc.audit.shapes import iso, iso_or_none
+from bwc.audit.shapes import actions_json, iso, iso_or_none
 from bwc.config.errors import BadInput
 from bwc.config.settings import Settings
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer, Recording, Unit
+from bwc.storage.models import Action, ActionRecording, Device, Recording, Unit
 
 VERDICTS = ("complete", "pending", "incomplete")
 
@@ -88,65 +87,6 @@ def _action_filter(lo: datetime | None, hi: datetime | None, unit_id: int | None
     if unit_id is not None:
         conditions.append(Action.unit_id == unit_id)
     return conditions
-
-
-def actions_json(session: Session, conditions: list[Any], now: datetime) -> list[dict[str, Any]]:
-    """The SPEC §12 action shape (as ``shapes.action_json``) for every matching action, in four queries."""
-    actions = session.scalars(select(Action).where(*conditions).order_by(Action.started_at, Action.action_id)).all()
-    if not actions:
-        return []
-    ids = select(Action.id).where(*conditions).scalar_subquery()
-    devices: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for action_id, serial, source in session.execute(
-        select(ActionDevice.action_id, Device.serial, ActionDevice.source)
-        .join(Device, Device.id == ActionDevice.device_id)
-        .where(ActionDevice.action_id.in_(ids))
-        .order_by(Device.serial)
-    ):
-        devices[action_id].append((serial, source))
-    officers: dict[int, list[str]] = defaultdict(list)
-    for action_id, code in session.execute(
-        select(ActionOfficer.action_id, Officer.code)
-        .join(Officer, Officer.id == ActionOfficer.officer_id)
-        .where(ActionOfficer.action_id.in_(ids))
-        .order_by(Officer.code)
-    ):
-        officers[action_id].append(code)
-    links: dict[int, list[tuple[int, bool]]] = defaultdict(list)
-    for action_id, recording_id, manual in session.execute(
-        select(ActionRecording.action_id, ActionRecording.recording_id, ActionRecording.manual)
-        .where(ActionRecording.action_id.in_(ids))
-        .order_by(ActionRecording.recording_id)
-    ):
-        links[action_id].append((recording_id, manual))
-    return [_action_json(a, devices[a.id], officers[a.id], links[a.id], now) for a in actions]
-
-
-def _action_json(
-    action: Action,
-    devices: list[tuple[str, str]],
-    officers: list[str],
-    links: list[tuple[int, bool]],
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "action_id": action.action_id,
-        "case_number": action.case_number,
-        "unit": action.unit.code if action.unit is not None else None,
-        "started_at": iso(action.started_at),
-        "ended_at": iso(action.ended_at),
-        "location": action.location,
-        "kind": action.kind,
-        "devices": [serial for serial, _ in devices],
-        "devices_resolved": [serial for serial, source in devices if source == "assignment"],
-        "officers": officers,
-        "verdict": effective_verdict(action, now),
-        "reasons": list(action.reasons or []),
-        "recordings": [rid for rid, _ in links],
-        "recordings_manual": [rid for rid, manual in links if manual],
-        "coverage_computed_at": iso_or_none(action.coverage_computed_at),
-        "pending_until": iso_or_none(action.pending_until),
-    }
 
 
 def _unit_totals(session: Session, conditions: list[Any], now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:

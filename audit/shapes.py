@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from bwc.audit.coverage import iso
 from bwc.audit.linking import effective_verdict
 from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
 
-__all__ = ["action_json", "iso", "iso_or_none"]
+__all__ = ["action_json", "actions_json", "iso", "iso_or_none"]
 
 
 def iso_or_none(value: datetime | None) -> str | None:
@@ -21,23 +22,48 @@ def iso_or_none(value: datetime | None) -> str | None:
 
 def action_json(session: Session, action: Action, now: datetime) -> dict[str, Any]:
     """An action with its devices (serials), officers (codes), effective verdict, reasons and recording ids."""
-    devices = session.execute(
-        select(Device.serial, ActionDevice.source)
-        .join(ActionDevice, ActionDevice.device_id == Device.id)
-        .where(ActionDevice.action_id == action.id)
+    return actions_json(session, [Action.id == action.id], now)[0]
+
+
+def actions_json(session: Session, conditions: list[Any], now: datetime) -> list[dict[str, Any]]:
+    """The SPEC §12 action shape (as ``shapes.action_json``) for every matching action, in four queries."""
+    actions = session.scalars(select(Action).where(*conditions).order_by(Action.started_at, Action.action_id)).all()
+    if not actions:
+        return []
+    ids = select(Action.id).where(*conditions).scalar_subquery()
+    devices: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for action_id, serial, source in session.execute(
+        select(ActionDevice.action_id, Device.serial, ActionDevice.source)
+        .join(Device, Device.id == ActionDevice.device_id)
+        .where(ActionDevice.action_id.in_(ids))
         .order_by(Device.serial)
-    ).all()
-    officers = session.scalars(
-        select(Officer.code)
-        .join(ActionOfficer, ActionOfficer.officer_id == Officer.id)
-        .where(ActionOfficer.action_id == action.id)
+    ):
+        devices[action_id].append((serial, source))
+    officers: dict[int, list[str]] = defaultdict(list)
+    for action_id, code in session.execute(
+        select(ActionOfficer.action_id, Officer.code)
+        .join(Officer, Officer.id == ActionOfficer.officer_id)
+        .where(ActionOfficer.action_id.in_(ids))
         .order_by(Officer.code)
-    ).all()
-    links = session.execute(
-        select(ActionRecording.recording_id, ActionRecording.manual)
-        .where(ActionRecording.action_id == action.id)
+    ):
+        officers[action_id].append(code)
+    links: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for action_id, recording_id, manual in session.execute(
+        select(ActionRecording.action_id, ActionRecording.recording_id, ActionRecording.manual)
+        .where(ActionRecording.action_id.in_(ids))
         .order_by(ActionRecording.recording_id)
-    ).all()
+    ):
+        links[action_id].append((recording_id, manual))
+    return [_action_json(a, devices[a.id], officers[a.id], links[a.id], now) for a in actions]
+
+
+def _action_json(
+    action: Action,
+    devices: list[tuple[str, str]],
+    officers: list[str],
+    links: list[tuple[int, bool]],
+    now: datetime,
+) -> dict[str, Any]:
     return {
         "action_id": action.action_id,
         "case_number": action.case_number,
@@ -48,7 +74,7 @@ def action_json(session: Session, action: Action, now: datetime) -> dict[str, An
         "kind": action.kind,
         "devices": [serial for serial, _ in devices],
         "devices_resolved": [serial for serial, source in devices if source == "assignment"],
-        "officers": list(officers),
+        "officers": officers,
         "verdict": effective_verdict(action, now),
         "reasons": list(action.reasons or []),
         "recordings": [rid for rid, _ in links],

@@ -19,8 +19,8 @@ from bwc.audit.csv_rows import BadRow
 from bwc.audit.imports import import_actions
 from bwc.audit.linking import on_actions_changed
 from bwc.audit.registry import Registry
-from bwc.audit.reports import actions_json, period_bounds
-from bwc.audit.shapes import action_json
+from bwc.audit.reports import period_bounds
+from bwc.audit.shapes import action_json, actions_json
 from bwc.config.errors import BadInput, NotFound
 from bwc.storage.db import transaction
 from bwc.storage.models import Action, Recording, Unit

@@ -1,52 +1,52 @@
-"""Server-rendered pages for reviewers and auditors (SPEC §11).
+"""Server-rendered pages for reviewers and auditors (SPEC §11): sign-in, landing page, playback.
 
 Browsers cannot put a bearer token on a ``<video>`` request, so the pages take the token once through a
 login form and keep it in an HttpOnly, SameSite=Strict cookie; the pages and the page-side content route
 read it from there. The JSON API under ``/api/v1`` never reads the cookie (no cross-site request can use it).
+The case, action and report pages live in ``web_cases`` and ``web_reports``; this router includes them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, Response
-from fastapi.responses import RedirectResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import select
 
-from bwc.api.auth import Principal
 from bwc.api.deps import TOKEN_COOKIE, RuntimeDep, SessionDep, resolve_principal
 from bwc.api.i18n import TEXT, pick_lang
-from bwc.api.routes.recordings import get_recording, stream_recording
-from bwc.config.errors import Forbidden, Unauthorized
+from bwc.api.routes import web_cases, web_reports
+from bwc.api.routes.recordings import stream_recording
+from bwc.api.routes.web_common import PAGE_ROLES, PLAY_ROLES, LangQuery, guard, not_found, page
+from bwc.config.errors import Forbidden, NotFound, Unauthorized
 from bwc.ingest.failures import open_failures
 from bwc.storage.models import Recording
-from bwc.storage.runtime import Runtime
 from bwc.storage.shapes import failure_json, recording_json
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+router.include_router(web_cases.router)
+router.include_router(web_reports.router)
 
-PAGE_ROLES = frozenset({"admin", "reviewer", "auditor"})
-PLAY_ROLES = frozenset({"admin", "reviewer"})
 COOKIE_MAX_AGE = 12 * 3600
 RECENT = 50
-
-LangQuery = Annotated[str | None, Query(max_length=8)]
-
-
-def _page(request: Request, name: str, lang: str, status: int = 200, **context: Any) -> Response:
-    return templates.TemplateResponse(request, name, {"lang": lang, "t": TEXT[lang], **context}, status_code=status)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_TYPES = {".css": "text/css; charset=utf-8"}
 
 
-def _cookie_principal(request: Request, rt: Runtime) -> Principal | None:
-    return resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    """The pages' own stylesheet; only files that exist in ``api/static`` are served, never a path."""
+    path = STATIC_DIR / name
+    if "/" in name or name.startswith(".") or path.suffix not in STATIC_TYPES or not path.is_file():
+        raise NotFound(f"no static file {name!r}")
+    return FileResponse(path, media_type=STATIC_TYPES[path.suffix], headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/login")
 def login_form(request: Request, lang: LangQuery = None) -> Response:
-    return _page(request, "login.html", pick_lang(lang), who=None, message=None)
+    return page(request, "login.html", pick_lang(lang), message=None)
 
 
 @router.post("/login")
@@ -56,9 +56,9 @@ def login(
     lang = pick_lang(lang)
     who = resolve_principal(rt, token.strip())
     if who is None:
-        return _page(request, "login.html", lang, 401, who=None, message=TEXT[lang]["bad_token"])
+        return page(request, "login.html", lang, 401, message=TEXT[lang]["bad_token"])
     if who.role not in PAGE_ROLES:
-        return _page(request, "login.html", lang, 403, who=None, message=TEXT[lang]["forbidden"])
+        return page(request, "login.html", lang, 403, message=TEXT[lang]["forbidden"])
     response = RedirectResponse(f"/?lang={lang}", status_code=303)
     response.set_cookie(
         TOKEN_COOKIE,
@@ -81,41 +81,38 @@ def logout() -> Response:
 @router.get("/")
 def index(request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
     lang = pick_lang(lang)
-    who = _cookie_principal(request, rt)
-    if who is None:
-        return RedirectResponse(f"/login?lang={lang}", status_code=303)
-    if who.role not in PAGE_ROLES:
-        return _page(request, "login.html", lang, 403, who=who, message=TEXT[lang]["forbidden"])
+    who = guard(request, rt, lang)
+    if isinstance(who, Response):
+        return who
     recent = session.scalars(
         select(Recording).order_by(Recording.received_at.desc(), Recording.id.desc()).limit(RECENT)
     )
-    return _page(
+    return page(
         request,
         "index.html",
         lang,
         who=who,
         recordings=[recording_json(r) for r in recent],
         failures=[failure_json(f, code) for f, code in open_failures(session)],
-        can_play=who.role in PLAY_ROLES,
     )
 
 
 @router.get("/recordings/{recording_id}/play")
 def play(recording_id: int, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
     lang = pick_lang(lang)
-    who = _cookie_principal(request, rt)
-    if who is None:
-        return RedirectResponse(f"/login?lang={lang}", status_code=303)
-    if who.role not in PLAY_ROLES:
-        return _page(request, "login.html", lang, 403, who=who, message=TEXT[lang]["forbidden"])
-    recording = recording_json(get_recording(session, recording_id))
-    return _page(request, "play.html", lang, who=who, recording=recording)
+    who = guard(request, rt, lang, PLAY_ROLES)
+    if isinstance(who, Response):
+        return who
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        return not_found(request, lang, who, "no_recording", recording_id)
+    return page(request, "play.html", lang, who=who, recording=recording_json(recording))
 
 
 @router.get("/recordings/{recording_id}/content")
 def page_content(recording_id: int, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
     """The same audited read as the API's, authorized by the page cookie (for ``<video src>``)."""
-    who = _cookie_principal(request, rt)
+    who = resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
     if who is None:
         raise Unauthorized("sign in first")
     if who.role not in PLAY_ROLES:

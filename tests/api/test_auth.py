@@ -40,6 +40,11 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/"): frozenset({"reviewer", "auditor"}),
     ("GET", "/recordings/{recording_id}/play"): frozenset({"reviewer"}),
     ("GET", "/recordings/{recording_id}/content"): frozenset({"reviewer"}),
+    ("GET", "/cases"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/cases/{case_number:path}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/actions/{action_id:path}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/reports/missing"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/reports/missing.{fmt}"): frozenset({"reviewer", "auditor"}),
 }
 PUBLIC = {
     ("GET", "/api/v1/healthz"),
@@ -49,8 +54,17 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
+    ("GET", "/static/{name}"),
 }
-SAMPLE_PARAMS = {"recording_id": "999999", "action_id": "NO-SUCH-ACTION", "case_number": "NO-SUCH-CASE", "seq": "1"}
+SAMPLE_PARAMS = {
+    "recording_id": "999999",
+    "action_id": "NO-SUCH-ACTION",
+    "case_number": "NO-SUCH-CASE",
+    "seq": "1",
+    "case_number:path": "NO/SUCH/CASE",
+    "action_id:path": "NO/SUCH/ACTION",
+    "fmt": "xlsx",
+}
 
 
 def _routes() -> set[tuple[str, str]]:

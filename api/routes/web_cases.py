@@ -1,0 +1,144 @@
+"""Case search, a case's actions and recordings, and one action with its coverage timeline (SPEC §11).
+
+Showing an action is not an evidence read (no content leaves the store); playing a recording is, and the
+player page's content route audits it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from bwc.api.deps import RuntimeDep, SessionDep
+from bwc.api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
+from bwc.api.routes.web_timeline import BarIn, Timeline, build_timeline
+from bwc.audit.shapes import action_json, actions_json
+from bwc.config.settings import Settings
+from bwc.storage.models import Action, Recording
+from bwc.storage.shapes import recording_json
+from bwc.storage.types import utcnow
+
+router = APIRouter(include_in_schema=False)
+
+MAX_RESULTS = 200
+LATEST = 50
+# Reasons that say why one recording does not count as coverage: its bar is drawn as such.
+RECORDING_PROBLEMS = frozenset({"no_audio", "no_video", "unplayable", "integrity"})
+
+
+def find_actions(session: Session, q: str, limit: int = MAX_RESULTS) -> tuple[list[dict[str, Any]], bool]:
+    """Actions whose case number or action id begins with ``q`` (case-insensitive on every database)."""
+    if q:
+        prefix = q.lower()
+        where: Any = or_(
+            func.lower(Action.action_id).startswith(prefix, autoescape=True),
+            func.lower(Action.case_number).startswith(prefix, autoescape=True),
+        )
+        query = select(Action.id).where(where).order_by(Action.started_at.desc(), Action.action_id)
+    else:
+        query = select(Action.id).order_by(Action.started_at.desc(), Action.action_id)
+        limit = LATEST
+    ids = list(session.scalars(query.limit(limit + 1)))
+    more = len(ids) > limit
+    found = actions_json(session, [Action.id.in_(ids[:limit])], utcnow()) if ids else []
+    found.reverse()  # newest first, as the query ranked them
+    return found, more
+
+
+def recordings_by_id(session: Session, ids: set[int]) -> list[Recording]:
+    if not ids:
+        return []
+    query = select(Recording).where(Recording.id.in_(ids)).order_by(Recording.started_at, Recording.id)
+    return list(session.scalars(query))
+
+
+@router.get("/cases")
+def search(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    q: Annotated[str, Query(max_length=128)] = "",
+    lang: LangQuery = None,
+) -> Response:
+    lang = pick_lang(lang)
+    who = guard(request, rt, lang)
+    if isinstance(who, Response):
+        return who
+    q = q.strip()
+    found, more = find_actions(session, q)
+    return page(request, "cases.html", lang, who=who, q=q, actions=found, more=more, limit=MAX_RESULTS)
+
+
+@router.get("/cases/{case_number:path}")
+def case(case_number: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
+    lang = pick_lang(lang)
+    who = guard(request, rt, lang)
+    if isinstance(who, Response):
+        return who
+    found = actions_json(session, [Action.case_number == case_number], utcnow())
+    if not found:
+        return not_found(request, lang, who, "no_case", case_number)
+    recordings = recordings_by_id(session, {rid for a in found for rid in a["recordings"]})
+    return page(
+        request,
+        "case.html",
+        lang,
+        who=who,
+        case_number=case_number,
+        actions=found,
+        recordings=[recording_json(r) for r in recordings],
+    )
+
+
+@router.get("/actions/{action_id:path}")
+def action_page(
+    action_id: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
+) -> Response:
+    lang = pick_lang(lang)
+    who = guard(request, rt, lang)
+    if isinstance(who, Response):
+        return who
+    action = session.scalar(select(Action).where(Action.action_id == action_id))
+    if action is None:
+        return not_found(request, lang, who, "no_action", action_id)
+    data = action_json(session, action, utcnow())
+    recordings = recordings_by_id(session, set(data["recordings"]))
+    return page(
+        request,
+        "action.html",
+        lang,
+        who=who,
+        action=data,
+        recordings=[recording_json(r) for r in recordings],
+        timeline=action_timeline(rt.settings, action, data, recordings),
+    )
+
+
+def action_timeline(settings: Settings, action: Action, data: dict[str, Any], recordings: list[Recording]) -> Timeline:
+    """Lanes for the action's devices (then devices only a hand-made link brings), bars on corrected clocks."""
+    devices = list(data["devices"])
+    devices += sorted({r.device.serial for r in recordings if r.device is not None} - set(devices))
+    problems = {
+        reason.get("recording"): reason["code"]
+        for reason in data["reasons"]
+        if reason.get("code") in RECORDING_PROBLEMS and reason.get("recording") is not None
+    }
+    bars = []
+    for rec in recordings:
+        if rec.device is None or rec.started_at is None:
+            continue
+        shift = timedelta(seconds=float(rec.device.clock_offset_seconds or 0.0))
+        end = rec.ended_at + shift if rec.ended_at is not None else None
+        bars.append(BarIn(rec.id, rec.device.serial, rec.started_at + shift, end, problems.get(rec.id)))
+    shortfalls = [
+        (datetime.fromisoformat(r["from"]), datetime.fromisoformat(r["to"]), tuple(r.get("devices_recording") or ()))
+        for r in data["reasons"]
+        if r.get("code") == "shortfall" and r.get("from") and r.get("to")
+    ]
+    return build_timeline(
+        action.started_at, action.ended_at, devices, bars, shortfalls, settings.tz, settings.link_margin_seconds
+    )
