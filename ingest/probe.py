@@ -6,11 +6,18 @@ to temporary files, so memory stays flat and nothing is shared), so callers may 
 hashing of the same file.
 
 How the duration is proven: the container's declared duration (an MP4 ``moov`` or a Matroska header written
-when recording ended) is only believed if packets can be read up to it. ffprobe seeks to a few seconds before
-the declared end and reads to the end of the file; if the packets reach the declared end, it stands. If not,
+when recording ended) is only believed if packets can be read up to it. The same ffprobe call that describes
+the file seeks past its end (landing on the last keyframe) and reads a bounded number of packets; if they reach
+the declared end, it stands (one ffprobe start per healthy file: starting ffprobe costs ~80 ms of CPU here,
+the probing itself almost nothing). Otherwise a read from a few seconds before the declared end is tried. If not,
 the file is truncated (for instance an MP4 made with ``+faststart``, cut short by a copy that failed): every
 packet is read and the duration is the end of the last one, with a ``warning``. An MP4 cut short whose index
 (``moov``) was at the end cannot be read at all and is not ok; neither is a file with no audio or video packet.
+
+Why ffprobe directly and not ffmpeg-python's ``probe``: that function has no deadline (a hostile file could
+hang ingest) and passes the path unguarded, so a name like ``-i.mp4`` or ``http:x.mp4`` is read as an option
+or a URL. Here every call has a deadline, the path is given as ``file:<absolute path>`` and only the ``file``
+protocol is allowed.
 """
 
 from __future__ import annotations
