@@ -234,11 +234,12 @@ def watcher_latency(work: Path, media_file: Path, stable_seconds: float) -> floa
 
 
 def baseline(cmd: list[str], files: list[Path], env: dict[str, str] | None = None) -> float:
-    """MB/s of a baseline command over the files, one process per file."""
+    """MB/s of a baseline command over the files, one process per file (``{}`` in an argument is the file)."""
     total_bytes = sum(f.stat().st_size for f in files)
     total = 0.0
     for f in files:
-        secs, _ = run_measured([*cmd, str(f)] if "{}" not in cmd else [c.replace("{}", str(f)) for c in cmd], env)
+        templated = any("{}" in c for c in cmd)
+        secs, _ = run_measured([c.replace("{}", str(f)) for c in cmd] if templated else [*cmd, str(f)], env)
         total += secs
     return total_bytes / total / 1e6
 
@@ -262,6 +263,10 @@ def main() -> None:
         figures: dict[str, Any] = {}
         figures["openssl_mb_s"] = baseline(["openssl", "dgst", "-sha256"], large)
         figures["sha256sum_mb_s"] = baseline(["sha256sum"], large)
+        # The local store's own ceiling: writing the bytes to this disk and syncing them, nothing else.
+        figures["dd_fsync_mb_s"] = baseline(
+            ["dd", "if={}", f"of={work / 'dd.out'}", "bs=1M", "conv=fsync", "status=none"], large
+        )
         aws_env = env_for(work, None)
         subprocess.run(
             [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "mb", "s3://awscp"],
@@ -294,9 +299,10 @@ def report(f: dict[str, Any]) -> None:
     lines = [
         f"openssl dgst -sha256      {f['openssl_mb_s']:9.1f} MB/s",
         f"sha256sum                 {f['sha256sum_mb_s']:9.1f} MB/s",
+        f"dd bs=1M conv=fsync       {f['dd_fsync_mb_s']:9.1f} MB/s   (this disk's write ceiling)",
         f"aws s3 cp (moto)          {f['aws_s3_cp_mb_s']:9.1f} MB/s",
         f"bwc ingest, local store   {local:9.1f} MB/s   "
-        f"ratio to openssl {local / f['openssl_mb_s']:.2f} (target ≥ 0.5)",
+        f"ratio to openssl {local / f['openssl_mb_s']:.2f} (target ≥ 0.5), to dd {local / f['dd_fsync_mb_s']:.2f}",
         f"bwc ingest, S3 (moto)     {s3:9.1f} MB/s   ratio to aws s3 cp {s3 / f['aws_s3_cp_mb_s']:.2f} (target ≥ 1.0)",
         f"peak RSS, largest file    local {big_rss['local']:.0f} MiB, S3 {big_rss['s3']:.0f} MiB (target < 200)",
         f"small files               local {f['local']['small']['files_s']:.1f} files/s, "
