@@ -3,27 +3,30 @@
 A batch is read with a fixed number of queries and written with a fixed number of statements, whatever its
 size, so that a full recompute of 100k actions does not turn into a million round trips; the incremental
 path runs the same code on a batch of a few actions.
+
+Every link change is recorded (SPEC §9), but the automatic changes of one action in one pass share one
+``links.changed`` event listing the recordings added and removed: a first full run over 100k actions makes
+~500k links, and an event per link (hashing, inserting) cost as much as the links themselves. Links made or
+removed by hand stay one ``link.added`` / ``link.removed`` event each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from bwc.audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
 from bwc.audit.link_data import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
-from bwc.storage.events import append_events
+from bwc.audit.link_write import CHUNK, Writes, apply
 from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Officer
 from bwc.storage.types import utcnow
 
-CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+LINKS_CHANGED = "links.changed"
 
 
 class Data(Protocol):
@@ -53,20 +56,6 @@ class State:
         return f"action:{self.action_id}"
 
 
-@dataclass
-class Writes:
-    """Everything a batch changes, applied at once and in this order by :func:`apply`."""
-
-    device_deletes: list[tuple[int, list[int]]] = field(default_factory=list)
-    device_inserts: list[dict[str, Any]] = field(default_factory=list)
-    link_deletes: list[tuple[int, list[int]]] = field(default_factory=list)
-    link_inserts: list[dict[str, Any]] = field(default_factory=list)
-    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)  # coverage that changed
-    touched: list[int] = field(default_factory=list)  # coverage unchanged: only ``coverage_computed_at``
-    computed_at: datetime | None = None
-
-
 def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
@@ -75,42 +64,56 @@ def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
 def load_states(session: Session, action_ids: Sequence[int]) -> list[State]:
     """The actions and their devices, links and officers, in four queries per chunk of ids."""
     session.flush()
-    run = session.connection().execute  # Core execution: these are plain rows, and many of them
     states: dict[int, State] = {}
     for ids in chunks(sorted(set(action_ids))):
-        for aid, ext, start, end, verdict, reasons, pending_until in run(
-            select(
-                Action.id,
-                Action.action_id,
-                Action.started_at,
-                Action.ended_at,
-                Action.verdict,
-                Action.reasons,
-                Action.pending_until,
-            )
-            .where(Action.id.in_(ids))
-            .order_by(Action.id)
-        ):
-            states[aid] = State(aid, ext, start, end, verdict, list(reasons or []), pending_until)
-        for aid, did, source in run(
-            select(ActionDevice.action_id, ActionDevice.device_id, ActionDevice.source).where(
-                ActionDevice.action_id.in_(ids)
-            )
-        ):
-            states[aid].devices[did] = source
-        for aid, rid, manual in run(
-            select(ActionRecording.action_id, ActionRecording.recording_id, ActionRecording.manual).where(
-                ActionRecording.action_id.in_(ids)
-            )
-        ):
-            states[aid].links[rid] = bool(manual)
-        for aid, oid, certified in run(
-            select(ActionOfficer.action_id, Officer.id, Officer.certified)
-            .join(Officer, Officer.id == ActionOfficer.officer_id)
-            .where(ActionOfficer.action_id.in_(ids))
-        ):
-            states[aid].officers[oid] = certified
+        _load(session, states, _among(ids))
     return list(states.values())
+
+
+def load_span(session: Session, first: int, last: int) -> list[State]:
+    """Every action with ``first <= id <= last``, in four range queries (a full recompute walks the ids)."""
+    session.flush()
+    states: dict[int, State] = {}
+    _load(session, states, lambda column: column.between(first, last))
+    return list(states.values())
+
+
+def _among(ids: list[int]) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda column: column.in_(ids)
+
+
+def _load(session: Session, states: dict[int, State], where: Callable[[Any], ColumnElement[bool]]) -> None:
+    run = session.connection().execute  # Core execution: these are plain rows, and many of them
+    for aid, ext, start, end, verdict, reasons, pending_until in run(
+        select(
+            Action.id,
+            Action.action_id,
+            Action.started_at,
+            Action.ended_at,
+            Action.verdict,
+            Action.reasons,
+            Action.pending_until,
+        )
+        .where(where(Action.id))
+        .order_by(Action.id)
+    ):
+        states[aid] = State(aid, ext, start, end, verdict, list(reasons or []), pending_until)
+    for aid, did, source in run(
+        select(ActionDevice.action_id, ActionDevice.device_id, ActionDevice.source).where(where(ActionDevice.action_id))
+    ):
+        states[aid].devices[did] = source
+    for aid, rid, manual in run(
+        select(ActionRecording.action_id, ActionRecording.recording_id, ActionRecording.manual).where(
+            where(ActionRecording.action_id)
+        )
+    ):
+        states[aid].links[rid] = bool(manual)
+    for aid, oid, certified in run(
+        select(ActionOfficer.action_id, Officer.id, Officer.certified)
+        .join(Officer, Officer.id == ActionOfficer.officer_id)
+        .where(where(ActionOfficer.action_id))
+    ):
+        states[aid].officers[oid] = certified
 
 
 def resolve(data: Data, state: State, writes: Writes) -> None:
@@ -121,12 +124,11 @@ def resolve(data: Data, state: State, writes: Writes) -> None:
         resolved |= overlapping_assignments(by_officer.get(officer_id, ()), state.started_at, state.ended_at)
     stale = sorted(d for d, source in state.devices.items() if source == "assignment" and d not in resolved)
     new = sorted(d for d in resolved if d not in state.devices)
-    if stale:
-        writes.device_deletes.append((state.id, stale))
-        for d in stale:
-            del state.devices[d]
+    for d in stale:
+        writes.device_deletes.append((state.id, d))
+        del state.devices[d]
     for d in new:
-        writes.device_inserts.append({"action_id": state.id, "device_id": d, "source": "assignment"})
+        writes.device_inserts.append((state.id, d, "assignment"))
         state.devices[d] = "assignment"
 
 
@@ -143,19 +145,26 @@ def relink(data: Data, policy: Policy, state: State, writes: Writes) -> None:
         )
     added = sorted(wanted - state.links.keys())
     removed = sorted(rid for rid, manual in state.links.items() if not manual and rid not in wanted)
-    if removed:
-        writes.link_deletes.append((state.id, removed))
+    if not added and not removed:
+        return
+    writes.link_deletes.extend((state.id, rid) for rid in removed)
     now = utcnow()
-    for rid in added:
-        writes.link_inserts.append({"action_id": state.id, "recording_id": rid, "manual": False, "linked_at": now})
-    recs = data.recordings([*removed, *added])
-    for kind, ids in (("link.removed", removed), ("link.added", added)):
-        for rid in ids:
-            details = {"recording": rid, "sha256": recs[rid].sha256, "manual": False}
-            writes.events.append((kind, state.subject, details))
+    writes.link_inserts.extend((state.id, rid, False, now) for rid in added)
+    writes.events.append(
+        (LINKS_CHANGED, state.subject, links_changed(data.recordings([*removed, *added]), added, removed))
+    )
     for rid in removed:
         del state.links[rid]
     state.links.update((rid, False) for rid in added)
+
+
+def links_changed(recs: Mapping[int, RecRow], added: Sequence[int], removed: Sequence[int]) -> dict[str, Any]:
+    """One event's details for all the automatic link changes of one action in one pass (SPEC §9)."""
+    return {
+        "added": [{"recording": rid, "sha256": recs[rid].sha256} for rid in added],
+        "removed": [{"recording": rid, "sha256": recs[rid].sha256} for rid in removed],
+        "manual": False,
+    }
 
 
 def action_facts(data: Data, state: State) -> ActionFacts:
@@ -181,54 +190,8 @@ def store(state: State, result: CoverageResult, now: datetime, writes: Writes) -
     elif state.pending_until == result.pending_until:
         writes.touched.append(state.id)
         return
-    writes.updates.append(
-        {
-            "_id": state.id,
-            "verdict": result.verdict,
-            "reasons": result.reasons,
-            "pending_until": result.pending_until,
-            "coverage_computed_at": now,
-        }
-    )
+    writes.updates.append((state.id, result.verdict, result.reasons, result.pending_until, now))
     state.verdict, state.reasons, state.pending_until = result.verdict, result.reasons, result.pending_until
-
-
-def apply(session: Session, writes: Writes, actor: str) -> None:
-    """Write a batch's changes with a handful of statements and keep loaded Action objects in step."""
-    for action_id, device_ids in writes.device_deletes:
-        session.execute(
-            delete(ActionDevice).where(ActionDevice.action_id == action_id, ActionDevice.device_id.in_(device_ids))
-        )
-    # Core statements on the tables: the ORM's bulk paths cost several times more per row
-    if writes.device_inserts:
-        session.execute(insert(ActionDevice.__table__), writes.device_inserts)
-    for action_id, recording_ids in writes.link_deletes:
-        session.execute(
-            delete(ActionRecording).where(
-                ActionRecording.action_id == action_id, ActionRecording.recording_id.in_(recording_ids)
-            )
-        )
-    if writes.link_inserts:
-        session.execute(insert(ActionRecording.__table__), writes.link_inserts)
-    append_events(session, writes.events, actor)
-    table = Action.__table__
-    if writes.updates:
-        stmt = update(table).where(table.c.id == bindparam("_id"))
-        session.execute(stmt, writes.updates)
-    for ids in chunks(writes.touched):
-        session.execute(update(table).where(table.c.id.in_(ids)).values(coverage_computed_at=writes.computed_at))
-    touched = [{"_id": i, "coverage_computed_at": writes.computed_at} for i in writes.touched]
-    _sync_loaded(session, writes.updates + touched)
-
-
-def _sync_loaded(session: Session, updates: list[dict[str, Any]]) -> None:
-    # A bulk UPDATE does not touch objects already in the session: give them the stored values.
-    for row in updates:
-        obj = session.identity_map.get(identity_key(Action, row["_id"]))
-        if obj is not None:
-            for key, value in row.items():
-                if key != "_id":
-                    set_committed_value(obj, key, value)
 
 
 def process(
@@ -243,9 +206,25 @@ def process(
     link: bool = True,
 ) -> dict[int, CoverageResult]:
     """Resolve (optionally), relink and recompute these actions; returns the results by action row id."""
+    states = load_states(session, action_ids)
+    return process_states(session, data, policy, states, now, actor, resolve_devices=resolve_devices, link=link)
+
+
+def process_states(
+    session: Session,
+    data: Data,
+    policy: Policy,
+    states: Iterable[State],
+    now: datetime,
+    actor: str,
+    *,
+    resolve_devices: bool,
+    link: bool = True,
+) -> dict[int, CoverageResult]:
+    """:func:`process` for states already loaded."""
     writes = Writes()
     results: dict[int, CoverageResult] = {}
-    for state in load_states(session, action_ids):
+    for state in states:
         if resolve_devices:
             resolve(data, state, writes)
         if link:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, text
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from bwc.audit.coverage import CoverageResult, Policy
 from bwc.audit.link_data import BulkData, QueryData
-from bwc.audit.link_sync import Writes, apply, chunks, load_states, process, resolve
+from bwc.audit.link_sync import chunks, load_span, load_states, process, process_states, resolve
 from bwc.audit.link_sync import relink as relink_state
+from bwc.audit.link_write import Writes, apply
 from bwc.config.errors import NotFound
 from bwc.config.settings import Settings
 from bwc.storage.events import SYSTEM_ACTOR, append_event
@@ -143,6 +145,14 @@ def on_devices_changed(session: Session, settings: Settings, device_ids: Sequenc
     on_actions_changed(session, settings, sorted(set(ids)), actor)
 
 
+@dataclass(frozen=True)
+class Recomputed:
+    """What a full recompute did: actions processed, and how many of them got another verdict."""
+
+    actions: int
+    verdicts_changed: int
+
+
 def recompute_all(
     session: Session,
     settings: Settings,
@@ -151,22 +161,38 @@ def recompute_all(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Resolve, relink and recompute every action in batches; returns how many actions were processed."""
+    return recompute_everything(session, settings, now, actor, progress).actions
+
+
+def recompute_everything(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> Recomputed:
+    """:func:`recompute_all`, counting the verdicts that changed."""
     session.flush()
+    done = changed = 0
     with _big_page_cache(session):
         data, policy = BulkData(session), Policy.from_settings(settings)
-        done, last_id = 0, 0
+        last_id = 0
         while True:
             query = select(Action.id).where(Action.id > last_id).order_by(Action.id).limit(BATCH)
             batch = list(session.scalars(query))
             if not batch:
                 break
-            process(session, data, policy, batch, now, actor, resolve_devices=True)
+            # the batch is every action with an id in [first, last]: read them by range, not by a list of ids
+            states = load_span(session, batch[0], batch[-1])
+            before = {state.id: state.verdict for state in states}
+            results = process_states(session, data, policy, states, now, actor, resolve_devices=True)
+            changed += sum(1 for aid, result in results.items() if before[aid] != result.verdict)
             last_id = batch[-1]
             done += len(batch)
             if progress is not None:
                 progress(len(batch))
-    log.info("coverage.recompute_all actions=%d", done)
-    return done
+    log.info("coverage.recompute_all actions=%d verdicts_changed=%d", done, changed)
+    return Recomputed(done, changed)
 
 
 @contextmanager

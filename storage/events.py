@@ -11,13 +11,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
+from bwc.storage.bulk import insert_rows
 from bwc.storage.models import AuditEvent
 from bwc.storage.types import utcnow
 
 SYSTEM_ACTOR = "system"
+EVENT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "details", "leaf_hash")
 
 
 class AuditLogImmutable(Exception):
@@ -62,6 +64,16 @@ def leaf_hash(data: bytes) -> str:
     return hashlib.sha256(b"\x00" + data).hexdigest()
 
 
+def lock_event_log(session: Session) -> None:
+    """Serialize writers of the log until the transaction ends, so that seq is max+1 without holes.
+
+    Also for a caller that must read the log and append depending on what it read. (SQLite: every write
+    transaction already holds the database's one write lock from BEGIN IMMEDIATE.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7240611)"))
+
+
 def append_event(
     session: Session,
     kind: str,
@@ -70,9 +82,7 @@ def append_event(
     actor: str = SYSTEM_ACTOR,
 ) -> AuditEvent:
     """Add an event to the caller's transaction with the next gap-free sequence number."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialize writers so that seq is max+1 without holes, whatever rolls back.
-        session.execute(text("SELECT pg_advisory_xact_lock(7240611)"))
+    lock_event_log(session)
     session.flush()
     seq = (session.scalar(select(func.max(AuditEvent.seq))) or 0) + 1
     at = utcnow()
@@ -98,24 +108,43 @@ def append_events(
 ) -> int:
     """Add many ``(kind, subject, details)`` events at once, in order, with consecutive gap-free seqs.
 
-    The same leaves as :func:`append_event` would write, inserted with one statement: a full recompute may
-    record hundreds of thousands of link changes.
+    The same leaves as :func:`append_event` would write, inserted in bulk (``COPY`` on PostgreSQL): a full
+    recompute may record hundreds of thousands of link changes.
     """
     if not items:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(7240611)"))
+    lock_event_log(session)
     session.flush()
     first = (session.scalar(select(func.max(AuditEvent.seq))) or 0) + 1
     at = utcnow()
+    at_text = iso_utc(at)
+    quoted: dict[str, str] = {}  # canonical JSON of the few kinds, the actor and each subject, once
     rows = []
     for seq, (kind, subject, details) in enumerate(items, start=first):
         details_text = canonical_json(details)
-        digest = leaf_hash(leaf_bytes(seq, at, actor, kind, subject, details_text))
-        row = {"seq": seq, "at": at, "actor": actor, "kind": kind, "subject": subject, "details": details_text}
-        rows.append({**row, "leaf_hash": digest})
-    session.execute(insert(AuditEvent.__table__), rows)
-    return len(rows)
+        if _round_trips(details):
+            a, k, s = (quoted.get(v) or quoted.setdefault(v, canonical_json(v)) for v in (actor, kind, subject))
+            data = _leaf_text(seq, at_text, a, k, s, details_text).encode("utf-8")
+        else:
+            data = leaf_bytes(seq, at, actor, kind, subject, details_text)
+        rows.append((seq, at, actor, kind, subject, details_text, leaf_hash(data)))
+    return insert_rows(session, AuditEvent.__table__, EVENT_COLUMNS, rows)
+
+
+def _leaf_text(seq: int, at_text: str, actor: str, kind: str, subject: str, details: str) -> str:
+    # leaf_bytes() without parsing the details back: the canonical JSON of the leaf, keys in sorted order,
+    # from the canonical JSON of each value. Valid only where _round_trips(details) holds.
+    return f'{{"actor":{actor},"at":"{at_text}","details":{details},"kind":{kind},"seq":{seq},"subject":{subject}}}'
+
+
+def _round_trips(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> bool:
+    """True when canonical_json(json.loads(canonical_json(value))) is canonical_json(value): string keys only."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str or (isinstance(item, dict | list | tuple) and not _round_trips(item)):
+                return False
+        return True
+    return all(_round_trips(item) for item in value if isinstance(item, dict | list | tuple))
 
 
 def event_details(ev: AuditEvent) -> dict[str, Any]:

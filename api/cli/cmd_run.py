@@ -27,12 +27,14 @@ def run(
     watch: Annotated[bool, typer.Option(help="also watch the inbox (--no-watch: an API-only replica)")] = True,
 ) -> None:
     """Set up (like ``bwc init``), then serve the API and web pages and watch BWC_INBOX until SIGINT/SIGTERM."""
+    from bwc.api.cli.cmd_coverage import policy_step
     from bwc.storage.init import initialize
 
     settings = get_settings()
     logging.getLogger("bwc").setLevel(settings.log_level.upper())
     for line in initialize(settings):
         err.print(line, highlight=False)
+    err.print(policy_step(settings), highlight=False)
     serve(settings, host or settings.host, port or settings.port, watch=watch)
 
 

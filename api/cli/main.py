@@ -31,11 +31,13 @@ def config_show() -> None:
 @app.command("init")
 def init() -> None:
     """Migrate the schema, create the object store and the signing key; safe to run again."""
+    from bwc.api.cli.cmd_coverage import policy_step
     from bwc.storage.init import initialize
 
     settings = get_settings()
     for line in initialize(settings):
         common.out.print(line, highlight=False)
+    common.out.print(policy_step(settings), highlight=False)
 
 
 def _register() -> None:

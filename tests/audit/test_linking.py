@@ -72,8 +72,9 @@ def test_relink_takes_overlapping_recordings_of_the_action_devices_only(runtime:
         linking.on_actions_changed(s, rt.settings, [act.id], "tester")
     assert set(links(rt, "X1")) == {inside.original_name}
     with transaction(rt.sessions) as s:
-        added = cd.events(s, "link.added", "action:X1")
-    assert added == [{"recording": inside.id, "sha256": inside.sha256, "manual": False}]
+        changes = cd.events(s, "links.changed", "action:X1")
+    # every automatic link change of one action in one pass is one event listing what was added and removed
+    assert changes == [{"added": [{"recording": inside.id, "sha256": inside.sha256}], "removed": [], "manual": False}]
     # a wider margin takes the footage just before and after as context
     wide = rt.settings.model_copy(update={"link_margin_seconds": 30.0})
     with transaction(rt.sessions) as s:
@@ -83,9 +84,11 @@ def test_relink_takes_overlapping_recordings_of_the_action_devices_only(runtime:
     # back to no margin: the context links are stale and go, each with an event
     with transaction(rt.sessions) as s:
         linking.on_actions_changed(s, rt.settings, [act.id], "tester")
-        removed = cd.events(s, "link.removed", "action:X1")
+        changes = cd.events(s, "links.changed", "action:X1")
     assert set(links(rt, "X1")) == {inside.original_name}
-    assert sorted(e["sha256"] for e in removed) == sorted([before.sha256, after.sha256])
+    assert len(changes) == 3
+    assert changes[-1]["added"] == []
+    assert sorted(e["sha256"] for e in changes[-1]["removed"]) == sorted([before.sha256, after.sha256])
 
 
 def test_clock_offset_moves_a_recording_into_the_window(runtime: Runtime, files: Files) -> None:
@@ -327,7 +330,8 @@ def test_batched_link_events_are_the_same_leaves_as_single_ones(runtime: Runtime
     with transaction(rt.sessions) as s:
         rows = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
     assert [e.seq for e in rows] == list(range(1, len(rows) + 1))
-    assert sorted(e.kind for e in rows) == ["coverage.changed", "link.added", "link.added", "link.added"]
+    assert [e.kind for e in rows] == ["links.changed", "coverage.changed"]
+    assert len(json.loads(rows[0].details)["added"]) == 3
     for e in rows:
         assert e.leaf_hash == leaf_hash(leaf_bytes(e.seq, e.at, e.actor, e.kind, e.subject, e.details))
 

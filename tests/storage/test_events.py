@@ -6,11 +6,23 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
 from bwc.storage.db import transaction
-from bwc.storage.events import AuditLogImmutable, append_event, canonical_json, leaf_bytes, leaf_hash
+from bwc.storage.events import (
+    AuditLogImmutable,
+    _leaf_text,
+    _round_trips,
+    append_event,
+    append_events,
+    canonical_json,
+    iso_utc,
+    leaf_bytes,
+    leaf_hash,
+)
 from bwc.storage.models import AuditEvent
 from bwc.storage.runtime import Runtime
 
@@ -63,3 +75,49 @@ def test_database_refuses_to_change_an_event(runtime: Runtime, sql: str) -> None
         conn.execute(text(sql))
     with runtime.sessions() as s:
         assert s.scalar(select(AuditEvent.kind)) == "test.one"
+
+
+TRICKY_DETAILS: list[dict[str, object]] = [
+    {},
+    {"recording": 7, "sha256": "ab" * 32, "manual": False},
+    {"added": [{"recording": 1, "sha256": "x"}], "removed": [], "nested": {"z": [1, 2.5, None, True]}},
+    {"名称": "执法记录仪 🎥", "quote": 'a"b\\c\n', "float": 0.1 + 0.2, "neg": -0.0, "big": 2**70},
+    {"at": datetime(2024, 5, 1, 8, 0, 0, 123456, tzinfo=UTC), "tuple": (1, "two")},
+    {10: "int keys sort differently once parsed", 9: "so they take the slow path", 2: {3: [4]}},
+    {"n": [{"i": {10: "ten", 9: "nine"}}]},
+]
+
+
+def test_bulk_events_are_the_same_leaves_as_single_ones(runtime: Runtime) -> None:
+    """append_events (COPY on PostgreSQL, a spliced leaf) stores exactly what append_event would."""
+    items = [("test.bulk", f"x:{i}", d) for i, d in enumerate(TRICKY_DETAILS)]
+    with transaction(runtime.sessions) as s:
+        append_event(s, "test.single", "x:single", TRICKY_DETAILS[3])
+        assert append_events(s, items, actor="tester") == len(items)
+        append_event(s, "test.after", "x:after")
+    with runtime.sessions() as s:
+        events = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [e.seq for e in events] == list(range(1, len(items) + 3))
+    assert [e.kind for e in events] == ["test.single", *["test.bulk"] * len(items), "test.after"]
+    for e, (_, subject, details) in zip(events[1:-1], items, strict=True):
+        assert e.subject == subject and e.actor == "tester"
+        assert e.details == canonical_json(details)
+    assert events[1 + 3].details == events[0].details  # the same details give the same text either way
+    for e in events:
+        assert e.leaf_hash == leaf_hash(leaf_bytes(e.seq, e.at, e.actor, e.kind, e.subject, e.details))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(details=st.dictionaries(st.text(), json_values, max_size=5), subject=st.text(), kind=st.text())
+def test_spliced_leaf_equals_leaf_bytes(details: dict[str, object], subject: str, kind: str) -> None:
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    text_ = canonical_json(details)
+    assert _round_trips(details)
+    spliced = _leaf_text(3, iso_utc(at), canonical_json("actor"), canonical_json(kind), canonical_json(subject), text_)
+    assert spliced.encode("utf-8") == leaf_bytes(3, at, "actor", kind, subject, text_)

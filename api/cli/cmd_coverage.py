@@ -1,0 +1,66 @@
+"""``bwc coverage recompute``: relink and re-judge every action now, e.g. after a policy change (SPEC §6, §9)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+
+import typer
+from sqlalchemy import func, select
+
+from bwc.api.cli import common
+from bwc.api.cli.common import Format, print_json, progress_bar
+from bwc.audit.linking import recompute_everything
+from bwc.audit.policy import ensure_policy_current, record_policy_change
+from bwc.config.settings import Settings
+from bwc.storage.db import transaction
+from bwc.storage.models import Action
+from bwc.storage.types import utcnow
+
+CLI_ACTOR = "cli"
+
+coverage_app = typer.Typer(no_args_is_help=True, help="Coverage verdicts of enforcement actions.")
+
+
+@coverage_app.command("recompute")
+def recompute(fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Relink every action's recordings and recompute its verdict under the current policy."""
+    rt = common.runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            total = session.scalar(select(func.count(Action.id))) or 0
+            policy_changed = record_policy_change(session, rt.settings, CLI_ACTOR)
+            with progress_bar("recomputing coverage", total) as advance:
+                done = recompute_everything(session, rt.settings, utcnow(), CLI_ACTOR, advance)
+    finally:
+        rt.close()
+    result = {"actions": done.actions, "verdicts_changed": done.verdicts_changed, "policy_changed": policy_changed}
+    if fmt is Format.json:
+        print_json(result)
+        return
+    note = " (policy change recorded)" if policy_changed else ""
+    common.out.print(f"{done.actions} actions recomputed, {done.verdicts_changed} verdicts changed{note}")
+
+
+def policy_step(settings: Settings) -> str:
+    """For ``bwc init`` and ``bwc run``: record a changed coverage policy and recompute under it; one line."""
+    rt = common.runtime(settings)
+    try:
+        with transaction(rt.sessions) as session, ExitStack() as stack:
+            total = session.scalar(select(func.count(Action.id))) or 0
+            bar: Callable[[int], None] | None = None
+
+            def advance(n: int) -> None:  # the bar appears only once there is something to recompute
+                nonlocal bar
+                if bar is None:
+                    bar = stack.enter_context(progress_bar("recomputing coverage (policy changed)", total))
+                bar(n)
+
+            changed = ensure_policy_current(session, settings, utcnow(), CLI_ACTOR, advance)
+    finally:
+        rt.close()
+    return f"coverage policy: changed, {total} actions recomputed" if changed else "coverage policy: up to date"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(coverage_app, name="coverage")

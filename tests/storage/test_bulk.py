@@ -1,0 +1,73 @@
+"""Bulk writes (COPY and array statements on PostgreSQL, executemany on SQLite) store what the ORM would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Table, select
+
+from bwc.storage.bulk import delete_pairs, insert_rows, update_rows
+from bwc.storage.db import transaction
+from bwc.storage.models import Action, ActionRecording, Recording
+from bwc.storage.runtime import Runtime
+
+T0 = datetime(2024, 5, 1, 8, 0, 0, 250000, tzinfo=UTC)
+
+
+def _table(model: type[object]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _seed(rt: Runtime) -> tuple[list[int], list[int]]:
+    with transaction(rt.sessions) as s:
+        actions = [Action(action_id=f"A{i}", started_at=T0, ended_at=T0 + timedelta(minutes=i)) for i in range(3)]
+        recs = [
+            Recording(sha256=f"{i:064x}", size=1, object_key=f"k{i}", original_name=f"r{i}.mp4", started_at=T0)
+            for i in range(3)
+        ]
+        s.add_all([*actions, *recs])
+        s.flush()
+        return [a.id for a in actions], [r.id for r in recs]
+
+
+def test_insert_update_delete_round_trip(runtime: Runtime) -> None:
+    action_ids, rec_ids = _seed(runtime)
+    links = [
+        (a, r, a == action_ids[0], T0 + timedelta(seconds=i))
+        for i, (a, r) in enumerate(zip(action_ids, rec_ids, strict=True))
+    ]
+    reasons = [{"code": "shortfall", "from": "2024-05-01T08:00:00+00:00", "devices_recording": ["执法-1"]}]
+    with transaction(runtime.sessions) as s:
+        assert insert_rows(s, _table(ActionRecording), ("action_id", "recording_id", "manual", "linked_at"), links) == 3
+        rows = [
+            (action_ids[0], "complete", [], None, T0),
+            (action_ids[1], "pending", reasons, T0 + timedelta(hours=24), T0),
+        ]
+        columns = ("verdict", "reasons", "pending_until", "coverage_computed_at")
+        assert update_rows(s, _table(Action), "id", columns, rows) == 2
+        assert delete_pairs(s, _table(ActionRecording), ("action_id", "recording_id"), [(action_ids[2], rec_ids[2])])
+    with runtime.sessions() as s:
+        stored = {(r.action_id, r.recording_id): (r.manual, r.linked_at) for r in s.scalars(select(ActionRecording))}
+        acts = {a.id: a for a in s.scalars(select(Action))}
+    assert stored == {(a, r): (m, at) for a, r, m, at in links[:2]}
+    assert (acts[action_ids[0]].verdict, acts[action_ids[0]].reasons, acts[action_ids[0]].pending_until) == (
+        "complete",
+        [],
+        None,
+    )
+    assert acts[action_ids[1]].reasons == reasons
+    assert acts[action_ids[1]].pending_until == T0 + timedelta(hours=24)
+    assert acts[action_ids[1]].coverage_computed_at == T0  # microseconds survive
+    assert acts[action_ids[2]].verdict is None  # rows not named are left alone
+    # stored datetimes compare with ORM-written ones in SQL (SQLite keeps them as text)
+    with runtime.sessions() as s:
+        later = s.scalars(select(ActionRecording.recording_id).where(ActionRecording.linked_at > T0)).all()
+    assert later == [rec_ids[1]]
+
+
+def test_empty_batches_write_nothing(runtime: Runtime) -> None:
+    with transaction(runtime.sessions) as s:
+        assert insert_rows(s, _table(ActionRecording), ("action_id", "recording_id"), []) == 0
+        assert update_rows(s, _table(Action), "id", ("verdict",), []) == 0
+        assert delete_pairs(s, _table(ActionRecording), ("action_id", "recording_id"), []) == 0
