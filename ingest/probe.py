@@ -118,8 +118,10 @@ class _Prober:
         raw_format = data.get("format")
         fmt: dict[str, Any] = raw_format if isinstance(raw_format, dict) else {}
         streams = [s for s in data.get("streams") or [] if isinstance(s, dict)]
-        video = [s for s in streams if s.get("codec_type") == "video" and not _attached_picture(s)]
-        audio = [s for s in streams if s.get("codec_type") == "audio"]
+        # A stream counts only with the basics a player needs: garbage bytes sometimes "probe" as a tiny
+        # video stream with no size, or audio with no sample rate.
+        video = [s for s in streams if s.get("codec_type") == "video" and not _attached_picture(s) and _has_size(s)]
+        audio = [s for s in streams if s.get("codec_type") == "audio" and _positive_int(s.get("sample_rate"))]
         base = ProbeResult(
             ok=False,
             error=None,
@@ -372,6 +374,10 @@ def _int(value: object) -> int | None:
         return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
+
+
+def _has_size(stream: Mapping[str, Any]) -> bool:
+    return _positive_int(stream.get("width")) is not None and _positive_int(stream.get("height")) is not None
 
 
 def _positive_int(value: object) -> int | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bwc.config.settings import Settings
 from bwc.storage.objects import ObjectStore
@@ -71,3 +73,9 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 @pytest.fixture
 def store(runtime: Runtime) -> ObjectStore:
     return runtime.store
+
+
+# Property tests judge behaviour, never speed: no per-example deadline (a loaded CI machine is slow), and
+# under CI the same examples on every run so that a failure can be reproduced.
+hypothesis_settings.register_profile("bwc", deadline=None, derandomize=os.environ.get("CI") == "true")
+hypothesis_settings.load_profile("bwc")
