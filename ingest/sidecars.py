@@ -6,7 +6,6 @@ never comes is stored unlinked (nothing is ever dropped) and linked if the media
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from datetime import datetime
@@ -27,7 +26,7 @@ from bwc.ingest.transfer import transfer
 from bwc.storage.db import transaction
 from bwc.storage.events import SYSTEM_ACTOR, append_event
 from bwc.storage.models import Sidecar, Sighting, Station
-from bwc.storage.objects import DigestMismatch, StoreError
+from bwc.storage.objects import DigestMismatch, StoreError, sha256_of_stream
 from bwc.storage.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -122,11 +121,8 @@ def _linked_copy(s: Session, recording_id: int, sha256: str) -> int | None:
 
 
 def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
+        return sha256_of_stream(f)
 
 
 def ingest_sidecar(
