@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from sqlalchemy import select
 
@@ -35,8 +37,16 @@ def list_recordings(
     if fmt is Format.json:
         print_json(rows)
         return
-    columns = ["id", "device", "started_at", "duration_seconds", "has_video", "has_audio", "status", "original_name"]
-    print_table("recordings", columns, [[r[c] for c in columns] for r in rows])
+    # Narrow enough for an 80-column terminal: the full record is one --format json away.
+    columns = ["id", "device", "started (UTC)", "seconds", "A/V", "status", "file"]
+    print_table("recordings", columns, [_row(r) for r in rows])
+
+
+def _row(r: dict[str, Any]) -> list[Any]:
+    started = r["started_at"][:19].replace("T", " ") if r["started_at"] else None
+    seconds = None if r["duration_seconds"] is None else f"{r['duration_seconds']:.1f}"
+    streams = ("A" if r["has_audio"] else "-") + ("V" if r["has_video"] else "-")
+    return [r["id"], r["device"], started, seconds, streams, r["status"], r["original_name"]]
 
 
 def register(app: typer.Typer) -> None:
