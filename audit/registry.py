@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from bwc.storage.events import append_event
 from bwc.storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Unit
 
 _KEEP: Any = object()  # "leave this field as it is"
+M = TypeVar("M", Unit, Officer, Device)
 
 
 @dataclass
@@ -43,39 +44,25 @@ class Registry:
     def unit(self, code: str | None) -> Unit | None:
         if code is None:
             return None
-        check_length(code, "unit", 128)
-        found = self.units.get(code) or self.session.scalar(select(Unit).where(Unit.code == code))
-        if found is None:
-            found = Unit(code=code)
-            self.session.add(found)
-            self.session.flush()
-            append_event(self.session, "unit.created", f"unit:{code}", {"origin": self.origin}, actor=self.actor)
-            self._fresh.append((self.units, code))
-        self.units[code] = found
-        return found
+        return self._named(Unit, Unit.code, code, "unit", self.units)
 
     def officer(self, code: str) -> Officer:
-        check_length(code, "officer", 128)
-        found = self.officers.get(code) or self.session.scalar(select(Officer).where(Officer.code == code))
-        if found is None:
-            found = Officer(code=code)
-            self.session.add(found)
-            self.session.flush()
-            append_event(self.session, "officer.created", f"officer:{code}", {"origin": self.origin}, actor=self.actor)
-            self._fresh.append((self.officers, code))
-        self.officers[code] = found
-        return found
+        return self._named(Officer, Officer.code, code, "officer", self.officers)
 
     def device(self, serial: str) -> Device:
-        check_length(serial, "device", 128)
-        found = self.devices.get(serial) or self.session.scalar(select(Device).where(Device.serial == serial))
+        return self._named(Device, Device.serial, serial, "device", self.devices, clock_offset_seconds=0.0)
+
+    def _named(self, model: type[M], column: Any, key: str, kind: str, cache: dict[str, M], **defaults: Any) -> M:
+        """Find by its code, or create it with a ``<kind>.created`` event (remembered so a rollback forgets it)."""
+        check_length(key, kind, 128)
+        found = cache.get(key) or self.session.scalar(select(model).where(column == key))
         if found is None:
-            found = Device(serial=serial, clock_offset_seconds=0.0)
+            found = model(**{column.key: key}, **defaults)
             self.session.add(found)
             self.session.flush()
-            append_event(self.session, "device.created", f"device:{serial}", {"origin": self.origin}, actor=self.actor)
-            self._fresh.append((self.devices, serial))
-        self.devices[serial] = found
+            append_event(self.session, f"{kind}.created", f"{kind}:{key}", {"origin": self.origin}, actor=self.actor)
+            self._fresh.append((cache, key))
+        cache[key] = found
         return found
 
 
