@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy .
+	$(BIN)/mypy
 
 pytest: $(STAMP) ffmpeg
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
@@ -48,8 +48,8 @@ lock:
 	/tmp/bwc-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 bench: setup
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/coverage.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.coverage
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

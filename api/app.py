@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from bwc.api.errors import install_error_handlers
-from bwc.api.metrics import RequestMetrics, StoredTotals, make_metrics
-from bwc.api.routes import API_PREFIX, actions, failures, health, recordings, reports, uploads, web
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.runtime import build_runtime
+from api.errors import install_error_handlers
+from api.metrics import RequestMetrics, StoredTotals, make_metrics
+from api.routes import API_PREFIX, actions, failures, health, recordings, reports, uploads, web
+from config.settings import Settings, get_settings
+from storage.runtime import build_runtime
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bwc.config.errors import BadInput, Conflict, NotFound
-from bwc.storage.events import append_event
-from bwc.storage.models import ApiToken, Station
-from bwc.storage.types import utcnow
+from config.errors import BadInput, Conflict, NotFound
+from storage.events import append_event
+from storage.models import ApiToken, Station
+from storage.types import utcnow
 
 ROLES = ("admin", "station", "reviewer", "auditor")
 TOKEN_PREFIX = "bwc_"

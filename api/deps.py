@@ -9,10 +9,10 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from bwc.api.auth import Principal, authenticate
-from bwc.config.errors import Forbidden, Unauthorized
-from bwc.storage.db import transaction
-from bwc.storage.runtime import Runtime
+from api.auth import Principal, authenticate
+from config.errors import Forbidden, Unauthorized
+from storage.db import transaction
+from storage.runtime import Runtime
 
 TOKEN_COOKIE = "bwc_token"
 

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bwc.config.errors import BwcError
-from bwc.storage.objects import DigestMismatch, StoreError, StoreUnavailable
+from config.errors import BwcError
+from storage.objects import DigestMismatch, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

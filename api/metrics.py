@@ -11,9 +11,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bwc.storage.db import transaction
-from bwc.storage.models import IngestFailure, Recording
-from bwc.storage.runtime import Runtime
+from storage.db import transaction
+from storage.models import IngestFailure, Recording
+from storage.runtime import Runtime
 
 
 class StoredTotals(Collector):

@@ -6,8 +6,8 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bwc.audit.csv_rows import BadRow, parse_time
-from bwc.config.errors import BadInput
+from audit.csv_rows import BadRow, parse_time
+from config.errors import BadInput
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 

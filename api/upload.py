@@ -19,16 +19,16 @@ from urllib.parse import unquote
 
 from sqlalchemy import select
 
-from bwc.api.body import BodyReader
-from bwc.config.errors import BadInput
-from bwc.ingest.naming import classify, compile_patterns, parse_name
-from bwc.ingest.pipeline import commit_stored
-from bwc.ingest.probe import probe
-from bwc.ingest.reader import FileState
-from bwc.ingest.transfer import Transfer
-from bwc.storage.models import Recording
-from bwc.storage.runtime import Runtime
-from bwc.storage.types import utcnow
+from api.body import BodyReader
+from config.errors import BadInput
+from ingest.naming import classify, compile_patterns, parse_name
+from ingest.pipeline import commit_stored
+from ingest.probe import probe
+from ingest.reader import FileState
+from ingest.transfer import Transfer
+from storage.models import Recording
+from storage.runtime import Runtime
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bwc.audit.csv_rows import BadRow, check_length, parse_time, split_list
-from bwc.audit.registry import Registry
-from bwc.storage.events import append_event
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, Device, Officer, Unit
-from bwc.storage.types import utcnow
+from audit.csv_rows import BadRow, check_length, parse_time, split_list
+from audit.registry import Registry
+from storage.events import append_event
+from storage.models import Action, ActionDevice, ActionOfficer, Device, Officer, Unit
+from storage.types import utcnow
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from bwc.config.errors import BadInput
+from config.errors import BadInput
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

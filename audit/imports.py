@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bwc.audit.action_rows import ActionWriter, parse_action
-from bwc.audit.csv_rows import BadRow, Row, RowFault, parse_bool, parse_float, parse_time, read_rows
-from bwc.audit.linking import on_actions_changed
-from bwc.audit.registry import Registry, assign_device, update_device, update_officer
-from bwc.config.errors import BwcError
-from bwc.config.settings import Settings
-from bwc.storage.events import append_event
+from audit.action_rows import ActionWriter, parse_action
+from audit.csv_rows import BadRow, Row, RowFault, parse_bool, parse_float, parse_time, read_rows
+from audit.linking import on_actions_changed
+from audit.registry import Registry, assign_device, update_device, update_officer
+from config.errors import BwcError
+from config.settings import Settings
+from storage.events import append_event
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ def import_officers(session: Session, settings: Settings, data: bytes, actor: st
     def handle(row: Row) -> tuple[str, frozenset[int]]:
         v = row.values
         code = _required(v, "code")
-        certified = parse_bool(v["certified"], "certified") if v.get("certified") else None
+        raw_certified = v.get("certified")
+        certified = parse_bool(raw_certified, "certified") if raw_certified else None
         change = update_officer(reg, code, name=v.get("name"), unit=v.get("unit"), certified=certified)
         return change.outcome, change.affected_actions
 

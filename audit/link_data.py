@@ -1,7 +1,7 @@
 """What linking reads from the database, in two flavours: per query (incremental) and all at once (full run).
 
 Both answer the same questions (devices, assignments, recordings of a device near a window) so that the
-incremental path and :func:`bwc.audit.linking.recompute_all` reach the same links and verdicts.
+incremental path and :func:`audit.linking.recompute_all` reach the same links and verdicts.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from bwc.audit.coverage import RecordingFacts
-from bwc.storage.models import Device, DeviceAssignment, Recording
+from audit.coverage import RecordingFacts
+from storage.models import Device, DeviceAssignment, Recording
 
 # Body cameras split footage into segments of minutes and run for hours on a battery: a recording that
 # starts more than this before a window cannot reach into it. Bounding the look-back keeps the

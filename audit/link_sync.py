@@ -1,4 +1,4 @@
-"""The engine behind :mod:`bwc.audit.linking`: bring a batch of actions' devices, links and verdicts up to date.
+"""The engine behind :mod:`audit.linking`: bring a batch of actions' devices, links and verdicts up to date.
 
 A batch is read with a fixed number of queries and written with a fixed number of statements, whatever its
 size, so that a full recompute of 100k actions does not turn into a million round trips; the incremental
@@ -20,11 +20,11 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from bwc.audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
-from bwc.audit.link_data import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
-from bwc.audit.link_write import CHUNK, Writes, apply
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Officer
-from bwc.storage.types import utcnow
+from audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
+from audit.link_data import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
+from audit.link_write import CHUNK, Writes, apply
+from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Officer
+from storage.types import utcnow
 
 LINKS_CHANGED = "links.changed"
 

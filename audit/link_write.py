@@ -1,7 +1,7 @@
 """Writing what a batch of linking changed: a fixed number of bulk statements, whatever the batch size.
 
 On PostgreSQL links and events go in with ``COPY`` and the new verdicts with one ``UPDATE`` per batch; on
-SQLite with the driver's executemany (see :mod:`bwc.storage.bulk`).
+SQLite with the driver's executemany (see :mod:`storage.bulk`).
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from bwc.storage.bulk import delete_pairs, insert_rows, update_rows
-from bwc.storage.events import append_events
-from bwc.storage.models import Action, ActionDevice, ActionRecording
+from storage.bulk import delete_pairs, insert_rows, table_of, update_rows
+from storage.events import append_events
+from storage.models import Action, ActionDevice, ActionRecording
 
 CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
 COVERAGE_COLUMNS = ("verdict", "reasons", "pending_until", "coverage_computed_at")
@@ -37,21 +37,16 @@ class Writes:
     computed_at: datetime | None = None
 
 
-def _table(model: type[Any]) -> Table:
-    table: Table = model.__table__
-    return table
-
-
 def apply(session: Session, writes: Writes, actor: str) -> None:
     """Write a batch's changes and keep Action objects already loaded in the session in step."""
     session.flush()  # what the ORM holds goes first: the statements below bypass it
-    delete_pairs(session, _table(ActionDevice), ("action_id", "device_id"), writes.device_deletes)
-    insert_rows(session, _table(ActionDevice), ("action_id", "device_id", "source"), writes.device_inserts)
-    delete_pairs(session, _table(ActionRecording), ("action_id", "recording_id"), writes.link_deletes)
+    delete_pairs(session, table_of(ActionDevice), ("action_id", "device_id"), writes.device_deletes)
+    insert_rows(session, table_of(ActionDevice), ("action_id", "device_id", "source"), writes.device_inserts)
+    delete_pairs(session, table_of(ActionRecording), ("action_id", "recording_id"), writes.link_deletes)
     columns = ("action_id", "recording_id", "manual", "linked_at")
-    insert_rows(session, _table(ActionRecording), columns, writes.link_inserts)
+    insert_rows(session, table_of(ActionRecording), columns, writes.link_inserts)
     append_events(session, writes.events, actor)
-    table = _table(Action)
+    table = table_of(Action)
     update_rows(session, table, "id", COVERAGE_COLUMNS, writes.updates)
     touched = sorted(writes.touched)
     for start in range(0, len(touched), CHUNK):

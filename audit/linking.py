@@ -16,16 +16,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bwc.audit.coverage import CoverageResult, Policy
-from bwc.audit.link_data import BulkData, QueryData
-from bwc.audit.link_sync import chunks, load_span, load_states, process, process_states, resolve
-from bwc.audit.link_sync import relink as relink_state
-from bwc.audit.link_write import Writes, apply
-from bwc.config.errors import NotFound
-from bwc.config.settings import Settings
-from bwc.storage.events import SYSTEM_ACTOR, append_event
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Recording
-from bwc.storage.types import utcnow
+from audit.coverage import CoverageResult, Policy
+from audit.link_data import BulkData, QueryData
+from audit.link_sync import chunks, load_span, load_states, process, process_states, resolve
+from audit.link_sync import relink as relink_state
+from audit.link_write import Writes, apply
+from config.errors import NotFound
+from config.settings import Settings
+from storage.events import SYSTEM_ACTOR, append_event
+from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Recording
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

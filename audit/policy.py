@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from bwc.audit.coverage import Policy
-from bwc.audit.linking import recompute_all
-from bwc.config.settings import Settings
-from bwc.storage.events import append_event, lock_event_log
-from bwc.storage.models import Action, AuditEvent
+from audit.coverage import Policy
+from audit.linking import recompute_all
+from config.settings import Settings
+from storage.events import append_event, lock_event_log
+from storage.models import Action, AuditEvent
 
 log = logging.getLogger(__name__)
 

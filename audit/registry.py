@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bwc.audit.csv_rows import BadRow, check_length
-from bwc.storage.events import append_event
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Unit
+from audit.csv_rows import BadRow, check_length
+from storage.events import append_event
+from storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Unit
 
 _KEEP: Any = object()  # "leave this field as it is"
 M = TypeVar("M", Unit, Officer, Device)

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from bwc.audit.shapes import actions_json, iso, iso_or_none
-from bwc.config.errors import BadInput
-from bwc.config.settings import Settings
-from bwc.storage.models import Action, ActionRecording, Device, Recording, Unit
+from audit.shapes import actions_json, iso, iso_or_none
+from config.errors import BadInput
+from config.settings import Settings
+from storage.models import Action, ActionRecording, Device, Recording, Unit
 
 VERDICTS = ("complete", "pending", "incomplete")
 

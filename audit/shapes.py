@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bwc.audit.coverage import iso
-from bwc.audit.linking import effective_verdict
-from bwc.storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
+from audit.coverage import iso
+from audit.linking import effective_verdict
+from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
 
 __all__ = ["action_json", "actions_json", "iso", "iso_or_none"]
 

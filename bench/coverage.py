@@ -7,7 +7,7 @@ missing-recording report in Asia/Shanghai (best of 3; with its late uploads, seq
 recordings), then how each grows from N to 2N (1.0 would be constant, 2.0 linear), and the machine's load
 average, since other work on the machine slows every figure. Writes ``bench/out/coverage.json``.
 
-    .venv/bin/python bench/coverage.py [--actions 100000] [--backends sqlite,postgresql]
+    .venv/bin/python -m bench.coverage [--actions 100000] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert, select, text
 
-from bwc.audit.linking import on_recordings_changed, recompute_all
-from bwc.audit.reports import missing_report
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.migrate import upgrade
-from bwc.storage.models import Action, ActionDevice, Device, Recording, Unit
-from bwc.storage.runtime import Runtime, build_runtime
+from audit.linking import on_recordings_changed, recompute_all
+from audit.reports import missing_report
+from config.settings import Settings
+from storage.db import transaction
+from storage.migrate import upgrade
+from storage.models import Action, ActionDevice, Device, Recording, Unit
+from storage.runtime import Runtime, build_runtime
 
 OUT = Path(__file__).resolve().parent / "out"
 YEAR_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -156,7 +156,7 @@ def measure(rt: Runtime, settings: Settings) -> dict[str, float]:
     with rt.sessions() as s:
         rows = s.execute(select(Action.id, Action.started_at, Action.ended_at).limit(2000)).all()
         next_id = (s.scalar(select(Recording.id).order_by(Recording.id.desc()).limit(1)) or 0) + 1
-        dev_of = dict(s.execute(select(ActionDevice.action_id, ActionDevice.device_id)).all())
+        dev_of = {a: d for a, d in s.execute(select(ActionDevice.action_id, ActionDevice.device_id))}
     for i in range(25):
         aid, start, end = rng.choice(rows)
         rec = _recording(next_id + i, dev_of[aid], start, end, start)

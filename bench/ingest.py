@@ -6,7 +6,7 @@ the same run, on the same files, the baselines: ``openssl dgst -sha256`` (this C
 ``sha256sum`` and ``aws s3 cp`` to the same endpoint. Prints a table and the ratios; writes
 ``bench/out/ingest.json``.
 
-    .venv/bin/python bench/ingest.py [--large-gib 2] [--small 200] [--keep]
+    .venv/bin/python -m bench.ingest [--large-gib 2] [--small 200] [--keep]
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def main() -> None:
 def report(f: dict[str, Any]) -> None:
     def mbs(backend: str) -> float:
         rows = f[backend]["large"]
-        return sum(r["bytes"] for r in rows) / sum(r["seconds"] for r in rows) / 1e6
+        return float(sum(r["bytes"] for r in rows) / sum(r["seconds"] for r in rows) / 1e6)
 
     local, s3 = mbs("local"), mbs("s3")
     big_rss = {b: f[b]["large"][0]["peak_rss_mib"] for b in ("local", "s3")}

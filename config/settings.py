@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bwc.config.errors import BadInput
+from config.errors import BadInput
 
 MEDIA_EXTENSIONS = ("mp4", "mov", "avi", "mkv", "ts", "m4a", "wav", "jpg")
 SIDECAR_EXTENSIONS = ("json", "xml", "gps", "nmea", "txt", "srt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bwc.storage.models import Device, Sighting, Station
+from storage.models import Device, Sighting, Station
 
 
 def get_or_create_station(session: Session, code: str) -> Station:

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bwc.config.settings import Settings
-from bwc.storage.events import append_event
-from bwc.storage.models import IngestFailure, Station
+from config.settings import Settings
+from storage.events import append_event
+from storage.models import IngestFailure, Station
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bwc.ingest.after import apply_after_ingest
-from bwc.ingest.catalog import get_or_create_station
-from bwc.ingest.failures import record_failure
-from bwc.ingest.outcome import IngestOutcome
-from bwc.storage.db import transaction
-from bwc.storage.events import append_event
-from bwc.storage.models import Sighting
-from bwc.storage.runtime import Runtime
+from ingest.after import apply_after_ingest
+from ingest.catalog import get_or_create_station
+from ingest.failures import record_failure
+from ingest.outcome import IngestOutcome
+from storage.db import transaction
+from storage.events import append_event
+from storage.models import Sighting
+from storage.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What a file's path says about it (SPEC §4): device, officer, start time, sequence, and what kind of file it is.
 
 Pure functions over strings; the watched folder is never touched here. Paths are ``/``-separated and relative
-to the watched root (see :func:`bwc.ingest.paths.relative_inside`).
+to the watched root (see :func:`ingest.paths.relative_inside`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from bwc.config.errors import BadInput
-from bwc.config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS
+from config.errors import BadInput
+from config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS
 
 MediaClass = Literal["media", "sidecar", "temporary", "other"]
 

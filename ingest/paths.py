@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bwc.config.errors import BadInput
+from config.errors import BadInput
 
 
 class UnsafePath(BadInput):

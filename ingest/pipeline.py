@@ -17,25 +17,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bwc.audit.linking import on_recordings_changed
-from bwc.config.settings import Settings
-from bwc.ingest import failures
-from bwc.ingest.catalog import find_sighting, get_or_create_device, get_or_create_station
-from bwc.ingest.jobs import after_ingest, failed
-from bwc.ingest.naming import NameInfo, classify, compile_patterns, parse_name
-from bwc.ingest.outcome import IngestOutcome
-from bwc.ingest.paths import UnsafePath, relative_inside
-from bwc.ingest.probe import ProbeResult
-from bwc.ingest.reader import ChunkHook, FileChanged, FileState
-from bwc.ingest.sidecars import ingest_sidecar, link_orphan_sidecars, sidecars_beside
-from bwc.ingest.timing import choose_times
-from bwc.ingest.transfer import Transfer, transfer
-from bwc.storage.db import transaction
-from bwc.storage.events import append_event
-from bwc.storage.models import Recording, Sighting
-from bwc.storage.objects import StoreError
-from bwc.storage.runtime import Runtime
-from bwc.storage.types import utcnow
+from audit.linking import on_recordings_changed
+from config.settings import Settings
+from ingest import failures
+from ingest.catalog import find_sighting, get_or_create_device, get_or_create_station
+from ingest.jobs import after_ingest, failed
+from ingest.naming import NameInfo, classify, compile_patterns, parse_name
+from ingest.outcome import IngestOutcome
+from ingest.paths import UnsafePath, relative_inside
+from ingest.probe import ProbeResult
+from ingest.reader import ChunkHook, FileChanged, FileState
+from ingest.sidecars import ingest_sidecar, link_orphan_sidecars, sidecars_beside
+from ingest.timing import choose_times
+from ingest.transfer import Transfer, transfer
+from storage.db import transaction
+from storage.events import append_event
+from storage.models import Recording, Sighting
+from storage.objects import StoreError
+from storage.runtime import Runtime
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

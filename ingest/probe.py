@@ -370,9 +370,11 @@ def _number(value: object) -> float | None:
 
 
 def _int(value: object) -> int | None:
+    if not isinstance(value, str | int | float):
+        return None
     try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

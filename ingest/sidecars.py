@@ -15,19 +15,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bwc.ingest import failures
-from bwc.ingest.catalog import get_or_create_station
-from bwc.ingest.jobs import after_ingest, failed
-from bwc.ingest.naming import classify, sidecar_stem_key
-from bwc.ingest.outcome import IngestOutcome
-from bwc.ingest.paths import UnsafePath, relative_inside
-from bwc.ingest.reader import ChunkHook, FileChanged, FileState
-from bwc.ingest.transfer import transfer
-from bwc.storage.db import transaction
-from bwc.storage.events import SYSTEM_ACTOR, append_event
-from bwc.storage.models import Sidecar, Sighting, Station
-from bwc.storage.objects import DigestMismatch, StoreError, sha256_of_stream
-from bwc.storage.runtime import Runtime
+from ingest import failures
+from ingest.catalog import get_or_create_station
+from ingest.jobs import after_ingest, failed
+from ingest.naming import classify, sidecar_stem_key
+from ingest.outcome import IngestOutcome
+from ingest.paths import UnsafePath, relative_inside
+from ingest.reader import ChunkHook, FileChanged, FileState
+from ingest.transfer import transfer
+from storage.db import transaction
+from storage.events import SYSTEM_ACTOR, append_event
+from storage.models import Sidecar, Sighting, Station
+from storage.objects import DigestMismatch, StoreError, sha256_of_stream
+from storage.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from bwc.ingest.probe import ProbeResult, probe
-from bwc.ingest.reader import ChunkHook, CountingReader, FileChanged, FileState, check_unchanged
-from bwc.storage.objects import DigestMismatch, StoredObject, sha256_of_stream
-from bwc.storage.runtime import Runtime
+from ingest.probe import ProbeResult, probe
+from ingest.reader import ChunkHook, CountingReader, FileChanged, FileState, check_unchanged
+from storage.objects import DigestMismatch, StoredObject, sha256_of_stream
+from storage.runtime import Runtime
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from urllib.parse import unquote, urlsplit
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from bwc.ingest.failures import open_failures
-from bwc.ingest.naming import classify, is_temporary
-from bwc.ingest.outcome import IngestOutcome
-from bwc.ingest.pipeline import ingest_file
-from bwc.ingest.readiness import ReadinessTracker, complete_now
-from bwc.storage.runtime import Runtime
-from bwc.storage.types import utcnow
+from ingest.failures import open_failures
+from ingest.naming import classify, is_temporary
+from ingest.outcome import IngestOutcome
+from ingest.pipeline import ingest_file
+from ingest.readiness import ReadinessTracker, complete_now
+from storage.runtime import Runtime
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,13 @@ def pg_cursor(session: Session) -> Any | None:
     return cursor
 
 
+def table_of(model: type[Any]) -> Table:
+    """The ``Table`` behind a declarative model (typed as ``FromClause`` by SQLAlchemy, a ``Table`` at run time)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """Insert ``rows`` (tuples in the order of ``columns``) into ``table``.
 

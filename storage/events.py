@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
-from bwc.storage.bulk import insert_rows
-from bwc.storage.models import AuditEvent
-from bwc.storage.types import utcnow
+from storage.bulk import insert_rows, table_of
+from storage.models import AuditEvent
+from storage.types import utcnow
 
 SYSTEM_ACTOR = "system"
 EVENT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "details", "leaf_hash")
@@ -128,7 +128,7 @@ def append_events(
         else:
             data = leaf_bytes(seq, at, actor, kind, subject, details_text)
         rows.append((seq, at, actor, kind, subject, details_text, leaf_hash(data)))
-    return insert_rows(session, AuditEvent.__table__, EVENT_COLUMNS, rows)
+    return insert_rows(session, table_of(AuditEvent), EVENT_COLUMNS, rows)
 
 
 def _leaf_text(seq: int, at_text: str, actor: str, kind: str, subject: str, details: str) -> str:

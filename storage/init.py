@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bwc.config.settings import Settings, mask_url
-from bwc.storage.db import make_engine
-from bwc.storage.migrate import upgrade
-from bwc.storage.objects import open_store
+from config.settings import Settings, mask_url
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.objects import open_store
 
 
 def initialize(settings: Settings) -> Iterator[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from bwc.storage.objects import (
+from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
     MultiHasher,

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bwc.storage.types import UTCDateTime, utcnow
+from storage.types import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

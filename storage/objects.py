@@ -170,11 +170,11 @@ def _read_into(source: BinaryIO, view: memoryview) -> int:
 def open_store(url: str) -> ObjectStore:
     """The store named by a ``BWC_STORAGE_URL``: ``file:///path`` or ``s3://bucket?endpoint_url=…``."""
     if url.startswith("file://"):
-        from bwc.storage.local_store import LocalStore
+        from storage.local_store import LocalStore
 
         return LocalStore(url)
     if url.startswith("s3://"):
-        from bwc.storage.s3_store import S3Store
+        from storage.s3_store import S3Store
 
         return S3Store(url)
     raise ValueError(f"unsupported storage URL scheme in {url.split('://', 1)[0]!r}: use file:// or s3://")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bwc.config.settings import Settings
-from bwc.storage.db import make_engine, make_session_factory
-from bwc.storage.objects import ObjectStore, open_store
+from config.settings import Settings
+from storage.db import make_engine, make_session_factory
+from storage.objects import ObjectStore, open_store
 
 
 @dataclass

@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bwc.storage.objects import (
+from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
     MultiHasher,
@@ -36,7 +36,7 @@ from bwc.storage.objects import (
     object_key,
     read_chunks,
 )
-from bwc.storage.s3_support import (
+from storage.s3_support import (
     MAX_COPY_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bwc.storage.objects import StoreError, StoreUnavailable
+from storage.objects import StoreError, StoreUnavailable
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bwc.storage.models import IngestFailure, Recording
+from storage.models import IngestFailure, Recording
 
 
 def iso(value: datetime | None) -> str | None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from bwc.config.settings import Settings
-from bwc.storage.objects import ObjectStore
-from bwc.storage.runtime import Runtime, build_runtime
+from config.settings import Settings
+from storage.objects import ObjectStore
+from storage.runtime import Runtime, build_runtime
 from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, pg_session_database
 from tests.fixtures.media import MediaFactory
 

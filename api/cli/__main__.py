@@ -1,5 +1,5 @@
-"""``python -m bwc.api.cli`` runs the ``bwc`` program."""
+"""``python -m api.cli`` runs the ``bwc`` program."""
 
-from bwc.api.cli.main import main
+from api.cli.main import main
 
 main()

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from bwc.api.cli.common import Format
-from bwc.api.cli.csv_import import EXIT_NOTE, run_import
-from bwc.api.cli.groups import actions_app, add_once
-from bwc.audit.imports import import_actions
+from api.cli.common import Format
+from api.cli.csv_import import EXIT_NOTE, run_import
+from api.cli.groups import actions_app, add_once
+from audit.imports import import_actions
 
 
 @actions_app.command(

@@ -10,13 +10,13 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bwc.api.cli import common
-from bwc.api.cli.common import Format, fail, print_json
-from bwc.api.cli.groups import actions_app, add_once
-from bwc.audit.shapes import action_json
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, Recording
-from bwc.storage.types import utcnow
+from api.cli import common
+from api.cli.common import Format, fail, print_json
+from api.cli.groups import actions_app, add_once
+from audit.shapes import action_json
+from storage.db import transaction
+from storage.models import Action, Recording
+from storage.types import utcnow
 
 
 @actions_app.command("show")

@@ -8,14 +8,14 @@ from contextlib import ExitStack
 import typer
 from sqlalchemy import func, select
 
-from bwc.api.cli import common
-from bwc.api.cli.common import Format, print_json, progress_bar
-from bwc.audit.linking import recompute_everything
-from bwc.audit.policy import ensure_policy_current, record_policy_change
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.models import Action
-from bwc.storage.types import utcnow
+from api.cli import common
+from api.cli.common import Format, print_json, progress_bar
+from audit.linking import recompute_everything
+from audit.policy import ensure_policy_current, record_policy_change
+from config.settings import Settings
+from storage.db import transaction
+from storage.models import Action
+from storage.types import utcnow
 
 CLI_ACTOR = "cli"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -15,13 +14,14 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
-from bwc.api.cli import common
-from bwc.api.cli.common import EXIT_FINDING, EXIT_OK, Format, fail, print_json, print_table
-from bwc.ingest.failures import open_failures
-from bwc.ingest.outcome import IngestOutcome
-from bwc.ingest.pipeline import ingest_file
-from bwc.ingest.watcher import ScanProgress, Watcher, scan_once
-from bwc.storage.shapes import failure_json, iso
+from api.cli import common
+from api.cli.common import EXIT_FINDING, EXIT_OK, Format, fail, print_json, print_table
+from config import logs
+from ingest.failures import open_failures
+from ingest.outcome import IngestOutcome
+from ingest.pipeline import ingest_file
+from ingest.watcher import ScanProgress, Watcher, scan_once
+from storage.shapes import failure_json, iso
 
 DEFAULT_COMMAND = "files"
 
@@ -103,7 +103,7 @@ def watch(
             with _scan_progress() as progress:
                 outcomes = scan_once(rt, folder, code, progress)
             raise typer.Exit(_report(outcomes, fmt))
-        logging.getLogger("bwc").setLevel(rt.settings.log_level.upper())
+        logs.set_level(rt.settings.log_level)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda _signo, _frame: stop.set())

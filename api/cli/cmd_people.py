@@ -13,17 +13,17 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bwc.api.cli.common import Format, fail, out, print_json, print_table, runtime
-from bwc.api.cli.csv_import import CLI_ACTOR, EXIT_NOTE, run_import
-from bwc.audit.csv_rows import BadRow, parse_time
-from bwc.audit.imports import import_assignments, import_devices, import_officers
-from bwc.audit.linking import on_actions_changed
-from bwc.audit.registry import Change, Registry, assign_device, update_device, update_officer
-from bwc.audit.shapes import iso
-from bwc.config.errors import BwcError
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.models import Device, Officer, Unit
+from api.cli.common import Format, fail, out, print_json, print_table, runtime
+from api.cli.csv_import import CLI_ACTOR, EXIT_NOTE, run_import
+from audit.csv_rows import BadRow, parse_time
+from audit.imports import import_assignments, import_devices, import_officers
+from audit.linking import on_actions_changed
+from audit.registry import Change, Registry, assign_device, update_device, update_officer
+from audit.shapes import iso
+from config.errors import BwcError
+from config.settings import Settings
+from storage.db import transaction
+from storage.models import Device, Officer, Unit
 
 devices_app = typer.Typer(no_args_is_help=True, help="Recording devices (执法记录仪).")
 officers_app = typer.Typer(no_args_is_help=True, help="Officers and who carries which device when.")

@@ -7,11 +7,11 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
-from bwc.api.cli import common
-from bwc.api.cli.common import Format, print_json, print_table
-from bwc.api.cli.groups import add_once
-from bwc.storage.models import Device, Recording
-from bwc.storage.shapes import recording_json
+from api.cli import common
+from api.cli.common import Format, print_json, print_table
+from api.cli.groups import add_once
+from storage.models import Device, Recording
+from storage.shapes import recording_json
 
 recordings_app = typer.Typer(no_args_is_help=True, help="Stored recordings.")
 

@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bwc.api.cli.common import err, fail, out, runtime
-from bwc.audit.report_formats import render_csv, render_json, render_table, render_xlsx
-from bwc.audit.reports import missing_report
-from bwc.config.errors import BwcError
-from bwc.storage.db import transaction
-from bwc.storage.types import utcnow
+from api.cli.common import err, fail, out, runtime
+from audit.report_formats import render_csv, render_json, render_table, render_xlsx
+from audit.reports import missing_report
+from config.errors import BwcError
+from storage.db import transaction
+from storage.types import utcnow
 
 report_app = typer.Typer(no_args_is_help=True, help="Audit reports.")
 

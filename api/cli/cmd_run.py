@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bwc.api.cli.common import err
-from bwc.config.settings import Settings, get_settings
+from api.cli.common import err
+from config import logs
+from config.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -27,11 +28,11 @@ def run(
     watch: Annotated[bool, typer.Option(help="also watch the inbox (--no-watch: an API-only replica)")] = True,
 ) -> None:
     """Set up (like ``bwc init``), then serve the API and web pages and watch BWC_INBOX until SIGINT/SIGTERM."""
-    from bwc.api.cli.cmd_coverage import policy_step
-    from bwc.storage.init import initialize
+    from api.cli.cmd_coverage import policy_step
+    from storage.init import initialize
 
     settings = get_settings()
-    logging.getLogger("bwc").setLevel(settings.log_level.upper())
+    logs.set_level(settings.log_level)
     for line in initialize(settings):
         err.print(line, highlight=False)
     err.print(policy_step(settings), highlight=False)
@@ -42,7 +43,7 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
     """Run uvicorn in this (main) thread and the watcher beside it; both stop on the first signal."""
     import uvicorn
 
-    from bwc.api.app import create_app  # the web stack loads only for this command
+    from api.app import create_app  # the web stack loads only for this command
 
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
@@ -76,8 +77,8 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
 
 
 def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, server: uvicorn.Server) -> None:
-    from bwc.ingest.watcher import Watcher
-    from bwc.storage.runtime import build_runtime
+    from ingest.watcher import Watcher
+    from storage.runtime import build_runtime
 
     rt = build_runtime(settings)
     try:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from bwc.api.auth import ROLES, create_token, list_tokens, revoke_token
-from bwc.api.cli.common import EXIT_USAGE, Format, err, fail, print_json, print_table, runtime
-from bwc.storage.db import transaction
+from api.auth import ROLES, create_token, list_tokens, revoke_token
+from api.cli.common import EXIT_USAGE, Format, err, fail, print_json, print_table, runtime
+from storage.db import transaction
 
 token_app = typer.Typer(no_args_is_help=True, help="API tokens (roles: admin, station, reviewer, auditor).")
 

@@ -10,17 +10,32 @@ from enum import Enum
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.runtime import Runtime, build_runtime
+from config.settings import Settings, get_settings
+from storage.runtime import Runtime, build_runtime
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 
-out = Console()
-err = Console(stderr=True)
+
+class _Console(Console):
+    """A console that wraps only for a person: a pipe or a log file gets each message whole on one line, so that
+    grep and log readers never see a path or a URL split in two."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(1_000_000, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = _Console()
+err = _Console(stderr=True)
 
 
 class Format(str, Enum):

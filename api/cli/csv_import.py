@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from bwc.api.cli.common import EXIT_OK, EXIT_USAGE, Format, err, fail, out, print_json, runtime
-from bwc.audit.imports import ImportReport
-from bwc.config.errors import BwcError
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
+from api.cli.common import EXIT_OK, EXIT_USAGE, Format, err, fail, out, print_json, runtime
+from audit.imports import ImportReport
+from config.errors import BwcError
+from config.settings import Settings
+from storage.db import transaction
 
 CLI_ACTOR = "cli"
 

@@ -7,10 +7,10 @@ import sys
 
 import typer
 
-from bwc.api.cli import common
-from bwc.api.cli.common import EXIT_USAGE, err, print_json
-from bwc.config.errors import BwcError
-from bwc.config.settings import get_settings
+from api.cli import common
+from api.cli.common import EXIT_USAGE, err, print_json
+from config.errors import BwcError
+from config.settings import get_settings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,8 +31,8 @@ def config_show() -> None:
 @app.command("init")
 def init() -> None:
     """Migrate the schema, create the object store and the signing key; safe to run again."""
-    from bwc.api.cli.cmd_coverage import policy_step
-    from bwc.storage.init import initialize
+    from api.cli.cmd_coverage import policy_step
+    from storage.init import initialize
 
     settings = get_settings()
     for line in initialize(settings):
@@ -45,11 +45,11 @@ def _register() -> None:
     import importlib
     import pkgutil
 
-    import bwc.api.cli as pkg
+    import api.cli as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name.startswith("cmd_"):
-            module = importlib.import_module(f"bwc.api.cli.{mod.name}")
+            module = importlib.import_module(f"api.cli.{mod.name}")
             module.register(app)
 
 

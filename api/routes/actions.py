@@ -11,22 +11,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from bwc.api.auth import Principal
-from bwc.api.deps import RuntimeDep, SessionDep, require
-from bwc.api.routes import API_PREFIX
-from bwc.audit.action_rows import ActionWriter, parse_action
-from bwc.audit.csv_rows import BadRow
-from bwc.audit.imports import import_actions
-from bwc.audit.linking import on_actions_changed
-from bwc.audit.registry import Registry
-from bwc.audit.reports import period_bounds
-from bwc.audit.shapes import action_json, actions_json
-from bwc.config.errors import BadInput, NotFound
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, Recording, Unit
-from bwc.storage.runtime import Runtime
-from bwc.storage.shapes import recording_json
-from bwc.storage.types import utcnow
+from api.auth import Principal
+from api.deps import RuntimeDep, SessionDep, require
+from api.routes import API_PREFIX
+from audit.action_rows import ActionWriter, parse_action
+from audit.csv_rows import BadRow
+from audit.imports import import_actions
+from audit.linking import on_actions_changed
+from audit.registry import Registry
+from audit.reports import period_bounds
+from audit.shapes import action_json, actions_json
+from config.errors import BadInput, NotFound
+from storage.db import transaction
+from storage.models import Action, Recording, Unit
+from storage.runtime import Runtime
+from storage.shapes import recording_json
+from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["actions"])
 

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from bwc.api.auth import Principal
-from bwc.api.deps import SessionDep, require
-from bwc.api.routes import API_PREFIX
-from bwc.ingest.failures import open_failures
-from bwc.storage.shapes import failure_json
+from api.auth import Principal
+from api.deps import SessionDep, require
+from api.routes import API_PREFIX
+from ingest.failures import open_failures
+from storage.shapes import failure_json
 
 router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
 

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from bwc.api.auth import Principal
-from bwc.api.deps import RuntimeDep, require
-from bwc.api.routes import API_PREFIX
-from bwc.storage.db import transaction
+from api.auth import Principal
+from api.deps import RuntimeDep, require
+from api.routes import API_PREFIX
+from storage.db import transaction
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["service"])

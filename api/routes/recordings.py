@@ -14,17 +14,17 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bwc.api.auth import Principal
-from bwc.api.deps import RuntimeDep, SessionDep, require
-from bwc.api.errors import error_response
-from bwc.api.params import time_param
-from bwc.api.ranges import RangeNotSatisfiable, parse_range
-from bwc.api.routes import API_PREFIX
-from bwc.config.errors import NotFound
-from bwc.storage.events import append_event
-from bwc.storage.models import Device, Recording, Station
-from bwc.storage.runtime import Runtime
-from bwc.storage.shapes import recording_json
+from api.auth import Principal
+from api.deps import RuntimeDep, SessionDep, require
+from api.errors import error_response
+from api.params import time_param
+from api.ranges import RangeNotSatisfiable, parse_range
+from api.routes import API_PREFIX
+from config.errors import NotFound
+from storage.events import append_event
+from storage.models import Device, Recording, Station
+from storage.runtime import Runtime
+from storage.shapes import recording_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])

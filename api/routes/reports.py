@@ -8,15 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 
-from bwc.api.auth import Principal
-from bwc.api.deps import RuntimeDep, SessionDep, require
-from bwc.api.routes import API_PREFIX
-from bwc.api.routes.actions import date_param
-from bwc.audit.report_formats import render_csv, render_json, render_xlsx
-from bwc.audit.reports import missing_report
-from bwc.storage.events import iso_utc
-from bwc.storage.models import AuditEvent
-from bwc.storage.types import utcnow
+from api.auth import Principal
+from api.deps import RuntimeDep, SessionDep, require
+from api.routes import API_PREFIX
+from api.routes.actions import date_param
+from audit.report_formats import render_csv, render_json, render_xlsx
+from audit.reports import missing_report
+from storage.events import iso_utc
+from storage.models import AuditEvent
+from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 

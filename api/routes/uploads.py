@@ -12,16 +12,16 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from bwc.api.auth import Principal
-from bwc.api.body import BodyReader
-from bwc.api.deps import RuntimeDep, require
-from bwc.api.routes import API_PREFIX
-from bwc.api.upload import receive_upload, upload_relpath
-from bwc.config.errors import BadInput
-from bwc.storage.db import transaction
-from bwc.storage.models import Recording
-from bwc.storage.runtime import Runtime
-from bwc.storage.shapes import recording_json
+from api.auth import Principal
+from api.body import BodyReader
+from api.deps import RuntimeDep, require
+from api.routes import API_PREFIX
+from api.upload import receive_upload, upload_relpath
+from config.errors import BadInput
+from storage.db import transaction
+from storage.models import Recording
+from storage.runtime import Runtime
+from storage.shapes import recording_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])

@@ -15,15 +15,15 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import select
 
-from bwc.api.deps import TOKEN_COOKIE, RuntimeDep, SessionDep, resolve_principal
-from bwc.api.i18n import TEXT, pick_lang
-from bwc.api.routes import web_cases, web_reports
-from bwc.api.routes.recordings import stream_recording
-from bwc.api.routes.web_common import PAGE_ROLES, PLAY_ROLES, LangQuery, guard, not_found, page
-from bwc.config.errors import Forbidden, NotFound, Unauthorized
-from bwc.ingest.failures import open_failures
-from bwc.storage.models import Recording
-from bwc.storage.shapes import failure_json, recording_json
+from api.deps import TOKEN_COOKIE, RuntimeDep, SessionDep, resolve_principal
+from api.i18n import TEXT, pick_lang
+from api.routes import web_cases, web_reports
+from api.routes.recordings import stream_recording
+from api.routes.web_common import PAGE_ROLES, PLAY_ROLES, LangQuery, guard, not_found, page
+from config.errors import Forbidden, NotFound, Unauthorized
+from ingest.failures import open_failures
+from storage.models import Recording
+from storage.shapes import failure_json, recording_json
 
 router = APIRouter(include_in_schema=False)
 router.include_router(web_cases.router)

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from bwc.api.deps import RuntimeDep, SessionDep
-from bwc.api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
-from bwc.api.routes.web_timeline import BarIn, Timeline, build_timeline
-from bwc.audit.shapes import action_json, actions_json
-from bwc.config.settings import Settings
-from bwc.storage.models import Action, Recording
-from bwc.storage.shapes import recording_json
-from bwc.storage.types import utcnow
+from api.deps import RuntimeDep, SessionDep
+from api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
+from api.routes.web_timeline import BarIn, Timeline, build_timeline
+from audit.shapes import action_json, actions_json
+from config.settings import Settings
+from storage.models import Action, Recording
+from storage.shapes import recording_json
+from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False)
 

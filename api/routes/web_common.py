@@ -12,10 +12,10 @@ from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from bwc.api.auth import Principal
-from bwc.api.deps import TOKEN_COOKIE, resolve_principal
-from bwc.api.i18n import TEXT, pick_lang, reason_words, verdict_words
-from bwc.storage.runtime import Runtime
+from api.auth import Principal
+from api.deps import TOKEN_COOKIE, resolve_principal
+from api.i18n import TEXT, pick_lang, reason_words, verdict_words
+from storage.runtime import Runtime
 
 PAGE_ROLES = frozenset({"admin", "reviewer", "auditor"})
 PLAY_ROLES = frozenset({"admin", "reviewer"})

@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from bwc.api.deps import RuntimeDep, SessionDep
-from bwc.api.routes.actions import date_param
-from bwc.api.routes.reports import XLSX
-from bwc.api.routes.web_common import LangQuery, guard, page, pick_lang
-from bwc.audit.report_formats import render_csv, render_xlsx
-from bwc.audit.reports import missing_report
-from bwc.config.errors import BadInput
-from bwc.storage.models import Unit
-from bwc.storage.types import utcnow
+from api.deps import RuntimeDep, SessionDep
+from api.routes.actions import date_param
+from api.routes.reports import XLSX
+from api.routes.web_common import LangQuery, guard, page, pick_lang
+from audit.report_formats import render_csv, render_xlsx
+from audit.reports import missing_report
+from config.errors import BadInput
+from storage.models import Unit
+from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from bwc.storage.models import Base
+from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -17,8 +17,8 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from bwc.config.settings import get_settings
-    from bwc.storage.db import make_engine
+    from config.settings import get_settings
+    from storage.db import make_engine
 
     engine = make_engine(get_settings().db_url)
     with engine.connect() as conn:

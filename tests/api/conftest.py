@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bwc.api.app import create_app
-from bwc.api.auth import ROLES, create_token
-from bwc.ingest.pipeline import ingest_file
-from bwc.storage.db import transaction
-from bwc.storage.models import AuditEvent, Recording
-from bwc.storage.runtime import Runtime
+from api.app import create_app
+from api.auth import ROLES, create_token
+from ingest.pipeline import ingest_file
+from storage.db import transaction
+from storage.models import AuditEvent, Recording
+from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 
 STATION = "ST-API"

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from bwc.storage.runtime import Runtime
+from storage.runtime import Runtime
 from tests.api.conftest import Tokens, ingest
 from tests.fixtures.media import MediaFactory
 

@@ -12,11 +12,11 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from bwc.api.app import create_app
-from bwc.api.auth import ROLES, create_token, revoke_token
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.runtime import Runtime
+from api.app import create_app
+from api.auth import ROLES, create_token, revoke_token
+from config.settings import Settings
+from storage.db import transaction
+from storage.runtime import Runtime
 from tests.api.conftest import Tokens
 
 # (method, path) -> roles admitted besides admin

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bwc.api.auth import authenticate, hash_token
-from bwc.storage.db import transaction
-from bwc.storage.models import ApiToken
-from bwc.storage.runtime import Runtime
+from api.auth import authenticate, hash_token
+from storage.db import transaction
+from storage.models import ApiToken
+from storage.runtime import Runtime
 
 BWC = str(Path(sys.executable).with_name("bwc"))
 

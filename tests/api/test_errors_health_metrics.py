@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bwc.api.app import create_app
-from bwc.storage.runtime import Runtime
+from api.app import create_app
+from storage.runtime import Runtime
 from tests.api.conftest import Ingested, Tokens
 
 
@@ -30,7 +30,7 @@ def test_unexpected_error_is_a_logged_500_without_a_stack(runtime: Runtime, capl
 
     app.add_api_route("/api/v1/test-boom", boom)
     with (
-        caplog.at_level(logging.ERROR, logger="bwc.api.errors"),
+        caplog.at_level(logging.ERROR, logger="api.errors"),
         TestClient(app, raise_server_exceptions=False) as client,
     ):
         response = client.get("/api/v1/test-boom")

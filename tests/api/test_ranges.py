@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bwc.api.ranges import RangeNotSatisfiable, parse_range
+from api.ranges import RangeNotSatisfiable, parse_range
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from bwc.storage.runtime import Runtime
+from storage.runtime import Runtime
 from tests.api.conftest import Ingested, Tokens, events, ingest
 from tests.fixtures.media import MediaFactory
 

@@ -19,10 +19,10 @@ import httpx
 import psutil
 import pytest
 
-from bwc.api.auth import create_token
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.runtime import build_runtime
+from api.auth import create_token
+from config.settings import Settings
+from storage.db import transaction
+from storage.runtime import build_runtime
 from tests.fixtures.media import MediaFactory
 
 BWC = str(Path(sys.executable).with_name("bwc"))

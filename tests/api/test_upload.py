@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bwc.api.app import create_app
-from bwc.config.settings import Settings
-from bwc.storage.runtime import Runtime, build_runtime
+from api.app import create_app
+from config.settings import Settings
+from storage.runtime import Runtime, build_runtime
 from tests.api.conftest import Tokens, events, make_tokens, recordings
 from tests.fixtures.media import MediaFactory
 
@@ -161,16 +162,16 @@ def test_upload_and_ranged_read_on_an_s3_store(
 def test_a_cut_off_upload_stores_nothing(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
     """Speak ASGI to the app directly: one chunk arrives, then the station's connection drops."""
     app = client.app
-    messages: list[dict[str, object]] = [
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": b"x" * 100_000, "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[dict[str, object]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> MutableMapping[str, Any]:
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     headers = {
@@ -179,7 +180,7 @@ def test_a_cut_off_upload_stores_nothing(client: TestClient, tokens: Tokens, run
         "X-Filename": "a.mp4",
         "X-Content-SHA256": "ab" * 32,
     }
-    scope = {
+    scope: MutableMapping[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -197,7 +198,7 @@ def test_a_cut_off_upload_stores_nothing(client: TestClient, tokens: Tokens, run
     anyio.run(app, scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 422
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert json.loads(body)["error"]["code"] == "incomplete_upload"
     assert recordings(runtime) == []
     incoming = runtime.settings.home / "objects" / ".incoming"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from bwc.storage.runtime import Runtime
+from storage.runtime import Runtime
 from tests.api.conftest import Ingested, Tokens, events
 
 

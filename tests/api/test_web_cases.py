@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from bwc.storage.runtime import Runtime
+from storage.runtime import Runtime
 from tests.api.conftest import Tokens, events, ingest
 from tests.fixtures.media import MediaFactory
 

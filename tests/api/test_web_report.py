@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from bwc.storage.db import transaction
-from bwc.storage.runtime import Runtime
+from storage.db import transaction
+from storage.runtime import Runtime
 from tests.api.conftest import Tokens
 from tests.fixtures.audit_data import action, recording, utc
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bwc.api.i18n import REASONS, TEXT, VERDICTS, reason_words, verdict_words
-from bwc.api.routes.web_timeline import LABEL_WIDTH, WIDTH, BarIn, build_timeline, tick_step, ticks, view_bounds
+from api.i18n import REASONS, TEXT, VERDICTS, reason_words, verdict_words
+from api.routes.web_timeline import LABEL_WIDTH, WIDTH, BarIn, build_timeline, tick_step, ticks, view_bounds
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")

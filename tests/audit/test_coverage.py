@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bwc.audit.coverage import (
+from audit.coverage import (
     ActionFacts,
     Policy,
     RecordingFacts,

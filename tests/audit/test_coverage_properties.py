@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwc.audit.coverage import ActionFacts, Interval, Policy, RecordingFacts, depth, evaluate, merge, shortfalls
+from audit.coverage import ActionFacts, Interval, Policy, RecordingFacts, depth, evaluate, merge, shortfalls
 
 # Whole seconds as floats keep every comparison exact, so a failure is the algorithm's, not rounding's.
 seconds = st.integers(min_value=0, max_value=1000).map(float)

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from bwc.audit.csv_rows import FileError, parse_time, split_list
-from bwc.audit.imports import import_actions, import_assignments, import_devices, import_officers
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.models import (
+from audit.csv_rows import FileError, parse_time, split_list
+from audit.imports import import_actions, import_assignments, import_devices, import_officers
+from config.settings import Settings
+from storage.db import transaction
+from storage.models import (
     Action,
     ActionDevice,
     ActionOfficer,
@@ -23,7 +23,7 @@ from bwc.storage.models import (
     Officer,
     Unit,
 )
-from bwc.storage.runtime import Runtime
+from storage.runtime import Runtime
 from tests.fixtures.audit_data import ACTION_HEADER, csv_bytes, events
 
 ACTOR = "test"
@@ -295,5 +295,7 @@ def test_assignments_import_updates_open_ended_assignments(runtime: Runtime, sha
         rows = s.execute(
             select(DeviceAssignment.valid_from, DeviceAssignment.valid_to).where(DeviceAssignment.device_id == d1)
         ).all()
-        assert rows == [(datetime(2024, 4, 30, 16, tzinfo=UTC), datetime(2024, 5, 1, 16, tzinfo=UTC))]
+        assert [tuple(r) for r in rows] == [
+            (datetime(2024, 4, 30, 16, tzinfo=UTC), datetime(2024, 5, 1, 16, tzinfo=UTC))
+        ]
         assert [d["previous_to"] for _, d in events(s, "assignment.updated")] == [None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,13 +11,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bwc.audit import linking
-from bwc.audit.shapes import action_json
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, ActionDevice, ActionRecording, Device, Recording
-from bwc.storage.runtime import Runtime
-from bwc.storage.types import utcnow
+from audit import linking
+from audit.shapes import action_json
+from config.settings import Settings, get_settings
+from storage.bulk import table_of
+from storage.db import transaction
+from storage.models import Action, ActionDevice, ActionRecording, Device, Recording
+from storage.runtime import Runtime
+from storage.types import utcnow
 from tests.fixtures import coverage_data as cd
 from tests.fixtures.media import MediaFactory
 
@@ -120,10 +122,10 @@ def test_devices_resolved_from_officer_assignments(runtime: Runtime) -> None:
             .join(ActionDevice, ActionDevice.device_id == Device.id)
             .where(ActionDevice.action_id == act.id)
         ).all()
-    assert dict(rows) == {"A": "assignment", "B": "assignment", "N": "named"}
+    assert {str(k): str(v) for k, v in rows} == {"A": "assignment", "B": "assignment", "N": "named"}
     # the assignment of B is corrected to end before the action: B is no longer on it, N stays
     with transaction(rt.sessions) as s:
-        from bwc.storage.models import DeviceAssignment
+        from storage.models import DeviceAssignment
 
         b = s.scalars(select(DeviceAssignment).join(Device).where(Device.serial == "B")).one()
         b.valid_to = T0 - sec(1)
@@ -255,7 +257,7 @@ def test_full_and_incremental_recompute_agree(runtime: Runtime, files: Files) ->
     with transaction(rt.sessions) as s:
         linking.on_actions_changed(s, rt.settings, ids, "t")
         incremental = {a.action_id: (a.verdict, a.reasons) for a in s.scalars(select(Action))}
-        s.execute(ActionRecording.__table__.delete())
+        s.execute(table_of(ActionRecording).delete())
     with transaction(rt.sessions) as s:
         assert linking.recompute_all(s, rt.settings, utcnow(), "t") == 4
         full = {a.action_id: (a.verdict, a.reasons) for a in s.scalars(select(Action))}
@@ -288,16 +290,16 @@ def test_action_json_shape(runtime: Runtime, files: Files) -> None:
 
 
 @pytest.fixture
-def cli_env(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def cli_env(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setenv("BWC_HOME", str(settings.home))
     monkeypatch.setenv("BWC_DATABASE_URL", settings.db_url)
     get_settings.cache_clear()
-    yield runtime  # type: ignore[misc]
+    yield runtime
     get_settings.cache_clear()
 
 
 def test_cli_actions_show(cli_env: Runtime, files: Files) -> None:
-    from bwc.api.cli.main import app
+    from api.cli.main import app
 
     rt = cli_env
     with transaction(rt.sessions) as s:
@@ -318,8 +320,8 @@ def test_cli_actions_show(cli_env: Runtime, files: Files) -> None:
 
 
 def test_batched_link_events_are_the_same_leaves_as_single_ones(runtime: Runtime, files: Files) -> None:
-    from bwc.storage.events import leaf_bytes, leaf_hash
-    from bwc.storage.models import AuditEvent
+    from storage.events import leaf_bytes, leaf_hash
+    from storage.models import AuditEvent
 
     rt = runtime
     with transaction(rt.sessions) as s:

@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, Device, DeviceAssignment, Officer
-from bwc.storage.runtime import Runtime
+from config.settings import Settings, get_settings
+from storage.db import transaction
+from storage.models import Action, Device, DeviceAssignment, Officer
+from storage.runtime import Runtime
 from tests.fixtures.audit_data import ACTION_HEADER, csv_bytes, events
 
 
@@ -30,7 +29,7 @@ def cli(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -
 
 
 def _bwc(cli: CliRunner, *args: str) -> Result:
-    from bwc.api.cli.main import app
+    from api.cli.main import app
 
     return cli.invoke(app, list(args))
 
@@ -136,7 +135,7 @@ def test_officers_assign_and_import_assignments(cli: CliRunner, runtime: Runtime
             .join(Officer, Officer.id == DeviceAssignment.officer_id)
             .order_by(Device.serial)
         ).all()
-    assert rows == [
+    assert [tuple(r) for r in rows] == [
         ("D1", "P1", datetime(2024, 5, 1, 0, 0, tzinfo=UTC), None),
         ("D2", "P2", datetime(2024, 4, 30, 16, 0, tzinfo=UTC), datetime(2024, 5, 31, 16, 0, tzinfo=UTC)),
     ]

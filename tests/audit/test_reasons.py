@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bwc.audit.linking import on_actions_changed
-from bwc.storage.db import transaction
-from bwc.storage.models import Action
-from bwc.storage.runtime import Runtime
-from bwc.storage.types import utcnow
+from audit.linking import on_actions_changed
+from storage.db import transaction
+from storage.models import Action
+from storage.runtime import Runtime
+from storage.types import utcnow
 from tests.fixtures import coverage_data as cd
 from tests.fixtures.media import MediaFactory
 

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bwc.audit import linking
-from bwc.audit.policy import ensure_policy_current, recorded_policy
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, ActionRecording, AuditEvent
-from bwc.storage.runtime import Runtime
-from bwc.storage.types import utcnow
+from audit import linking
+from audit.policy import ensure_policy_current, recorded_policy
+from config.settings import Settings, get_settings
+from storage.db import transaction
+from storage.models import Action, ActionRecording, AuditEvent
+from storage.runtime import Runtime
+from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 
 T0 = ad.utc(2024, 5, 1, 8, 0)
@@ -51,7 +51,7 @@ def cli(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -
 
 
 def bwc(*args: str) -> str:
-    from bwc.api.cli.main import app
+    from api.cli.main import app
 
     get_settings.cache_clear()  # each run reads the environment afresh, as a new process would
     result = CliRunner().invoke(app, list(args))

@@ -15,12 +15,12 @@ from openpyxl import load_workbook
 from rich.console import Console
 from typer.testing import CliRunner
 
-from bwc.audit.report_formats import render_csv, render_json, render_table, render_xlsx
-from bwc.audit.reports import missing_report
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.db import transaction
-from bwc.storage.models import ActionRecording
-from bwc.storage.runtime import Runtime
+from audit.report_formats import render_csv, render_json, render_table, render_xlsx
+from audit.reports import missing_report
+from config.settings import Settings, get_settings
+from storage.db import transaction
+from storage.models import ActionRecording
+from storage.runtime import Runtime
 from tests.fixtures.audit_data import action, recording, utc
 
 NOW = utc(2024, 6, 1)
@@ -126,7 +126,7 @@ def cli_env(stored: Runtime, settings: Settings, monkeypatch: pytest.MonkeyPatch
 
 
 def test_cli_report_missing(cli_env: Runtime, tmp_path: Path) -> None:
-    from bwc.api.cli.main import app
+    from api.cli.main import app
 
     runner = CliRunner()
     as_json = runner.invoke(

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bwc.audit.reports import missing_report
-from bwc.audit.shapes import action_json
-from bwc.config.errors import BadInput
-from bwc.config.settings import Settings
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, ActionRecording
-from bwc.storage.runtime import Runtime
+from audit.reports import missing_report
+from audit.shapes import action_json
+from config.errors import BadInput
+from config.settings import Settings
+from storage.db import transaction
+from storage.models import Action, ActionRecording
+from storage.runtime import Runtime
 from tests.fixtures.audit_data import action, device, recording, unit, utc
 
 NOW = utc(2024, 6, 1, 0, 0)

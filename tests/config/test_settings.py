@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from bwc.api.cli.main import app
-from bwc.config.settings import Settings, get_settings, mask_url
+from api.cli.main import app
+from config.settings import Settings, get_settings, mask_url
 
 
 def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_bad_setting_is_named_without_its_value(tmp_path: Path) -> None:
     env = {**os.environ, "BWC_HOME": str(tmp_path), "BWC_PORT": "hunter2-not-a-port"}
     env.pop("BWC_CONFIG", None)
     done = subprocess.run(
-        [sys.executable, "-m", "bwc.api.cli", "config", "show"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "api.cli", "config", "show"], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 2
     assert "BWC_PORT" in done.stderr

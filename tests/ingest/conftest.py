@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from bwc.api.cli.main import app
-from bwc.config.settings import Settings, get_settings
-from bwc.storage.models import AuditEvent, IngestFailure, Recording, Sidecar, Sighting
-from bwc.storage.runtime import Runtime
+from api.cli.main import app
+from config.settings import Settings, get_settings
+from storage.models import AuditEvent, IngestFailure, Recording, Sidecar, Sighting
+from storage.runtime import Runtime
 
 
 @pytest.fixture

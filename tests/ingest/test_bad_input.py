@@ -9,11 +9,11 @@ import random
 import time
 from pathlib import Path
 
-from bwc.ingest.pipeline import ingest_file
-from bwc.ingest.watcher import scan_once
-from bwc.storage.events import event_details
-from bwc.storage.objects import open_store
-from bwc.storage.runtime import Runtime
+from ingest.pipeline import ingest_file
+from ingest.watcher import scan_once
+from storage.events import event_details
+from storage.objects import open_store
+from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 from tests.ingest.conftest import Db, Invoke
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bwc.storage.runtime import Runtime
+from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 from tests.ingest.conftest import Db, Invoke
 
@@ -143,3 +143,12 @@ def test_recordings_list_has_the_spec_shape_and_filters_by_device(
     assert (a001["officer"], a001["started_at"], a001["original_name"]) == ("001", "2024-05-01T08:30:00+00:00", NAME)
     table = cli("recordings", "list")
     assert table.exit_code == 0 and "DSJ-A001" in table.stdout
+
+
+def test_messages_on_a_pipe_are_never_wrapped(runtime: Runtime, cli: Invoke, tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100) / ("e" * 100)
+    result = cli("ingest", str(deep / "nope.mp4"))
+    assert len(str(deep)) > 200
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line == f"error: {deep / 'nope.mp4'}: no such file"

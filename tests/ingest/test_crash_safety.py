@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bwc.config.settings import Settings
-from bwc.storage.db import make_engine
-from bwc.storage.models import Recording, Sighting
-from bwc.storage.runtime import Runtime
+from config.settings import Settings
+from storage.db import make_engine
+from storage.models import Recording, Sighting
+from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 from tests.ingest.conftest import Db
 

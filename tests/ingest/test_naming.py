@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bwc.config.errors import BadInput
-from bwc.config.settings import DEFAULT_NAME_PATTERNS, Settings
-from bwc.ingest.naming import (
+from config.errors import BadInput
+from config.settings import DEFAULT_NAME_PATTERNS, Settings
+from ingest.naming import (
     NameInfo,
     classify,
     compile_patterns,
@@ -133,7 +133,7 @@ codes = st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size
 )
 officers = st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size=12)
 folders = st.lists(
-    st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1, max_size=8),
+    st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=["Cs"]), min_size=1, max_size=8),
     max_size=3,
 )
 moments = st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)).map(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bwc.config.errors import BadInput
-from bwc.ingest.paths import UnsafePath, relative_inside
+from config.errors import BadInput
+from ingest.paths import UnsafePath, relative_inside
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 
-from bwc.ingest.failures import retry_delay
-from bwc.ingest.pipeline import ingest_file
-from bwc.storage.events import event_details
-from bwc.storage.objects import open_store
-from bwc.storage.runtime import Runtime
+from ingest.failures import retry_delay
+from ingest.pipeline import ingest_file
+from storage.events import event_details
+from storage.objects import open_store
+from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 from tests.fixtures.s3 import free_port
 from tests.ingest.conftest import Db
@@ -109,9 +109,12 @@ def test_concurrent_ingests_of_the_same_bytes_make_one_recording(
     both_read = threading.Barrier(2, timeout=60)
     outcomes = []
 
+    def wait_for_the_other(_n: int) -> None:
+        both_read.wait()
+
     def run(path: Path) -> None:
         # Both have read all their bytes before either commits: the commits race.
-        outcomes.append(ingest_file(runtime, inbox, path, "ST-1", on_chunk=lambda _n: both_read.wait()))
+        outcomes.append(ingest_file(runtime, inbox, path, "ST-1", on_chunk=wait_for_the_other))
 
     threads = [threading.Thread(target=run, args=(p,)) for p in paths]
     for t in threads:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bwc.config.settings import Settings
-from bwc.ingest.pipeline import ingest_file
-from bwc.storage.models import IngestFailure, Recording, Sighting
-from bwc.storage.runtime import Runtime, build_runtime
-from bwc.storage.s3_store import S3Store
+from config.settings import Settings
+from ingest.pipeline import ingest_file
+from storage.models import IngestFailure, Recording, Sighting
+from storage.runtime import Runtime, build_runtime
+from storage.s3_store import S3Store
 from tests.fixtures.media import MediaFactory
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bwc.ingest.probe import ProbeResult, parse_creation_time, probe
+from ingest.probe import ProbeResult, parse_creation_time, probe
 from tests.fixtures.media import MediaFactory
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bwc.ingest.timing import RecordingTimes, choose_times
+from ingest.timing import RecordingTimes, choose_times
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 EARLIEST = datetime(2005, 1, 1)  # naive: UTC, as Settings.earliest_plausible

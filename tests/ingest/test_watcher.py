@@ -6,12 +6,12 @@ import os
 import threading
 from pathlib import Path
 
-from bwc.ingest.naming import is_temporary
-from bwc.ingest.outcome import IngestOutcome
-from bwc.ingest.readiness import ReadinessTracker, complete_now
-from bwc.ingest.watcher import Watcher, scan_once
-from bwc.storage.objects import open_store
-from bwc.storage.runtime import Runtime
+from ingest.naming import is_temporary
+from ingest.outcome import IngestOutcome
+from ingest.readiness import ReadinessTracker, complete_now
+from ingest.watcher import Watcher, scan_once
+from storage.objects import open_store
+from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 from tests.ingest.conftest import Db
 

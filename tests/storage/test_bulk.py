@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
-from bwc.storage.bulk import delete_pairs, insert_rows, update_rows
-from bwc.storage.db import transaction
-from bwc.storage.models import Action, ActionRecording, Recording
-from bwc.storage.runtime import Runtime
+from storage.bulk import delete_pairs, insert_rows, table_of, update_rows
+from storage.db import transaction
+from storage.models import Action, ActionRecording, Recording
+from storage.runtime import Runtime
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, 250000, tzinfo=UTC)
-
-
-def _table(model: type[object]) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
 
 
 def _seed(rt: Runtime) -> tuple[list[int], list[int]]:
@@ -39,14 +34,16 @@ def test_insert_update_delete_round_trip(runtime: Runtime) -> None:
     ]
     reasons = [{"code": "shortfall", "from": "2024-05-01T08:00:00+00:00", "devices_recording": ["执法-1"]}]
     with transaction(runtime.sessions) as s:
-        assert insert_rows(s, _table(ActionRecording), ("action_id", "recording_id", "manual", "linked_at"), links) == 3
+        assert (
+            insert_rows(s, table_of(ActionRecording), ("action_id", "recording_id", "manual", "linked_at"), links) == 3
+        )
         rows = [
             (action_ids[0], "complete", [], None, T0),
             (action_ids[1], "pending", reasons, T0 + timedelta(hours=24), T0),
         ]
         columns = ("verdict", "reasons", "pending_until", "coverage_computed_at")
-        assert update_rows(s, _table(Action), "id", columns, rows) == 2
-        assert delete_pairs(s, _table(ActionRecording), ("action_id", "recording_id"), [(action_ids[2], rec_ids[2])])
+        assert update_rows(s, table_of(Action), "id", columns, rows) == 2
+        assert delete_pairs(s, table_of(ActionRecording), ("action_id", "recording_id"), [(action_ids[2], rec_ids[2])])
     with runtime.sessions() as s:
         stored = {(r.action_id, r.recording_id): (r.manual, r.linked_at) for r in s.scalars(select(ActionRecording))}
         acts = {a.id: a for a in s.scalars(select(Action))}
@@ -68,6 +65,6 @@ def test_insert_update_delete_round_trip(runtime: Runtime) -> None:
 
 def test_empty_batches_write_nothing(runtime: Runtime) -> None:
     with transaction(runtime.sessions) as s:
-        assert insert_rows(s, _table(ActionRecording), ("action_id", "recording_id"), []) == 0
-        assert update_rows(s, _table(Action), "id", ("verdict",), []) == 0
-        assert delete_pairs(s, _table(ActionRecording), ("action_id", "recording_id"), []) == 0
+        assert insert_rows(s, table_of(ActionRecording), ("action_id", "recording_id"), []) == 0
+        assert update_rows(s, table_of(Action), "id", ("verdict",), []) == 0
+        assert delete_pairs(s, table_of(ActionRecording), ("action_id", "recording_id"), []) == 0

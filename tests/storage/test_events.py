@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
-from bwc.storage.db import transaction
-from bwc.storage.events import (
+from storage.db import transaction
+from storage.events import (
     AuditLogImmutable,
     _leaf_text,
     _round_trips,
@@ -23,8 +24,8 @@ from bwc.storage.events import (
     leaf_bytes,
     leaf_hash,
 )
-from bwc.storage.models import AuditEvent
-from bwc.storage.runtime import Runtime
+from storage.models import AuditEvent
+from storage.runtime import Runtime
 
 
 def test_canonical_json_is_stable_and_keeps_chinese() -> None:
@@ -77,7 +78,7 @@ def test_database_refuses_to_change_an_event(runtime: Runtime, sql: str) -> None
         assert s.scalar(select(AuditEvent.kind)) == "test.one"
 
 
-TRICKY_DETAILS: list[dict[str, object]] = [
+TRICKY_DETAILS: list[dict[Any, object]] = [
     {},
     {"recording": 7, "sha256": "ab" * 32, "manual": False},
     {"added": [{"recording": 1, "sha256": "x"}], "removed": [], "nested": {"z": [1, 2.5, None, True]}},

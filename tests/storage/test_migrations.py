@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bwc.storage.migrate import upgrade
-from bwc.storage.models import Base
-from bwc.storage.runtime import Runtime
+from storage.migrate import upgrade
+from storage.models import Base
+from storage.runtime import Runtime
 
 
 def test_migrated_schema_matches_models(runtime: Runtime) -> None:

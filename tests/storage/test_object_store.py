@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from bwc.storage.local_store import LocalStore
-from bwc.storage.objects import DigestMismatch, ObjectMissing, ObjectStore, StoreUnavailable, object_key
-from bwc.storage.s3_store import S3Store
+from storage.local_store import LocalStore
+from storage.objects import DigestMismatch, ObjectMissing, ObjectStore, StoreUnavailable, object_key
+from storage.s3_store import S3Store
 from tests.fixtures.s3 import free_port
 
 PART = 5 * 1024 * 1024  # S3's minimum part size keeps multipart tests quick

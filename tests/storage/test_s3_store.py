@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bwc.storage.objects import StoreUnavailable, VerificationFailed, open_store
-from bwc.storage.s3_store import S3Store
-from bwc.storage.s3_support import composite_checksum, parse_s3_url
+from storage.objects import StoreUnavailable, VerificationFailed, open_store
+from storage.s3_store import S3Store
+from storage.s3_support import composite_checksum, parse_s3_url
 from tests.fixtures.s3 import free_port
 
 PART = 5 * 1024 * 1024

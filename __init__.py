@@ -1,1 +1,0 @@
-"""BWC Evidence: body-worn-camera evidence service."""
