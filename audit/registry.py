@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from audit.csv_rows import BadRow, check_length
 from storage.events import append_event
-from storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Unit
+from storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Station, Unit
 
 _KEEP: Any = object()  # "leave this field as it is"
-M = TypeVar("M", Unit, Officer, Device)
+M = TypeVar("M", Unit, Officer, Device, Station)
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Registry:
     units: dict[str, Unit] = field(default_factory=dict)
     officers: dict[str, Officer] = field(default_factory=dict)
     devices: dict[str, Device] = field(default_factory=dict)
+    stations: dict[str, Station] = field(default_factory=dict)
     _fresh: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     def commit(self) -> None:
@@ -51,6 +52,9 @@ class Registry:
 
     def device(self, serial: str) -> Device:
         return self._named(Device, Device.serial, serial, "device", self.devices, clock_offset_seconds=0.0)
+
+    def station(self, code: str) -> Station:
+        return self._named(Station, Station.code, code, "station", self.stations)
 
     def _named(self, model: type[M], column: Any, key: str, kind: str, cache: dict[str, M], **defaults: Any) -> M:
         """Find by its code, or create it with a ``<kind>.created`` event (remembered so a rollback forgets it)."""

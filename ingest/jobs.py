@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit.registry import Registry
 from ingest.after import apply_after_ingest
-from ingest.catalog import get_or_create_station
 from ingest.failures import record_failure
 from ingest.outcome import IngestOutcome
 from storage.db import transaction
@@ -27,7 +27,8 @@ def failed(
     next_attempt = None
     try:
         with transaction(rt.sessions) as s:
-            failure = record_failure(s, rt.settings, get_or_create_station(s, station), path, reason, error, now, actor)
+            station_row = Registry(s, actor, origin="ingest").station(station)
+            failure = record_failure(s, rt.settings, station_row, path, reason, error, now, actor)
             next_attempt = failure.next_attempt_at
     except SQLAlchemyError as exc:  # the database is down too: the watcher retries, the log tells
         log.error("ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, exc)

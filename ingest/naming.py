@@ -131,10 +131,17 @@ def _strip_extension(base: str) -> str:
     return stem if dot and stem else base
 
 
+# Serials and officer codes are short; a longer match is a folder name, not an identity (and would overflow
+# the 128-character code columns on PostgreSQL). The recording is still stored, under its full path.
+MAX_CODE_LENGTH = 128
+
+
 def _text(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
+    if len(value) > MAX_CODE_LENGTH:
+        return None
     return value or None
 
 

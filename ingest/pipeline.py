@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from audit.linking import on_recordings_changed
+from audit.registry import Registry
 from config.settings import Settings
 from ingest import failures
-from ingest.catalog import find_sighting, get_or_create_device, get_or_create_station
+from ingest.catalog import find_sighting
 from ingest.jobs import after_ingest, failed
 from ingest.naming import NameInfo, classify, compile_patterns, parse_name
 from ingest.outcome import IngestOutcome
@@ -215,11 +216,12 @@ def _write(
     moved: Transfer,
 ) -> tuple[int, int, bool]:
     stored = moved.stored
-    station = get_or_create_station(s, station_code)
+    registry = Registry(s, actor, origin="ingest")
+    station = registry.station(station_code)
     rec = s.scalar(select(Recording).where(Recording.sha256 == stored.sha256))
     duplicate = rec is not None
     if rec is None:
-        rec = _new_recording(s, settings, relpath, station.id, now, names, moved)
+        rec = _new_recording(s, settings, registry, relpath, station.id, now, names, moved)
     sighting = Sighting(
         recording_id=rec.id,
         station_id=station.id,
@@ -256,6 +258,7 @@ def _write(
 def _new_recording(
     s: Session,
     settings: Settings,
+    registry: Registry,
     relpath: str,
     station_id: int,
     now: datetime,
@@ -264,7 +267,7 @@ def _new_recording(
 ) -> Recording:
     stored = moved.stored
     result = moved.probe
-    device = get_or_create_device(s, names.device) if names.device else None
+    device = registry.device(names.device) if names.device else None
     duration = result.duration_seconds if result is not None and result.ok else None
     times = choose_times(
         name_start_local=names.start_local,

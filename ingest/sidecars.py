@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from audit.registry import Registry
 from ingest import failures
-from ingest.catalog import get_or_create_station
 from ingest.jobs import after_ingest, failed
 from ingest.naming import classify, sidecar_stem_key
 from ingest.outcome import IngestOutcome
@@ -177,7 +177,7 @@ def ingest_sidecar(
 
     try:
         with transaction(rt.sessions) as s:
-            station_row = get_or_create_station(s, station)
+            station_row = Registry(s, actor, origin="ingest").station(station)
             existing = _linked_copy(s, recording_id, sha256) if recording_id is not None else None
             duplicate = existing is not None
             if existing is None:

@@ -70,6 +70,32 @@ def test_a_recording_is_stored_with_every_field(runtime: Runtime, inbox: Path, m
     assert path.exists(), "keep is the default"
 
 
+def test_a_device_and_station_first_seen_by_ingest_are_created_with_their_events(
+    runtime: Runtime, inbox: Path, media: MediaFactory, db: Db
+) -> None:
+    ingest_file(runtime, inbox, media.make(inbox / "DSJ-A001" / NAME, seconds=1), "ST-1")
+    ingest_file(runtime, inbox, media.make(inbox / "DSJ-A001" / NAME.replace("0001", "0002"), seconds=1), "ST-1")
+
+    [device] = db.events("device.created")
+    [station] = db.events("station.created")
+    assert (device.subject, station.subject) == ("device:DSJ-A001", "station:ST-1")
+    assert event_details(device) == {"origin": "ingest"} and device.actor == "station:ST-1"
+
+
+def test_a_folder_name_too_long_for_a_serial_is_no_device_and_the_file_is_still_stored(
+    runtime: Runtime, inbox: Path, media: MediaFactory, db: Db
+) -> None:
+    folder = "D" * 200
+    path = media.make(inbox / folder / "clip.mp4", seconds=1)
+
+    outcome = ingest_file(runtime, inbox, path, "ST-1")
+
+    assert outcome.status == "stored"
+    [rec] = db.recordings()
+    assert rec.device is None and rec.source_path == f"{folder}/clip.mp4"
+    assert db.events("device.created") == []
+
+
 def test_same_bytes_twice_is_one_recording_and_two_sightings(
     runtime: Runtime, inbox: Path, media: MediaFactory, db: Db
 ) -> None:
