@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup lint typecheck pytest ffmpeg lock bench clean
+.PHONY: run test setup lint typecheck pytest ffmpeg ceph lock bench clean
 
 run: setup
 	$(BIN)/bwc init
@@ -28,6 +28,15 @@ ffmpeg:
 	  echo "ffmpeg not found: installing it from Debian's packages"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; }
 
+# Ceph's RADOS Gateway, a real S3 server the tests start on loopback (tests/fixtures/ceph_rgw.sh). Only the tests
+# need it; where it cannot be installed they skip its half with a note (under CI=true they fail instead).
+ceph:
+	@command -v radosgw >/dev/null && command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null || { \
+	  echo "Ceph's RADOS Gateway not found: installing it from Debian's packages (for the S3 tests)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    radosgw ceph-mon ceph-osd ceph-common openssl curl >/dev/null \
+	  || echo "NOTE: Ceph's packages could not be installed: the RGW tests skip (under CI=true they fail)."; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ffmpeg
+pytest: $(STAMP) ffmpeg ceph
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
 	  "its tests are skipped and only the SQLite half runs (under CI=true they fail instead)."
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -261,7 +261,7 @@ class S3Store:
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
-        self._verify_stored(key, version, sha256, full=b64(digest), composite=None, reread=True)
+        version = self._verify_stored(key, version, sha256, full=b64(digest), composite=None, reread=True)
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _put_multipart(
@@ -306,7 +306,7 @@ class S3Store:
             raise
         version = version_of(resp)
         composite = composite_checksum([p.digest for p in parts])
-        self._verify_stored(target, version, sha256, full=None, composite=composite, reread=False)
+        version = self._verify_stored(target, version, sha256, full=None, composite=composite, reread=False)
         if expected is not None:
             return self._created(target, sha256, hasher, version, retain_until)
         try:
@@ -399,7 +399,7 @@ class S3Store:
         else:
             version = self._copy_parts(source, key, parts)
         full = b64(hasher.sha256.digest())
-        self._verify_stored(key, version, sha256, full=full, composite=composite, reread=False)
+        version = self._verify_stored(key, version, sha256, full=full, composite=composite, reread=False)
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _copy_parts(self, source: dict[str, str], key: str, parts: list[Part]) -> str | None:
@@ -472,8 +472,11 @@ class S3Store:
 
     def _verify_stored(
         self, key: str, version: str | None, sha256: str, *, full: str | None, composite: str | None, reread: bool
-    ) -> None:
+    ) -> str | None:
         """Compare the store's view of what it stored with what we computed; delete it and raise if they differ.
+
+        Returns the version verified: the one given, or the one HEAD names where the write did not say (Ceph RGW
+        answers CompleteMultipartUpload without a VersionId, measured), so that retention locks that version.
 
         HEAD with ChecksumMode=ENABLED returns the store's SHA-256: for multipart objects a composite that S3
         (and moto, measured) computes from the part bytes it stored, and for a server-side copy a digest the
@@ -499,7 +502,7 @@ class S3Store:
             if actual != sha256:
                 problem = f"stored bytes re-read to sha256 {actual}"
         if problem is None:
-            return
+            return version or version_of(head)
         log.error("s3.verification_failed key=%s version=%s bucket=%s: %s", key, version, self.bucket, problem)
         with contextlib.suppress(StoreError):
             self._delete(key, version)

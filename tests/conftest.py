@@ -16,6 +16,7 @@ from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, p
 from tests.fixtures.media import MediaFactory
 
 # S3 fixtures (moto's standalone server, one per session): registered here so every test area can use them.
+from tests.fixtures.rgw import rgw  # noqa: F401
 from tests.fixtures.s3 import s3_bucket_url, s3_client, s3_endpoint, s3_locked_bucket_url  # noqa: F401
 
 

@@ -1,5 +1,5 @@
-"""The ingest pipeline against S3 (moto's standalone server over HTTP): stored, deduplicated, and refused when
-bytes are corrupted on the way."""
+"""The ingest pipeline against S3 — moto's standalone server and a real Ceph RADOS Gateway, both over HTTP:
+stored, deduplicated, and refused when bytes are corrupted on the way."""
 
 from __future__ import annotations
 
@@ -16,12 +16,18 @@ from storage.models import IngestFailure, Recording, Sighting
 from storage.runtime import Runtime, build_runtime
 from storage.s3_store import S3Store
 from tests.fixtures.media import MediaFactory
+from tests.fixtures.rgw import RgwServer, rgw_bucket
 
 
-@pytest.fixture
-def s3_runtime(settings: Settings, s3_bucket_url: str) -> Iterator[Runtime]:
+@pytest.fixture(params=["moto", "rgw"])
+def s3_runtime(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Runtime]:
+    if request.param == "rgw":
+        server: RgwServer = request.getfixturevalue("rgw")
+        url = server.bucket_url(rgw_bucket())
+    else:
+        url = request.getfixturevalue("s3_bucket_url")
     rt = build_runtime(
-        Settings(home=settings.home, database_url=settings.database_url, storage_url=s3_bucket_url, stable_seconds=0)
+        Settings(home=settings.home, database_url=settings.database_url, storage_url=url, stable_seconds=0)
     )
     rt.store.ensure_ready()
     rt.settings.inbox_path.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""One conformance suite for every object store (SPEC §5): local on tmp_path, S3 against moto's HTTP server."""
+"""One conformance suite for every object store (SPEC §5): local on tmp_path, S3 against moto's HTTP server and
+against a real Ceph RADOS Gateway."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from storage.local_store import LocalStore
 from storage.objects import DigestMismatch, ObjectMissing, ObjectStore, StoreUnavailable, object_key
 from storage.s3_store import S3Store
+from tests.fixtures.rgw import RgwServer, rgw_bucket
 from tests.fixtures.s3 import free_port
 
 PART = 5 * 1024 * 1024  # S3's minimum part size keeps multipart tests quick
@@ -54,7 +56,7 @@ def _local(tmp_path: Path) -> Backend:
     )
 
 
-def _s3(url: str, client: Any) -> Backend:
+def _s3(url: str, client: Any, name: str = "s3") -> Backend:
     store = S3Store(url, part_size=PART)
     store.ensure_ready()
     bucket = store.bucket
@@ -79,13 +81,16 @@ def _s3(url: str, client: Any) -> Backend:
         head = client.head_object(Bucket=bucket, Key=key)
         return (head["ETag"], head["LastModified"], sum(1 for w in writes if w.endswith(key)))
 
-    return Backend("s3", store, corrupt, leftovers, fingerprint, writes)
+    return Backend(name, store, corrupt, leftovers, fingerprint, writes)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "rgw"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "local":
         return _local(tmp_path)
+    if request.param == "rgw":
+        server: RgwServer = request.getfixturevalue("rgw")
+        return _s3(server.bucket_url(rgw_bucket()), server.client(), name="rgw")
     return _s3(request.getfixturevalue("s3_bucket_url"), request.getfixturevalue("s3_client"))
 
 
