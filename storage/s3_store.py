@@ -2,8 +2,8 @@
 
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
 same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory. Every object is
-verified against the store's own view before ``put`` returns; see :meth:`S3Store._verify_stored` for why a
-single-request object is re-read rather than trusted on its echoed checksum.
+verified against the store's own view before ``put`` returns, by the strongest proof the server gives
+(:mod:`storage.s3_proof`); see :meth:`S3Store._verify_stored` for when that still means a re-read.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +37,7 @@ from storage.objects import (
     object_key,
     read_chunks,
 )
+from storage.s3_proof import Proof, etag_of, learn_proof, multipart_etag
 from storage.s3_support import (
     MAX_COPY_SIZE,
     MAX_PARTS,
@@ -71,6 +73,8 @@ class S3Store:
         self.parts_in_flight = max(1, parts_in_flight)
         self.copy_limit = MAX_COPY_SIZE  # tests lower it to exercise UploadPartCopy
         self._lock_enabled: bool | None = None
+        self._proof: Proof | None = None
+        self._proof_lock = threading.Lock()
         loc = self.location
         session = boto3.session.Session(
             aws_access_key_id=loc.access_key, aws_secret_access_key=loc.secret_key, region_name=loc.region
@@ -121,6 +125,8 @@ class S3Store:
                 self._create_bucket()
         self._lock_enabled = None
         self.object_lock_enabled()
+        self._proof = None
+        self.integrity_proof()
 
     def _create_bucket(self) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket}
@@ -149,6 +155,13 @@ class S3Store:
                     enabled = False
             self._lock_enabled = enabled
         return self._lock_enabled
+
+    def integrity_proof(self) -> Proof:
+        """How this bucket's server proves what it stored (learnt once per bucket, then read from the bucket)."""
+        with self._proof_lock:
+            if self._proof is None:
+                self._proof = learn_proof(self.client, self.bucket, self._where, self._prefixed)
+            return self._proof
 
     # -- put -------------------------------------------------------------------------------------------
 
@@ -245,6 +258,7 @@ class S3Store:
         if expected is None and self._head(key) is not None:
             return self._existing(sha256, hasher, retain_until)
         digest = hasher.sha256.digest()
+        md5 = hashlib.md5(view) if self.integrity_proof() == "md5" else None
         with s3_errors(self._where, "PutObject"):
             try:
                 resp = self.client.put_object(
@@ -255,13 +269,15 @@ class S3Store:
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=b64(digest),
                     IfNoneMatch="*",  # write-once even when two writers race
+                    **({"ContentMD5": b64(md5.digest())} if md5 else {}),
                 )
             except ClientError as exc:
                 if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
-        version = self._verify_stored(key, version, sha256, full=b64(digest), composite=None, reread=True)
+        etag = md5.hexdigest() if md5 else None
+        version = self._verify_stored(key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag)
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _put_multipart(
@@ -306,7 +322,8 @@ class S3Store:
             raise
         version = version_of(resp)
         composite = composite_checksum([p.digest for p in parts])
-        version = self._verify_stored(target, version, sha256, full=None, composite=composite, reread=False)
+        etag = _multipart_etag(parts)
+        version = self._verify_stored(target, version, sha256, full=None, composite=composite, etag=etag)
         if expected is not None:
             return self._created(target, sha256, hasher, version, retain_until)
         try:
@@ -329,10 +346,13 @@ class S3Store:
     ) -> list[Part]:
         """Upload parts a few at a time; each buffer returns to the pool when its part is sent."""
 
+        with_md5 = self.integrity_proof() == "md5"
+
         def send(number: int, buffer: bytearray, size: int) -> Part:
             try:
                 view = memoryview(buffer)[:size]
                 digest = hashlib.sha256(view).digest()  # hashlib releases the GIL: parts hash in parallel
+                md5 = hashlib.md5(view).digest() if with_md5 else None
                 with s3_errors(self._where, "UploadPart"):
                     resp = self.client.upload_part(
                         Bucket=self.bucket,
@@ -343,8 +363,9 @@ class S3Store:
                         ContentLength=size,
                         ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=b64(digest),
+                        **({"ContentMD5": b64(md5)} if md5 else {}),
                     )
-                return Part(number, resp["ETag"], digest, size)
+                return Part(number, resp["ETag"], digest, size, md5)
             finally:
                 buffers.put(buffer)
 
@@ -399,7 +420,8 @@ class S3Store:
         else:
             version = self._copy_parts(source, key, parts)
         full = b64(hasher.sha256.digest())
-        version = self._verify_stored(key, version, sha256, full=full, composite=composite, reread=False)
+        etag = _multipart_etag(parts)  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
+        version = self._verify_stored(key, version, sha256, full=full, composite=composite, etag=etag)
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _copy_parts(self, source: dict[str, str], key: str, parts: list[Part]) -> str | None:
@@ -471,7 +493,15 @@ class S3Store:
     # -- verification ------------------------------------------------------------------------------------
 
     def _verify_stored(
-        self, key: str, version: str | None, sha256: str, *, full: str | None, composite: str | None, reread: bool
+        self,
+        key: str,
+        version: str | None,
+        sha256: str,
+        *,
+        full: str | None,
+        composite: str | None,
+        echo: bool = False,
+        etag: str | None = None,
     ) -> str | None:
         """Compare the store's view of what it stored with what we computed; delete it and raise if they differ.
 
@@ -483,8 +513,10 @@ class S3Store:
         server computes over the copied bytes, so a match proves the stored bytes. For a single PutObject,
         though, moto echoes back whatever ChecksumSHA256 the client sent, even when the body it stored is
         different (measured: corrupting the body in flight still gave the sent checksum on PUT, HEAD and
-        GetObjectAttributes). Real S3 would have refused such a PUT with BadDigest, but we cannot tell which
-        kind of server we talk to, so single-request objects (at most one part long) are re-read and hashed.
+        GetObjectAttributes). So a checksum that may be such an ``echo`` proves the bytes only where the server
+        is known to refuse wrong checksums (``checksum`` proof). On a server that refuses a wrong Content-MD5
+        instead (``md5``, Ceph RGW), each part was checked on arrival and the object's ETag (``etag``: hex MD5,
+        or MD5 of the part MD5s for multipart) proves the assembly. Anything less is re-read and hashed.
         """
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version:
@@ -493,11 +525,16 @@ class S3Store:
             head = self.client.head_object(**args, ChecksumMode="ENABLED")
         reported = head.get("ChecksumSHA256")
         accepted = [c for c in (full, composite) if c]
+        proof = self.integrity_proof()
         problem = None
         if reported is not None and not checksum_matches(reported, *accepted):
             problem = f"store reports ChecksumSHA256 {reported}, we sent {' or '.join(accepted)}"
-        elif reported is None or reread:
-            # No checksum from the store (older S3-compatible servers), or one it may only have echoed.
+        elif reported is not None and (proof == "checksum" or not echo):
+            pass  # the store's own SHA-256 of what it holds, which matches ours
+        elif proof == "md5" and etag is not None and etag_of(head) == etag:
+            pass  # every part's MD5 checked on arrival, and the store assembled exactly those parts
+        else:
+            # No checksum from the store, or one it may only have echoed, and no MD5 proof: read it back.
             actual = self._rehash(key, version)
             if actual != sha256:
                 problem = f"stored bytes re-read to sha256 {actual}"
@@ -596,6 +633,11 @@ class S3Store:
             args["VersionId"] = version
         with s3_errors(self._where, "DeleteObject"):
             self.client.delete_object(**args)
+
+
+def _multipart_etag(parts: Sequence[Part]) -> str | None:
+    md5s = [p.md5 for p in parts]
+    return multipart_etag([m for m in md5s if m is not None]) if md5s and None not in md5s else None
 
 
 def _is_sha256(value: str) -> bool:

@@ -13,13 +13,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from storage.objects import StoreError, StoreUnavailable
+from storage.objects import StoreError, StoreUnavailable, VerificationFailed
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
 MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects are copied part by part
 LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 MISSING_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+# Codes with which servers refuse a body whose digest header does not match it: the bytes changed on the way.
+DIGEST_REFUSALS = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch"}
 _UNAVAILABLE_CODES = {
     "AccessDenied",
     "InvalidAccessKeyId",
@@ -105,12 +107,13 @@ def checksum_matches(reported: str | None, *accepted: str) -> bool:
 
 @dataclass(frozen=True)
 class Part:
-    """One uploaded part: its number, the store's ETag, its SHA-256 (binary) and length."""
+    """One uploaded part: its number, the store's ETag, its SHA-256 (binary), length and MD5 where sent."""
 
     number: int
     etag: str
     digest: bytes
     size: int
+    md5: bytes | None = None
 
 
 class BufferPool:
@@ -177,6 +180,8 @@ def s3_errors(where: str, what: str) -> Iterator[None]:
         code = error_code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         message = f"{what} on {where} failed: {code or 'error'} (HTTP {status})"
+        if code in DIGEST_REFUSALS:
+            raise VerificationFailed(f"{message}: the store refused the bytes as they arrived") from exc
         if status >= 500 or status in (401, 403) or code in _UNAVAILABLE_CODES:
             raise StoreUnavailable(message) from exc
         raise StoreError(message) from exc

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from storage.objects import StoreUnavailable, VerificationFailed, open_store
+from storage.s3_proof import RECORD_KEY
 from storage.s3_store import S3Store
 from storage.s3_support import composite_checksum, parse_s3_url
 from tests.fixtures.s3 import free_port
@@ -36,7 +37,8 @@ def _store(url: str, **kwargs: Any) -> S3Store:
 
 
 def _leftovers(client: Any, bucket: str) -> list[str]:
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    """Every key and open upload but the bucket's proof record (storage.s3_proof), which belongs there."""
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if o["Key"] != RECORD_KEY]
     uploads = [f"upload:{u['Key']}" for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
     return keys + uploads
 
@@ -92,7 +94,8 @@ def test_prefix_puts_keys_under_it(s3_bucket_url: str, s3_client: Any) -> None:
     sha = _sha(data)
     got = store.put(io.BytesIO(data))
     assert got.key == f"site-a/objects/sha256/{sha[:2]}/{sha[2:4]}/{sha}"
-    assert [o["Key"] for o in s3_client.list_objects_v2(Bucket=store.bucket)["Contents"]] == [got.key]
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=store.bucket)["Contents"])
+    assert keys == ["site-a/objects/bwc-meta/integrity-proof.json", got.key]  # the proof record too
     assert store.verify(sha)
 
 

@@ -1,0 +1,96 @@
+"""Which proof of the stored bytes an S3 server gives, learnt once per bucket and recorded in it (SPEC §5).
+
+Re-reading every object after upload doubles the transfer. A server that refuses a wrong digest proves on
+receipt that it stored what we sent, so the strongest refusal a server makes is learnt by trying: first a wrong
+``ChecksumSHA256`` (refused by AWS, MinIO and newer Ceph, whose HEAD then reports the stored SHA-256), then a
+wrong ``Content-MD5`` (refused by Ceph RGW 16, which implements no flexible checksums; its multipart ETag is the
+MD5 of the part MD5s, measured). Where neither is refused (moto, a mock) only a re-read proves anything.
+
+The answer is written to ``bwc-meta/integrity-proof.json`` in the bucket so that every process and replica uses
+the same one without probing again; SHA-256 stays the evidence digest whatever the proof of transfer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from storage.s3_support import DIGEST_REFUSALS, MISSING_CODES, error_code, s3_errors, version_of
+
+log = logging.getLogger(__name__)
+
+Proof = Literal["checksum", "md5", "reread"]
+PROOFS: tuple[Proof, ...] = ("checksum", "md5", "reread")
+RECORD_KEY = "bwc-meta/integrity-proof.json"
+_PROBE_BODY = b"bwc-evidence integrity probe\n"
+
+
+def md5_b64(data: bytes | memoryview) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def multipart_etag(part_md5s: Sequence[bytes]) -> str:
+    """The ETag S3 gives a multipart object: hex MD5 of the concatenated binary part MD5s, ``-`` part count."""
+    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+def etag_of(resp: dict[str, Any]) -> str:
+    return str(resp.get("ETag") or "").strip('"')
+
+
+def learn_proof(client: Any, bucket: str, where: str, prefixed: Callable[[str], str]) -> Proof:
+    """The recorded proof of this bucket, or, the first time, the one the server turns out to give."""
+    record = prefixed(RECORD_KEY)
+    with s3_errors(where, "GetObject"):
+        try:
+            stored = json.loads(client.get_object(Bucket=bucket, Key=record)["Body"].read())
+            if stored.get("proof") in PROOFS:
+                proof: Proof = stored["proof"]
+                return proof
+        except ClientError as exc:
+            if error_code(exc) not in MISSING_CODES:
+                raise
+        except ValueError:
+            log.warning("s3.proof_record_unreadable bucket=%s key=%s: probing again", bucket, record)
+    proof = _probe(client, bucket, where, prefixed)
+    body = json.dumps({"proof": proof, "learnt_at": datetime.now(UTC).isoformat(), "by": "bwc-evidence"})
+    with s3_errors(where, "PutObject"):
+        client.put_object(Bucket=bucket, Key=record, Body=body.encode(), ContentType="application/json")
+    log.info("s3.proof_learnt bucket=%s proof=%s", bucket, proof)
+    return proof
+
+
+def _probe(client: Any, bucket: str, where: str, prefixed: Callable[[str], str]) -> Proof:
+    wrong_sha256 = base64.b64encode(hashlib.sha256(b"not the body").digest()).decode()
+    if _refused(client, bucket, where, prefixed, ChecksumAlgorithm="SHA256", ChecksumSHA256=wrong_sha256):
+        return "checksum"
+    if _refused(client, bucket, where, prefixed, ContentMD5=md5_b64(b"not the body")):
+        return "md5"
+    return "reread"
+
+
+def _refused(client: Any, bucket: str, where: str, prefixed: Callable[[str], str], **headers: str) -> bool:
+    """Whether the server refuses the probe body under a wrong digest header; an accepted probe is removed."""
+    key = prefixed(f"bwc-meta/probe-{uuid.uuid4().hex}")
+    with s3_errors(where, "PutObject"):
+        try:
+            resp = client.put_object(Bucket=bucket, Key=key, Body=_PROBE_BODY, **headers)
+        except ClientError as exc:
+            if error_code(exc) in DIGEST_REFUSALS:
+                return True
+            raise
+    try:
+        args = {"Bucket": bucket, "Key": key}
+        version = version_of(resp)
+        client.delete_object(**args, **({"VersionId": version} if version else {}))
+    except ClientError as exc:  # a bucket with default retention keeps it: harmless, and said
+        log.warning("s3.probe_not_removed bucket=%s key=%s: %s", bucket, key, error_code(exc))
+    return False
