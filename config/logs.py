@@ -27,8 +27,10 @@ class MaskingFormatter(logging.Formatter):
         return mask_text(super().format(record), self.secrets)
 
 
-def mask_handlers(secrets: Iterable[str], fmt: str | None = None) -> None:
-    """Give every handler of the root logger a masking formatter: a log line never carries a secret."""
+def mask_handlers(
+    secrets: Iterable[str], fmt: str | None = None, handlers: Iterable[logging.Handler] | None = None
+) -> None:
+    """Give every handler (default: the root logger's) a masking formatter: a log line never carries a secret."""
     known = set(secrets)
-    for handler in logging.getLogger().handlers:
+    for handler in logging.getLogger().handlers if handlers is None else handlers:
         handler.setFormatter(MaskingFormatter(fmt or getattr(handler.formatter, "_fmt", None), known))
