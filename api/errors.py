@@ -11,12 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.errors import BwcError
-from storage.objects import DigestMismatch, StoreError, StoreUnavailable
+from config.settings import Settings, mask_text
+from storage.db import UNREACHABLE, database_unavailable
 
 log = logging.getLogger(__name__)
-
-# Store errors that reach a handler: the caller's bytes (422), the store being away (503), or ours (500).
-STORE_STATUS: dict[type[StoreError], int] = {DigestMismatch: 422, StoreUnavailable: 503}
 
 HTTP_CODES = {
     400: "bad_request",
@@ -48,18 +46,26 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _mask(request: Request, text: str) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return settings.mask(text) if isinstance(settings, Settings) else mask_text(text)
+
+
 async def _bwc_error(request: Request, exc: Exception) -> JSONResponse:
+    # The status lives on the error's class (StoreUnavailable 503, DigestMismatch 422, ObjectMissing 404 …).
     assert isinstance(exc, BwcError)
+    message = _mask(request, exc.message)
+    if exc.status >= 500:
+        log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, message)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.code, exc.message, headers)
+    return error_response(exc.status, exc.code, message, headers)
 
 
-async def _store_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StoreError)
-    status = next((s for cls, s in STORE_STATUS.items() if isinstance(exc, cls)), 500)
-    if status >= 500:
-        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-    return error_response(status, exc.code, str(exc))
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away mid-request: a 503 the client may retry, naming no password."""
+    settings = getattr(request.app.state, "settings", None)
+    url = settings.db_url if isinstance(settings, Settings) else ""
+    return await _bwc_error(request, database_unavailable(exc, url))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -83,7 +89,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of failure to the one JSON error shape."""
     app.add_exception_handler(BwcError, _bwc_error)
-    app.add_exception_handler(StoreError, _store_error)
+    for unreachable in UNREACHABLE:
+        app.add_exception_handler(unreachable, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

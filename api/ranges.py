@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 
+from config.errors import BwcError
+
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
-class RangeNotSatisfiable(Exception):
+class RangeNotSatisfiable(BwcError):
     """The range lies wholly outside the object: answer 416 with ``Content-Range: bytes */size``."""
+
+    code = "range_not_satisfiable"
+    status = 416
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -30,12 +30,16 @@ _TRUE = {"true", "1", "yes", "y", "是", "t", "certified", "正式", "民警", "
 _FALSE = {"false", "0", "no", "n", "否", "f", "auxiliary", "协管", "协管员", "协管人员", "辅警"}
 
 
-class BadRow(Exception):
+class BadRow(BadInput):
     """One bad value in one row; the importer reports it with the row's line number."""
+
+    code = "bad_row"
 
 
 class FileError(BadInput):
     """The file as a whole cannot be read (encoding, header): nothing is imported."""
+
+    code = "bad_file"
 
 
 @dataclass(frozen=True)

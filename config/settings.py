@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -174,6 +176,14 @@ class Settings(BaseSettings):
         data["storage_url"] = mask_url(self.store_url)
         return data
 
+    def secrets(self) -> set[str]:
+        """Every secret value these settings hold, for :func:`mask_text`."""
+        return url_secrets(self.db_url) | url_secrets(self.store_url)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret of these settings (and any URL password) masked."""
+        return mask_text(text, self.secrets())
+
 
 SECRET_QUERY_KEYS = {
     "aws_secret_access_key",
@@ -185,8 +195,17 @@ SECRET_QUERY_KEYS = {
 }
 
 
+MASK = "***"
+# ``scheme://user:password@`` anywhere in a text (an error message, a traceback); the password is group 2.
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@?#'\"]*):([^\s/@'\"]+)@")
+_QUERY_SECRET = re.compile(
+    r"\b(" + "|".join(sorted(SECRET_QUERY_KEYS, key=len, reverse=True)) + r")=([^&\s'\"]+)", re.IGNORECASE
+)
+MIN_SECRET_LENGTH = 4  # shorter "secrets" would blank out ordinary words of a message
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of a URL and any secret-looking query value."""
+    """Hide the password of a URL and any secret-looking query value, also inside a URL-valued query value."""
     parts = urlsplit(url)
     if "@" not in parts.netloc and not parts.query:
         return url  # nothing to hide; urlunsplit would also mangle ``sqlite:////abs/path``
@@ -194,11 +213,45 @@ def mask_url(url: str) -> str:
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = urlencode(
-        [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query)], safe="*/:"
-    )
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = urlencode([(k, _mask_query_value(k, v)) for k, v in parse_qsl(parts.query)], safe="*/:@")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _mask_query_value(key: str, value: str) -> str:
+    if key.lower() in SECRET_QUERY_KEYS:
+        return MASK
+    return mask_url(value) if "://" in value else value  # ``endpoint_url=http://user:secret@host``
+
+
+def url_secrets(url: str) -> set[str]:
+    """The secret parts of a URL (password, secret query values, also of URL-valued query values)."""
+    found: set[str] = set()
+    parts = urlsplit(url)
+    try:
+        if parts.password:
+            found |= {parts.password, unquote(parts.password)}
+    except ValueError:  # an unparseable port: the password is still what sits between ':' and '@'
+        pass
+    for key, value in parse_qsl(parts.query):
+        if key.lower() in SECRET_QUERY_KEYS and value:
+            found.add(value)
+        elif "://" in value:
+            found |= url_secrets(value)
+    return {s for s in found if len(s) >= MIN_SECRET_LENGTH}
+
+
+def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Any text that may quote a URL or a secret (an error, a traceback), with every password masked.
+
+    URL passwords and secret query values are masked by their shape; ``secrets`` (see
+    :meth:`Settings.secrets`) are also masked wherever they appear, whatever surrounds them.
+    """
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, MASK)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={MASK}", text)
 
 
 @lru_cache(maxsize=1)

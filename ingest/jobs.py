@@ -24,6 +24,7 @@ def failed(
     rt: Runtime, station: str, path: str, reason: str, error: str, actor: str, now: datetime, kind: str = "media"
 ) -> IngestOutcome:
     """Record (or count again) the failure of this path and say so; the source file is left alone."""
+    error = rt.settings.mask(error)  # the reason may quote a URL: ``last_error`` is shown to operators
     next_attempt = None
     try:
         with transaction(rt.sessions) as s:
@@ -31,7 +32,7 @@ def failed(
             failure = record_failure(s, rt.settings, station_row, path, reason, error, now, actor)
             next_attempt = failure.next_attempt_at
     except SQLAlchemyError as exc:  # the database is down too: the watcher retries, the log tells
-        log.error("ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, exc)
+        log.error("ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, rt.settings.mask(str(exc)))
     return IngestOutcome("failed", path, station, kind=kind, reason=reason, error=error, next_attempt_at=next_attempt)
 
 

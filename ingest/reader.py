@@ -7,11 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from config.errors import Conflict
+
 ChunkHook = Callable[[int], None]
 
 
-class FileChanged(Exception):
+class FileChanged(Conflict):
     """The source file changed while it was being read; what was read is not that file."""
+
+    code = "changed_while_reading"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
+from config.errors import Conflict
 from storage.bulk import insert_rows, table_of
 from storage.models import AuditEvent
 from storage.types import utcnow
@@ -22,8 +23,10 @@ SYSTEM_ACTOR = "system"
 EVENT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "details", "leaf_hash")
 
 
-class AuditLogImmutable(Exception):
+class AuditLogImmutable(Conflict):
     """Raised when code tries to change or delete a stored audit event."""
+
+    code = "audit_log_immutable"
 
 
 def canonical_json(value: Any) -> str:

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from config.settings import Settings, mask_url
-from storage.db import make_engine
+from storage.db import database_errors, make_engine
 from storage.migrate import upgrade
 from storage.objects import open_store
 
@@ -19,7 +19,8 @@ def initialize(settings: Settings) -> Iterator[str]:
     settings.inbox_path.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     try:
-        upgrade(engine)
+        with database_errors(settings.db_url):
+            upgrade(engine)
     finally:
         engine.dispose()
     yield f"database ready: {mask_url(settings.db_url)}"

@@ -16,36 +16,47 @@ from typing import BinaryIO, Protocol
 
 from cryptography.hazmat.primitives import hashes
 
+from config.errors import EXIT_FINDING, BwcError, Finding, Unavailable
+
 CHUNK_SIZE = 8 * 1024 * 1024
 Progress = Callable[[int], None]
 
 
-class StoreError(Exception):
-    """Base of object-store errors; ``code`` is what the API and CLI report."""
+class StoreError(BwcError):
+    """Base of object-store errors; the status and exit code live on each class (an unknown one is ours: 500)."""
 
     code = "store_error"
+    status = 500
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, Unavailable):
     """The store could not be reached or refused the request; the caller retries later."""
 
     code = "store_unavailable"
+    status = 503
 
 
 class DigestMismatch(StoreError):
     """The bytes are not the ones named; nothing was stored under the expected key."""
 
     code = "digest_mismatch"
+    status = 422
 
 
-class VerificationFailed(StoreError):
-    """The store's view of an object differs from what we sent."""
+class VerificationFailed(StoreError, Finding):
+    """The store's view of an object differs from what we sent: a finding about the evidence."""
 
     code = "verification_failed"
+    status = 500
+    exit_code = EXIT_FINDING
 
 
-class ObjectMissing(StoreError):
+class ObjectMissing(StoreError, Finding):
+    """A stored object is gone from the store: evidence lost is a finding."""
+
     code = "object_missing"
+    status = 404
+    exit_code = EXIT_FINDING
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from config.settings import mask_text, mask_url
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
@@ -101,7 +102,7 @@ class S3Store:
                 response_checksum_validation="when_required",
             ),
         )
-        self._where = f"s3://{self.bucket}" + (f" at {loc.endpoint_url}" if loc.endpoint_url else "")
+        self._where = f"s3://{self.bucket}" + (f" at {mask_url(loc.endpoint_url)}" if loc.endpoint_url else "")
 
     # -- keys and errors -------------------------------------------------------------------------------
 
@@ -624,7 +625,9 @@ class S3Store:
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as exc:
-            log.warning("s3.abort_failed key=%s upload_id=%s bucket=%s: %s", key, upload_id, self.bucket, exc)
+            log.warning(
+                "s3.abort_failed key=%s upload_id=%s bucket=%s: %s", key, upload_id, self.bucket, mask_text(str(exc))
+            )
 
     def _delete(self, key: str, version: str | None) -> None:
         """Delete a version for good (a versioned bucket would otherwise keep it behind a delete marker)."""

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from config.settings import mask_text, mask_url
 from storage.objects import StoreError, StoreUnavailable, VerificationFailed
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
@@ -51,7 +52,8 @@ class S3Location:
     lock_requested: bool = False  # the URL names a lock mode: a bucket we create gets Object Lock
 
     def __repr__(self) -> str:
-        return f"S3Location(bucket={self.bucket!r}, prefix={self.prefix!r}, endpoint_url={self.endpoint_url!r})"
+        endpoint = mask_url(self.endpoint_url) if self.endpoint_url else None
+        return f"S3Location(bucket={self.bucket!r}, prefix={self.prefix!r}, endpoint_url={endpoint!r})"
 
 
 def parse_s3_url(url: str) -> S3Location:
@@ -179,11 +181,11 @@ def s3_errors(where: str, what: str) -> Iterator[None]:
     except ClientError as exc:
         code = error_code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        message = f"{what} on {where} failed: {code or 'error'} (HTTP {status})"
+        message = mask_text(f"{what} on {where} failed: {code or 'error'} (HTTP {status})")
         if code in DIGEST_REFUSALS:
             raise VerificationFailed(f"{message}: the store refused the bytes as they arrived") from exc
         if status >= 500 or status in (401, 403) or code in _UNAVAILABLE_CODES:
             raise StoreUnavailable(message) from exc
         raise StoreError(message) from exc
     except BotoCoreError as exc:  # connection refused, timeouts, no credentials
-        raise StoreUnavailable(f"{what} on {where} failed: {type(exc).__name__}: {exc}") from exc
+        raise StoreUnavailable(mask_text(f"{what} on {where} failed: {type(exc).__name__}: {exc}")) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from config.settings import mask_text
 from storage.models import IngestFailure, Recording
 
 
@@ -47,7 +48,8 @@ def failure_json(failure: IngestFailure, station: str | None) -> dict[str, Any]:
         "station": station,
         "path": failure.path,
         "reason": failure.reason,
-        "last_error": failure.last_error,
+        # masked when written (ingest/jobs.py); masked again by shape in case an older row quoted a URL password
+        "last_error": None if failure.last_error is None else mask_text(failure.last_error),
         "attempts": failure.attempts,
         "first_failed_at": iso(failure.first_failed_at),
         "last_failed_at": iso(failure.last_failed_at),

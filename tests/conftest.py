@@ -12,6 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from config.settings import Settings
 from storage.objects import ObjectStore
 from storage.runtime import Runtime, build_runtime
+
+# The one CLI fixture (``cli``, and ``bare_cli`` without a database), shared by every test area.
+from tests.fixtures.cli import bare_cli, cli  # noqa: F401
 from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, pg_session_database
 from tests.fixtures.media import MediaFactory
 

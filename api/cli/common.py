@@ -11,13 +11,16 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from config.errors import EXIT_FINDING as EXIT_FINDING  # re-exported: commands take exit codes from here
+from config.errors import EXIT_OK as EXIT_OK
+from config.errors import EXIT_USAGE as EXIT_USAGE
 from config.settings import Settings, get_settings
+from storage.db import check_reachable
 from storage.runtime import Runtime, build_runtime
-
-EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 
 
 class _Console(Console):
@@ -44,11 +47,19 @@ class Format(str, Enum):
 
 
 def runtime(settings: Settings | None = None) -> Runtime:
-    return build_runtime(settings or get_settings())
+    """The wired service for one command; a database that is away is one clear error here, not mid-way."""
+    rt = build_runtime(settings or get_settings())
+    try:
+        check_reachable(rt.engine)
+    except BaseException:
+        rt.close()
+        raise
+    return rt
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    """Say one line on stderr and exit; the message is text, never markup (a path may hold ``[``)."""
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(code)
 
 

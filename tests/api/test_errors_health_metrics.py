@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from storage.runtime import Runtime
 from tests.api.conftest import Ingested, Tokens
+from tests.fixtures.s3 import free_port
 
 
 def test_unknown_route_and_method_use_the_error_shape(client: TestClient, tokens: Tokens) -> None:
@@ -66,3 +67,14 @@ def test_metrics(client: TestClient, tokens: Tokens, recording: Ingested) -> Non
     assert f"bwc_recordings_bytes {float(recording.size)}" in text
     assert "bwc_ingest_failures_open 0.0" in text
     assert 'bwc_http_requests_total{method="GET",route="/api/v1/healthz",status="200"} 1.0' in text
+
+
+def test_unreachable_database_is_a_503_naming_no_password(runtime: Runtime) -> None:
+    dead = SecretStr(f"postgresql+psycopg://bwc:hunter2-api-pw@127.0.0.1:{free_port()}/bwc")
+    settings = runtime.settings.model_copy(update={"database_url": dead})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/recordings", headers={"Authorization": "Bearer bwc_whatever"})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "database_unavailable"
+    assert "bwc:***@127.0.0.1" in error["message"] and "hunter2" not in response.text

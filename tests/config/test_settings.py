@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from config.settings import Settings, get_settings, mask_url
+from config.settings import Settings, get_settings, mask_text, mask_url
 
 
 def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
@@ -62,10 +62,36 @@ def test_extra_digests_from_comma_list(monkeypatch: pytest.MonkeyPatch, tmp_path
             "s3://b?endpoint_url=http://m:9000&aws_secret_access_key=***",
         ),
         ("sqlite:////abs/path/bwc.db", "sqlite:////abs/path/bwc.db"),
+        (
+            "s3://b?endpoint_url=http://user:secret@m:9000&aws_access_key_id=AK",
+            "s3://b?endpoint_url=http://user:***@m:9000&aws_access_key_id=AK",
+        ),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_mask_text_hides_passwords_by_shape_and_known_secrets_anywhere() -> None:
+    text = (
+        'Could not connect to the endpoint URL: "http://user:pa55word@m:9000/b"; '
+        "dsn postgresql://bwc:hunter2@db/bwc?sslpassword=xyz&x=1; raw value TOPSECRETKEY"
+    )
+    masked = mask_text(text, {"TOPSECRETKEY"})
+    assert masked == (
+        'Could not connect to the endpoint URL: "http://user:***@m:9000/b"; '
+        "dsn postgresql://bwc:***@db/bwc?sslpassword=***&x=1; raw value ***"
+    )
+
+
+def test_settings_know_their_secrets(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path,
+        database_url="postgresql+psycopg://bwc:db-pw-1@db/bwc",
+        storage_url="s3://b?endpoint_url=http://u:ep-pw-2@m&aws_secret_access_key=key-3333",
+    )
+    assert settings.secrets() == {"db-pw-1", "ep-pw-2", "key-3333"}
+    assert settings.mask("db-pw-1 ep-pw-2 key-3333 kept") == "*** *** *** kept"
 
 
 def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner, Result
 
-from api.cli.main import app
-from config.settings import Settings, get_settings
 from storage.models import AuditEvent, IngestFailure, Recording, Sidecar, Sighting
 from storage.runtime import Runtime
+from tests.fixtures.cli import Invoke as Invoke  # re-exported: ingest tests import it from here; ``cli`` is shared
 
 
 @pytest.fixture
@@ -61,26 +57,3 @@ class Db:
 @pytest.fixture
 def db(runtime: Runtime) -> Db:
     return Db(runtime)
-
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
-    """Run ``bwc …`` in-process against the test's home and database (settings from the environment)."""
-    for name in list(os.environ):
-        if name.startswith("BWC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("BWC_HOME", str(settings.home))
-    monkeypatch.setenv("BWC_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("BWC_STABLE_SECONDS", "0")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        get_settings.cache_clear()  # a test may change the environment between calls
-        return runner.invoke(app, list(args))
-
-    yield invoke
-    get_settings.cache_clear()
