@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.errors import install_error_handlers
 from api.metrics import RequestMetrics, StoredTotals, make_metrics
+from api.request_guard import RefuseNul
 from api.routes import API_PREFIX, actions, failures, health, recordings, reports, uploads, web
 from config.settings import Settings, get_settings
 from storage.runtime import build_runtime
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestMetrics, counter=metrics.requests)
+    app.add_middleware(RefuseNul)  # outermost: a NUL byte never reaches a route (or the metrics' labels)
     app.include_router(api_router())
     app.include_router(web.router)
     return app

@@ -1,13 +1,30 @@
-"""Query parameters shared by several endpoints."""
+"""Parameters shared by several endpoints: ids and counts bounded to what their columns hold, and times.
+
+An integer beyond its column's range is refused here (422) instead of reaching the database, where it would
+fail as a 500: SQLite's INTEGER holds 64 bits, PostgreSQL's ``integer`` (our ``Integer`` ids) 32 and its
+``bigint`` (``BigInteger`` columns, OFFSET) 64.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from fastapi import Path, Query
 
 from audit.csv_rows import BadRow, parse_time
 from config.errors import BadInput
+
+INT32_MAX = 2**31 - 1  # an ``Integer`` column (every table's id) on PostgreSQL
+INT64_MAX = 2**63 - 1  # a ``BigInteger`` column (audit seq), OFFSET, and any SQLite INTEGER
+
+# A row id in the path (``/recordings/{recording_id}``): an ``Integer`` primary key.
+RowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="row id")]
+# A position in a BigInteger sequence (audit events' ``seq``), or a count of rows to skip.
+SeqQuery = Annotated[int, Query(ge=0, le=INT64_MAX)]
+OffsetQuery = Annotated[int, Query(ge=0, le=INT64_MAX)]
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 

@@ -26,6 +26,7 @@ from ingest.pipeline import commit_stored
 from ingest.probe import probe
 from ingest.reader import FileState
 from ingest.transfer import Transfer
+from storage.leftovers import SPOOL_PREFIX, spool_dir
 from storage.models import Recording
 from storage.runtime import Runtime
 from storage.types import utcnow
@@ -70,10 +71,11 @@ def receive_upload(
     """Store, probe and commit one uploaded file; raises DigestMismatch (nothing stored) or StoreError."""
     settings = rt.settings
     now = now or utcnow()
-    spool_dir = settings.home / "spool"
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    spool_folder = spool_dir(settings)
+    spool_folder.mkdir(parents=True, exist_ok=True)
     suffix = PurePosixPath(relpath).suffix
-    with tempfile.NamedTemporaryFile(dir=spool_dir, prefix="upload-", suffix=suffix) as spool:
+    # A crash leaves this file behind; start-up removes it once idle (storage.leftovers).
+    with tempfile.NamedTemporaryFile(dir=spool_folder, prefix=SPOOL_PREFIX, suffix=suffix) as spool:
         body.tee(cast(BinaryIO, spool))
         stored = rt.store.put(
             cast(BinaryIO, body),

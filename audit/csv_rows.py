@@ -77,6 +77,8 @@ def read_rows(data: bytes, required: Sequence[str], optional: Sequence[str] = ()
     except csv.Error as exc:
         raise FileError(f"line 1: {exc}") from exc
     columns = [c.strip().lstrip("\ufeff").lower() for c in header]
+    if any("\x00" in c for c in columns):
+        raise FileError("line 1: the header contains a NUL byte")
     _check_header(columns, required, optional)
     previous_end = reader.line_num
     while True:
@@ -94,6 +96,11 @@ def read_rows(data: bytes, required: Sequence[str], optional: Sequence[str] = ()
             continue
         if len(fields) != len(columns):
             yield RowFault(start, f"expected {len(columns)} fields, found {len(fields)}")
+            continue
+        nul = next((col for col, v in zip(columns, fields, strict=True) if "\x00" in v), None)
+        if nul is not None:
+            # No real value holds one, and PostgreSQL text cannot: a bad row, the others still import.
+            yield RowFault(start, f"{nul}: contains a NUL byte")
             continue
         yield Row(start, {col: (v.strip() or None) for col, v in zip(columns, fields, strict=True)})
 

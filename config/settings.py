@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     extra_digests: Annotated[list[Literal["sm3"]], NoDecode] = Field(default_factory=list)
     # files hashed, stored and probed at once by a watcher or ``--once`` scan (ffprobe and I/O overlap)
     ingest_workers: int = Field(3, ge=1, le=32)
+    # a crash's leftovers (partial objects, upload spool files, open S3 multipart uploads) idle this long are
+    # removed at start-up; younger ones may belong to a live ingest in another process and are never touched
+    leftover_minutes: float = Field(60.0, gt=0)
 
     # retention
     retention_days: int = Field(180, ge=1)

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from audit.registry import Registry
 from ingest.after import apply_after_ingest
@@ -19,6 +19,8 @@ from storage.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+RECORD_TRIES = 3
+
 
 def failed(
     rt: Runtime, station: str, path: str, reason: str, error: str, actor: str, now: datetime, kind: str = "media"
@@ -26,13 +28,20 @@ def failed(
     """Record (or count again) the failure of this path and say so; the source file is left alone."""
     error = rt.settings.mask(error)  # the reason may quote a URL: ``last_error`` is shown to operators
     next_attempt = None
-    try:
-        with transaction(rt.sessions) as s:
-            station_row = Registry(s, actor, origin="ingest").station(station)
-            failure = record_failure(s, rt.settings, station_row, path, reason, error, now, actor)
-            next_attempt = failure.next_attempt_at
-    except SQLAlchemyError as exc:  # the database is down too: the watcher retries, the log tells
-        log.error("ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, rt.settings.mask(str(exc)))
+    for attempt in range(1, RECORD_TRIES + 1):
+        try:
+            with transaction(rt.sessions) as s:
+                station_row = Registry(s, actor, origin="ingest").station(station)
+                failure = record_failure(s, rt.settings, station_row, path, reason, error, now, actor)
+                next_attempt = failure.next_attempt_at
+            break
+        except IntegrityError:
+            # Another worker created the same station (or failure row) first: go again and find it.
+            if attempt == RECORD_TRIES:
+                log.error("ingest.failure_not_recorded path=%s reason=%s: lost a race %d times", path, reason, attempt)
+        except SQLAlchemyError as exc:  # the database is down too: the watcher retries, the log tells
+            log.error("ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, rt.settings.mask(str(exc)))
+            break
     return IngestOutcome("failed", path, station, kind=kind, reason=reason, error=error, next_attempt_at=next_attempt)
 
 

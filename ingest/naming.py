@@ -18,6 +18,8 @@ from config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS
 MediaClass = Literal["media", "sidecar", "temporary", "other"]
 
 NAME_GROUPS = ("device", "officer", "start", "seq")
+MAX_CODE_LENGTH = 128  # devices.serial and recordings.officer_code
+MAX_SEQUENCE = 2**31 - 1  # recordings.sequence is an Integer (32 bits on PostgreSQL)
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".filepart")
 _MEDIA = frozenset(MEDIA_EXTENSIONS)
 _SIDECAR = frozenset(SIDECAR_EXTENSIONS)
@@ -131,22 +133,18 @@ def _strip_extension(base: str) -> str:
     return stem if dot and stem else base
 
 
-# Serials and officer codes are short; a longer match is a folder name, not an identity (and would overflow
-# the 128-character code columns on PostgreSQL). The recording is still stored, under its full path.
-MAX_CODE_LENGTH = 128
-
-
 def _text(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    if len(value) > MAX_CODE_LENGTH:
-        return None
-    return value or None
+    # Longer than a serial or officer code can be stored (String(128)): not one, whatever the pattern says.
+    return value if value and len(value) <= MAX_CODE_LENGTH else None
 
 
 def _number(value: str | None) -> int | None:
     if not value:
         return None
     digits = "".join(c for c in value if c.isdecimal())
-    return int(digits) if digits else None
+    number = int(digits) if digits else None
+    # A counter beyond the column's range (Integer) is no camera's: ignored like any impossible metadata.
+    return number if number is not None and number <= MAX_SEQUENCE else None

@@ -27,7 +27,7 @@ from ingest.naming import NameInfo, classify, compile_patterns, parse_name
 from ingest.outcome import IngestOutcome
 from ingest.paths import UnsafePath, relative_inside
 from ingest.probe import ProbeResult
-from ingest.reader import ChunkHook, FileChanged, FileState
+from ingest.reader import ChunkHook, FileChanged, FileState, NotRegularFile, require_regular
 from ingest.sidecars import ingest_sidecar, link_orphan_sidecars, sidecars_beside
 from ingest.timing import choose_times
 from ingest.transfer import Transfer, transfer
@@ -97,7 +97,11 @@ def _ingest_media(
     on_chunk: ChunkHook | None,
 ) -> IngestOutcome:
     try:
-        before = FileState.of(os.stat(path))
+        st = os.stat(path)
+        require_regular(relpath, st)  # a FIFO or device would block the read (or worse): never opened
+        before = FileState.of(st)
+    except NotRegularFile as exc:
+        return failed(rt, station, relpath, exc.code, exc.message, actor, now)
     except FileNotFoundError as exc:
         return failed(rt, station, relpath, failures.VANISHED, str(exc), actor, now)
     except OSError as exc:
@@ -113,6 +117,8 @@ def _ingest_media(
         moved = transfer(rt, path, before, now=now, with_probe=True, on_chunk=on_chunk)
     except FileChanged as exc:
         return failed(rt, station, relpath, failures.CHANGED_WHILE_READING, str(exc), actor, now)
+    except NotRegularFile as exc:  # swapped for a FIFO or device after the stat above
+        return failed(rt, station, relpath, exc.code, exc.message, actor, now)
     except StoreError as exc:
         return failed(rt, station, relpath, exc.code, str(exc), actor, now)
     except FileNotFoundError as exc:

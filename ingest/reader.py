@@ -3,13 +3,55 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from config.errors import Conflict
+from config.errors import BadInput
 
 ChunkHook = Callable[[int], None]
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class NotRegularFile(BadInput):
+    """Not a regular file (FIFO, socket, device, folder): never read, since reading may block forever."""
+
+    code = "not_a_regular_file"
+
+
+def require_regular(path: Path | str, st: os.stat_result) -> None:
+    """Raise :class:`NotRegularFile` unless ``st`` (a stat of ``path``) describes a regular file."""
+    if stat.S_ISREG(st.st_mode):
+        return
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), f"file type {stat.S_IFMT(st.st_mode):#o}")
+    raise NotRegularFile(f"{path} is {kind}, not a regular file: refused, never opened")
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a file for reading only if it is a regular file, without ever blocking on the open itself.
+
+    ``O_NONBLOCK`` makes the open of a FIFO return at once instead of waiting for a writer; the check after
+    the open (on the descriptor) catches a file swapped for a FIFO or device after an earlier ``stat``.
+    Callers ``stat`` first, so devices (whose open may have side effects) are refused before any open.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        require_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class FileChanged(Conflict):

@@ -21,7 +21,7 @@ from ingest.jobs import after_ingest, failed
 from ingest.naming import classify, sidecar_stem_key
 from ingest.outcome import IngestOutcome
 from ingest.paths import UnsafePath, relative_inside
-from ingest.reader import ChunkHook, FileChanged, FileState
+from ingest.reader import ChunkHook, FileChanged, FileState, NotRegularFile, open_regular, require_regular
 from ingest.transfer import transfer
 from storage.db import transaction
 from storage.events import SYSTEM_ACTOR, append_event
@@ -64,7 +64,8 @@ def media_in_folder(path: Path, relpath: str) -> bool:
     """Is a media file with this sidecar's stem in its folder (so the sidecar should wait for it)?"""
     key = sidecar_stem_key(relpath)
     try:
-        names = [e.name for e in os.scandir(path.parent)]
+        # Only a regular file is media that will arrive; a FIFO of that name is refused, so it is not waited for.
+        names = [e.name for e in os.scandir(path.parent) if e.is_file()]
     except OSError:
         return False
     return any(classify(n) == "media" and sidecar_stem_key(_dir_of(relpath) + n) == key for n in names)
@@ -121,7 +122,7 @@ def _linked_copy(s: Session, recording_id: int, sha256: str) -> int | None:
 
 
 def _sha256_of(path: Path) -> str:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         return sha256_of_stream(f)
 
 
@@ -143,10 +144,14 @@ def ingest_sidecar(
     if recording_id is None and media_in_folder(path, relpath):
         return IngestOutcome("waiting", relpath, station, kind="sidecar", reason="its media file is not stored yet")
     try:
-        before = FileState.of(os.stat(path))
+        st = os.stat(path)
+        require_regular(relpath, st)
+        before = FileState.of(st)
         if stable_seconds is not None and now.timestamp() - before.mtime_ns / 1e9 < stable_seconds:
             return IngestOutcome("not_stable", relpath, station, kind="sidecar")
         sha256 = _sha256_of(path)
+    except NotRegularFile as exc:
+        return failed(rt, station, relpath, exc.code, exc.message, actor, now, kind="sidecar")
     except FileNotFoundError as exc:
         return failed(rt, station, relpath, failures.VANISHED, str(exc), actor, now, kind="sidecar")
     except OSError as exc:
@@ -170,6 +175,8 @@ def ingest_sidecar(
     except (FileChanged, DigestMismatch) as exc:
         reason = failures.CHANGED_WHILE_READING
         return failed(rt, station, relpath, reason, str(exc), actor, now, kind="sidecar")
+    except NotRegularFile as exc:
+        return failed(rt, station, relpath, exc.code, exc.message, actor, now, kind="sidecar")
     except StoreError as exc:
         return failed(rt, station, relpath, exc.code, str(exc), actor, now, kind="sidecar")
     except OSError as exc:

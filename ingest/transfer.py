@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from ingest.probe import ProbeResult, probe
-from ingest.reader import ChunkHook, CountingReader, FileChanged, FileState, check_unchanged
+from ingest.reader import ChunkHook, CountingReader, FileChanged, FileState, check_unchanged, open_regular
 from storage.objects import DigestMismatch, StoredObject, sha256_of_stream
 from storage.runtime import Runtime
 
@@ -33,10 +33,10 @@ def transfer(
     expected_sha256: str | None = None,
     on_chunk: ChunkHook | None = None,
 ) -> Transfer:
-    """Store ``path``; raises FileChanged, StoreError or OSError, and never touches the source."""
+    """Store ``path``; raises FileChanged, NotRegularFile, StoreError or OSError, and never touches the source."""
     settings = rt.settings
     retain_until = now + timedelta(days=settings.retention_days)
-    with open(path, "rb") as raw, ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
+    with open_regular(path) as raw, ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
         # ffprobe is a subprocess of its own: let it run while we hash and upload.
         pending = pool.submit(probe, path) if with_probe and before.size > 0 else None
         prehashed = expected_sha256 is None and rt.store.prefers_known_digest

@@ -9,8 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from config.settings import Settings, mask_url
 from storage.db import database_errors, make_engine
+from storage.leftovers import clean_leftovers
 from storage.migrate import upgrade
 from storage.objects import open_store
+from storage.runtime import build_runtime
 
 
 def initialize(settings: Settings) -> Iterator[str]:
@@ -26,6 +28,11 @@ def initialize(settings: Settings) -> Iterator[str]:
     yield f"database ready: {mask_url(settings.db_url)}"
     open_store(settings.store_url).ensure_ready()
     yield f"object store ready: {mask_url(settings.store_url)}"
+    rt = build_runtime(settings)
+    try:
+        yield clean_leftovers(rt).summary()
+    finally:
+        rt.close()
     yield f"signing key: {ensure_signing_key(settings)}"
     yield f"inbox: {settings.inbox_path}"
 

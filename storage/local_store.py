@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
+    Leftover,
     MultiHasher,
     ObjectInfo,
     ObjectMissing,
@@ -135,6 +136,38 @@ class LocalStore:
         """The file system has no legal hold; objects are read-only and never deleted by the service."""
         if self.head(sha256) is None:
             raise ObjectMissing(f"object {sha256} is missing from {self.root}")
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Walk ``sha256/`` in key order; ``.incoming`` (partial files) is not an object."""
+        for folder, dirs, files in os.walk(self.root / "sha256"):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    yield ObjectInfo(key=path.relative_to(self.root).as_posix(), size=path.lstat().st_size)
+
+    def remove_leftovers(self, before: datetime) -> list[Leftover]:
+        """Delete ``.incoming/*.part`` files last written before ``before`` (a live put keeps writing its own)."""
+        removed: list[Leftover] = []
+        try:
+            entries = sorted(os.scandir(self._incoming), key=lambda e: e.name)
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            if not entry.name.endswith(".part") or not entry.is_file(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            since = datetime.fromtimestamp(st.st_mtime, UTC)
+            if since >= before:
+                continue
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # another clean-up got there first
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot remove {entry.path}: {exc}") from exc
+            removed.append(Leftover("part", f".incoming/{entry.name}", st.st_size, since))
+        return removed
 
 
 def _copy_hashing(

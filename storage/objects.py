@@ -79,6 +79,17 @@ class ObjectInfo:
     legal_hold: bool = False
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """What a crash left behind and a clean-up removed: a partial file, an upload, a temporary object."""
+
+    kind: str  # part | multipart_upload | temp_object | spool
+    key: str
+    size: int
+    since: datetime  # last written (or, for an upload without parts, initiated)
+    upload_id: str | None = None
+
+
 class ObjectStore(Protocol):
     """What the service needs from a store; ``local`` and ``s3`` implement it."""
 
@@ -117,6 +128,23 @@ class ObjectStore(Protocol):
     def set_legal_hold(self, sha256: str, on: bool) -> None:
         """Hold (or release) an object regardless of its retention date, where the store can."""
         ...
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every stored content object (``sha256/…`` keys, without the URL's prefix), in key order."""
+        ...
+
+    def remove_leftovers(self, before: datetime) -> list[Leftover]:
+        """Remove what crashed puts left (partial files, open uploads, temporary objects) idle since ``before``."""
+        ...
+
+
+def digest_of_key(key: str) -> str | None:
+    """The SHA-256 a content-address key names, or None for a key that is not one."""
+    sha256 = key.rsplit("/", 1)[-1]
+    try:
+        return sha256 if object_key(sha256) == key else None
+    except ValueError:
+        return None
 
 
 def object_key(sha256: str) -> str:

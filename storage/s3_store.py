@@ -25,9 +25,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import mask_text, mask_url
+from storage import s3_housekeeping
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
+    Leftover,
     MultiHasher,
     ObjectInfo,
     ObjectMissing,
@@ -620,6 +622,14 @@ class S3Store:
             self.client.put_object_legal_hold(Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"})
 
     # -- clean-up ----------------------------------------------------------------------------------------
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every content object in the bucket under the URL's prefix, in key order."""
+        return s3_housekeeping.iter_objects(self)
+
+    def remove_leftovers(self, before: datetime) -> list[Leftover]:
+        """Abort our multipart uploads idle since ``before``; delete temporary objects older than it."""
+        return s3_housekeeping.remove_leftovers(self, before)
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:

@@ -21,6 +21,9 @@ from ingest.failures import open_failures
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
 from ingest.watcher import ScanProgress, Watcher, scan_once
+from storage.leftovers import clean_leftovers, last_cleanup
+from storage.objects import StoreError
+from storage.runtime import Runtime
 from storage.shapes import failure_json, iso
 
 DEFAULT_COMMAND = "files"
@@ -99,6 +102,7 @@ def watch(
     rt = common.runtime()
     code = rt.settings.station if station is None else station
     try:
+        _clean_leftovers(rt)
         if once:
             with _scan_progress() as progress:
                 outcomes = scan_once(rt, folder, code, progress)
@@ -111,6 +115,14 @@ def watch(
         Watcher(rt, folder, code).run(stop)
     finally:
         rt.close()
+
+
+def _clean_leftovers(rt: Runtime) -> None:
+    """Start-up: remove what crashed ingests left; a store that is away does not keep the watcher from starting."""
+    try:
+        common.err.print(clean_leftovers(rt).summary(), highlight=False)
+    except StoreError as exc:
+        common.err.print(f"[yellow]leftovers not cleaned:[/yellow] {exc}", highlight=False)
 
 
 @ingest_app.command(DEFAULT_COMMAND)
@@ -149,6 +161,7 @@ def ingest_status(
     try:
         with rt.sessions() as s:
             rows = [failure_json(f, code) for f, code in open_failures(s, station)]
+            cleanup = last_cleanup(s)
     finally:
         rt.close()
     if fmt is Format.json:
@@ -156,6 +169,10 @@ def ingest_status(
         return
     columns = ["station", "path", "reason", "attempts", "last_error", "next_attempt_at"]
     print_table("open ingest failures", columns, [[r[c] for c in columns] for r in rows])
+    if cleanup is not None:
+        at, details = cleanup
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(details["counts"].items()))
+        common.out.print(f"last leftovers clean-up: {iso(at)}: {kinds} ({details['bytes']} bytes)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

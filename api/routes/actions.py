@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +47,15 @@ class ActionIn(BaseModel):
     devices: list[str] = Field(default_factory=list, max_length=100)
     location: str | None = Field(None, max_length=2000)
     kind: str | None = Field(None, max_length=128)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """PostgreSQL text cannot hold a NUL byte, and no real value has one: a 422, not a 500."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and "\x00" in text:
+                raise ValueError("contains a NUL byte")
+        return value
 
 
 def date_param(value: str | None, name: str) -> date | None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
 from api.errors import error_response
-from api.params import time_param
+from api.params import OffsetQuery, RowId, time_param
 from api.ranges import RangeNotSatisfiable, parse_range
 from api.routes import API_PREFIX
 from config.errors import NotFound
@@ -64,7 +64,7 @@ def list_recordings(
     from_: Annotated[str | None, Query(alias="from", max_length=40, description="ISO 8601 time or date")] = None,
     to: Annotated[str | None, Query(max_length=40, description="ISO 8601 time or date (whole day)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     tz = rt.settings.tz
     start, end = time_param(from_, tz, "from"), time_param(to, tz, "to", end=True)
@@ -83,7 +83,7 @@ def list_recordings(
 
 @router.get("/recordings/{recording_id}", summary="One recording's metadata (SPEC §12)")
 def show_recording(
-    recording_id: int,
+    recording_id: RowId,
     session: SessionDep,
     _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
 ) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def show_recording(
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},
 )
 def recording_content(
-    recording_id: int,
+    recording_id: RowId,
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
+from api.params import SeqQuery
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
 from audit.report_formats import render_csv, render_json, render_xlsx
@@ -55,7 +56,7 @@ def report_missing(
 def audit_events(
     session: SessionDep,
     _who: Auditors,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     rows = session.scalars(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from api.deps import TOKEN_COOKIE, RuntimeDep, SessionDep, resolve_principal
 from api.i18n import TEXT, pick_lang
+from api.params import RowId
 from api.routes import web_cases, web_reports
 from api.routes.recordings import stream_recording
 from api.routes.web_common import PAGE_ROLES, PLAY_ROLES, LangQuery, guard, not_found, page
@@ -98,7 +99,9 @@ def index(request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery
 
 
 @router.get("/recordings/{recording_id}/play")
-def play(recording_id: int, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
+def play(
+    recording_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
+) -> Response:
     lang = pick_lang(lang)
     who = guard(request, rt, lang, PLAY_ROLES)
     if isinstance(who, Response):
@@ -110,7 +113,7 @@ def play(recording_id: int, request: Request, session: SessionDep, rt: RuntimeDe
 
 
 @router.get("/recordings/{recording_id}/content")
-def page_content(recording_id: int, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
+def page_content(recording_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
     """The same audited read as the API's, authorized by the page cookie (for ``<video src>``)."""
     who = resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
     if who is None:

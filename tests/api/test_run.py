@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -18,10 +19,13 @@ from typing import TypeVar
 import httpx
 import psutil
 import pytest
+from sqlalchemy import select
 
 from api.auth import create_token
 from config.settings import Settings
 from storage.db import transaction
+from storage.events import event_details
+from storage.models import AuditEvent
 from storage.runtime import build_runtime
 from tests.fixtures.media import MediaFactory
 
@@ -171,3 +175,59 @@ def test_upload_streams_with_flat_memory(service: Service, tmp_path: Path) -> No
     assert response.status_code == 201, response.text
     assert response.json()["size"] == size
     assert peak - before < size / 2, f"server grew by {(peak - before) / 2**20:.0f} MiB for a 96 MiB upload"
+
+
+def test_a_killed_upload_leaves_a_spool_file_that_start_up_removes(
+    service: Service, settings: Settings, media: MediaFactory, tmp_path: Path
+) -> None:
+    _healthy(service)
+    clip = media.make(tmp_path / "clip.mp4", seconds=2)
+    data = clip.read_bytes()
+    release = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield data[:4096]
+        release.wait(DEADLINE_SECONDS)  # the rest never comes: the server dies first
+        yield data[4096:]
+
+    headers = {
+        "Authorization": f"Bearer {service.station}",
+        "X-Device-Id": "DEV-9",
+        "X-Filename": "DEV-9_P1_20240501080000_0001.mp4",
+        "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+    }
+    upload = threading.Thread(
+        target=lambda: _ignore_transport_errors(
+            lambda: httpx.post(f"{service.base}/api/v1/recordings", headers=headers, content=body(), timeout=30)
+        ),
+        daemon=True,
+    )
+    upload.start()
+    spool = settings.home / "spool"
+    [leftover] = _until("the upload's spool file", service.proc, lambda: list(spool.glob("upload-*")) or None)
+    service.proc.kill()  # a crash mid-upload: nothing gets to clean up
+    service.proc.wait()
+    release.set()
+    upload.join(DEADLINE_SECONDS)
+    assert leftover.exists()
+
+    env = {**os.environ, "BWC_HOME": str(settings.home), "BWC_DATABASE_URL": settings.db_url}
+    fresh = subprocess.run([BWC, "init"], env=env, capture_output=True, text=True, timeout=DEADLINE_SECONDS)
+    assert fresh.returncode == 0 and leftover.exists()  # young: it might be a live upload of another replica
+    old = time.time() - 2 * 3600
+    os.utime(leftover, (old, old))
+    later = subprocess.run([BWC, "init"], env=env, capture_output=True, text=True, timeout=DEADLINE_SECONDS)
+    assert later.returncode == 0, later.stderr
+    assert not leftover.exists() and "leftovers removed: 1 spool" in later.stdout
+    rt = build_runtime(settings)
+    try:
+        with rt.sessions() as s:
+            [event] = s.scalars(select(AuditEvent).where(AuditEvent.kind == "storage.leftovers_removed"))
+        assert [k["key"] for k in event_details(event)["keys"]] == [f"spool/{leftover.name}"]
+    finally:
+        rt.close()
+
+
+def _ignore_transport_errors(call: Callable[[], object]) -> None:
+    with contextlib.suppress(httpx.TransportError):  # the server was killed under it, on purpose
+        call()

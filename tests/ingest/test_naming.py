@@ -240,3 +240,12 @@ def test_sidecar_key_tells_folders_and_stems_apart() -> None:
 def test_compile_patterns_returns_regexes() -> None:
     assert all(isinstance(p, re.Pattern) for p in DEFAULTS)
     assert len(DEFAULTS) == 3
+
+
+def test_a_sequence_or_code_too_big_for_its_column_is_no_value() -> None:
+    # DEV_OFFICER_YYYYMMDDHHMMSS_NNNN: a counter past 32 bits, or a "serial" past 128 characters, is no camera's
+    huge = parse_name(f"DSJ-A001_P1_20240501083000_{2**31}.mp4", DEFAULTS)
+    assert huge.sequence is None and huge.device == "DSJ-A001" and huge.start_local is not None
+    assert parse_name(f"DSJ-A001_P1_20240501083000_{2**31 - 1}.mp4", DEFAULTS).sequence == 2**31 - 1
+    assert parse_name(f"{'D' * 129}/clip.mp4", DEFAULTS).device is None  # <DEVICE>/<anything>.mp4
+    assert parse_name(f"{'D' * 128}/clip.mp4", DEFAULTS).device == "D" * 128
