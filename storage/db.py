@@ -9,6 +9,17 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.errors import BwcError
+
+READ_ONLY = "bwc_read_only"  # execution option and Session.info key of a reading transaction
+
+
+class WriteInReadTransaction(BwcError):
+    """A reading transaction tried to write: the code path must use ``transaction()``; nothing was written."""
+
+    code = "write_in_read_transaction"
+    status = 500
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL, foreign keys and a long busy timeout."""
@@ -28,8 +39,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Writers queue at BEGIN instead of failing later on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers queue at BEGIN instead of failing later on a lock upgrade; a reader takes no lock at all
+            # (WAL: it reads a snapshot and never waits for a writer or another reader).
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -41,6 +53,28 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work that may write: commit on success, roll back on any error (SQLite: BEGIN IMMEDIATE)."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: it neither waits for writers nor makes them wait (SQLite: plain BEGIN).
+
+    A flush of pending changes raises :class:`WriteInReadTransaction`; PostgreSQL refuses any other write.
+    """
+    with factory() as session:
+        session.info[READ_ONLY] = True
+        with session.begin():
+            options: dict[str, Any] = {READ_ONLY: True}
+            conn = session.connection(execution_options=options)
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield session
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes_when_reading(session: Session, _ctx: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise WriteInReadTransaction("a reading transaction cannot write; nothing was written")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from audit import linking
-from audit.policy import ensure_policy_current, recorded_policy
+from audit.policy import apply_policy, recorded_policy
 from config.settings import Settings, get_settings
 from storage.db import transaction
 from storage.models import Action, ActionRecording, AuditEvent
@@ -77,7 +77,7 @@ def test_init_recomputes_when_the_policy_changes(cli: Runtime, monkeypatch: pyte
     assert changes[-1]["from"]["min_devices"] == 2 and changes[-1]["to"]["min_devices"] == 1
     assert {k for k, v in changes[-1]["to"].items() if changes[-1]["from"][k] != v} == {"min_devices"}
     kinds = event_kinds(rt)
-    assert kinds[-3:] == ["policy.changed", "coverage.changed", "coverage.changed"]
+    assert kinds[-4:] == ["policy.changed", "coverage.changed", "coverage.changed", "policy.applied"]
 
     # the same policy again: nothing recomputed, no event
     assert "coverage policy: up to date" in bwc("init")
@@ -86,14 +86,12 @@ def test_init_recomputes_when_the_policy_changes(cli: Runtime, monkeypatch: pyte
 
 
 def test_no_policy_event_before_the_first_action(runtime: Runtime) -> None:
+    assert apply_policy(runtime.sessions, runtime.settings, utcnow(), "t").changed is False
     with transaction(runtime.sessions) as s:
-        assert ensure_policy_current(s, runtime.settings, utcnow(), "t") is False
         assert recorded_policy(s) is None
     one_device_action(runtime)
-    with transaction(runtime.sessions) as s:
-        assert ensure_policy_current(s, runtime.settings, utcnow(), "t") is True
-    with transaction(runtime.sessions) as s:
-        assert ensure_policy_current(s, runtime.settings, utcnow(), "t") is False
+    assert apply_policy(runtime.sessions, runtime.settings, utcnow(), "t").changed is True
+    assert apply_policy(runtime.sessions, runtime.settings, utcnow(), "t").recomputed is None
     assert event_kinds(runtime).count("policy.changed") == 1
 
 
@@ -119,22 +117,19 @@ def test_full_recompute_relinks_under_a_new_margin_and_is_idempotent(runtime: Ru
         ad.action(s, "X", "U1", T0, "complete", minutes=10, devices=("A", "B"))
         inside = [ad.recording(s, d, T0, seconds=600) for d in ("A", "B")]
         context = ad.recording(s, "A", T0 - timedelta(seconds=100), seconds=60)  # ends 40 s before the start
-    with transaction(rt.sessions) as s:
-        assert linking.recompute_everything(s, rt.settings, utcnow(), "t").actions == 1
+    assert linking.recompute_all(rt.sessions, rt.settings, utcnow(), "t").actions == 1
     with rt.sessions() as s:
         first = [json.loads(d) for d in s.scalars(select(AuditEvent.details).where(AuditEvent.kind == "links.changed"))]
     assert [sorted(r["recording"] for r in e["added"]) for e in first] == [sorted(r.id for r in inside)]
     kinds = event_kinds(rt)
 
-    with transaction(rt.sessions) as s:  # nothing changed: no event, no write but the computation time
-        assert linking.recompute_everything(s, rt.settings, utcnow(), "t").verdicts_changed == 0
+    # nothing changed: no event, no write but the computation time
+    assert linking.recompute_all(rt.sessions, rt.settings, utcnow(), "t").verdicts_changed == 0
     assert event_kinds(rt) == kinds
 
     wide = rt.settings.model_copy(update={"link_margin_seconds": 60.0})
-    with transaction(rt.sessions) as s:
-        linking.recompute_all(s, wide, utcnow(), "t")
-    with transaction(rt.sessions) as s:
-        linking.recompute_all(s, rt.settings, utcnow(), "t")
+    linking.recompute_all(rt.sessions, wide, utcnow(), "t")
+    linking.recompute_all(rt.sessions, rt.settings, utcnow(), "t")
     with rt.sessions() as s:
         changes = [
             json.loads(d) for d in s.scalars(select(AuditEvent.details).where(AuditEvent.kind == "links.changed"))
