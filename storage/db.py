@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.errors import BwcError
 
 READ_ONLY = "bwc_read_only"  # execution option and Session.info key of a reading transaction
+BUSY_MS = 60_000  # how long a SQLite writer waits for the write lock before it gives up
+POLL_SECONDS = 0.002
 
 
 class WriteInReadTransaction(BwcError):
@@ -34,17 +38,44 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Writers queue at BEGIN instead of failing later on a lock upgrade; a reader takes no lock at all
             # (WAL: it reads a snapshot and never waits for a writer or another reader).
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                begin_immediate(conn.connection.dbapi_connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, tried every few milliseconds until the write lock is free (at most ``BUSY_MS``).
+
+    SQLite's own busy handler backs off to 100 ms between tries, so a writer that commits and begins again
+    at once (a full recompute's batches) would keep the lock for its whole run; a brisk poll gets into the
+    gaps between its transactions.
+    """
+    cur = dbapi_conn.cursor()
+    deadline = time.monotonic() + BUSY_MS / 1000
+    try:
+        cur.execute("PRAGMA busy_timeout=0")
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(POLL_SECONDS)
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        cur.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,6 +10,7 @@ finished batch consistent, and running it again finishes the job (a batch with n
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from storage.models import Action
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# SQLite has no queue for its write lock: between two batches, leave waiting writers (polling every couple
+# of milliseconds, see storage.db.begin_immediate) a moment to take it; PostgreSQL's lock queue is fair.
+SQLITE_GAP_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ def recompute_all(
         data = BulkData(session)
     done = changed = 0
     last_id = 0
+    gap = SQLITE_GAP_SECONDS if sessions.kw["bind"].dialect.name == "sqlite" else 0.0
     with _one_connection(sessions) as batch_sessions:
         while True:
             with batch_sessions() as session, session.begin():
@@ -70,6 +75,8 @@ def recompute_all(
             done += len(batch)
             if progress is not None:
                 progress(len(batch))
+            if gap:
+                time.sleep(gap)
     log.info("coverage.recompute_all actions=%d verdicts_changed=%d", done, changed)
     return Recomputed(done, changed)
 
