@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime, one committed session per request, and who is calling."""
+"""Request dependencies: the runtime, one session per request (writing, or reading only), and who is calling."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, authenticate
 from config.errors import Forbidden, Unauthorized
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.runtime import Runtime
 
 TOKEN_COOKIE = "bwc_token"
@@ -37,11 +37,20 @@ def _request_session(rt: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_request_session, scope="function")]
 
 
+def _read_session(rt: RuntimeDep) -> Iterator[Session]:
+    # A request that only reads: it neither waits for a writer (SQLite WAL, plain BEGIN) nor holds one up.
+    with reading(rt.sessions) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+
+
 def resolve_principal(rt: Runtime, secret: str | None) -> Principal | None:
     """The holder of a secret, looked up in its own short transaction (never held open across a request)."""
     if not secret:
         return None
-    with transaction(rt.sessions) as session:
+    with reading(rt.sessions) as session:
         return authenticate(session, secret)
 
 

@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage.db import transaction
+from storage.db import reading
 from storage.models import IngestFailure, Recording
 from storage.runtime import Runtime
 
@@ -23,7 +23,7 @@ class StoredTotals(Collector):
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        with transaction(self.runtime.sessions) as s:
+        with reading(self.runtime.sessions) as s:
             count, size = s.execute(select(func.count(Recording.id), func.coalesce(func.sum(Recording.size), 0))).one()
             failures = s.scalar(select(func.count(IngestFailure.id)).where(IngestFailure.resolved_at.is_(None)))
         yield GaugeMetricFamily("bwc_recordings_stored", "Recordings stored and verified.", value=count)

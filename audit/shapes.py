@@ -10,10 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.coverage import iso
-from audit.linking import effective_verdict
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
 
-__all__ = ["action_json", "actions_json", "iso", "iso_or_none"]
+__all__ = ["action_json", "actions_json", "effective_verdict", "iso", "iso_or_none"]
+
+
+def effective_verdict(action: Action, now: datetime) -> str | None:
+    """The stored verdict as of ``now``: a ``pending`` past ``pending_until`` reads as ``incomplete``."""
+    if action.verdict == "pending" and action.pending_until is not None and now >= action.pending_until:
+        return "incomplete"
+    return action.verdict
 
 
 def iso_or_none(value: datetime | None) -> str | None:

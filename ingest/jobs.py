@@ -40,7 +40,9 @@ def failed(
             if attempt == RECORD_TRIES:
                 log.error("ingest.failure_not_recorded path=%s reason=%s: lost a race %d times", path, reason, attempt)
         except SQLAlchemyError as exc:  # the database is down too: the watcher retries, the log tells
-            log.error("ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, rt.settings.mask(str(exc)))
+            log.error(
+                "ingest.failure_not_recorded path=%s reason=%s db_error=%s", path, reason, rt.settings.mask(str(exc))
+            )
             break
     return IngestOutcome("failed", path, station, kind=kind, reason=reason, error=error, next_attempt_at=next_attempt)
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from config.errors import Conflict
-from config.errors import BadInput
+from config.errors import BadInput, Conflict
 
 ChunkHook = Callable[[int], None]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,11 +12,22 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import DatabaseUnavailable
+from config.errors import BwcError, DatabaseUnavailable
 from config.settings import mask_text, mask_url, url_secrets
 
 # What a database that cannot be reached, opened or logged into raises (SQLAlchemy wraps the driver's error).
 UNREACHABLE = (OperationalError, InterfaceError)
+
+READ_ONLY = "bwc_read_only"  # execution option and Session.info key of a reading transaction
+BUSY_MS = 60_000  # how long a SQLite writer waits for the write lock before it gives up
+POLL_SECONDS = 0.002
+
+
+class WriteInReadTransaction(BwcError):
+    """A reading transaction tried to write: the code path must use ``transaction()``; nothing was written."""
+
+    code = "write_in_read_transaction"
+    status = 500
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -30,16 +43,44 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Writers queue at BEGIN instead of failing later on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers queue at BEGIN instead of failing later on a lock upgrade; a reader takes no lock at all
+            # (WAL: it reads a snapshot and never waits for a writer or another reader).
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                begin_immediate(conn.connection.dbapi_connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, tried every few milliseconds until the write lock is free (at most ``BUSY_MS``).
+
+    SQLite's own busy handler backs off to 100 ms between tries, so a writer that commits and begins again
+    at once (a full recompute's batches) would keep the lock for its whole run; a brisk poll gets into the
+    gaps between its transactions.
+    """
+    cur = dbapi_conn.cursor()
+    deadline = time.monotonic() + BUSY_MS / 1000
+    try:
+        cur.execute("PRAGMA busy_timeout=0")
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(POLL_SECONDS)
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        cur.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -48,7 +89,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work that may write: commit on success, roll back on any error (SQLite: BEGIN IMMEDIATE)."""
     with factory() as session, session.begin():
         yield session
 
@@ -74,3 +115,25 @@ def check_reachable(engine: Engine) -> None:
     """Connect once, so that a database that is away is one clear error before any work starts."""
     with database_errors(engine.url.render_as_string(hide_password=False)), engine.connect():
         pass
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: it neither waits for writers nor makes them wait (SQLite: plain BEGIN).
+
+    A flush of pending changes raises :class:`WriteInReadTransaction`; PostgreSQL refuses any other write.
+    """
+    with factory() as session:
+        session.info[READ_ONLY] = True
+        with session.begin():
+            options: dict[str, Any] = {READ_ONLY: True}
+            conn = session.connection(execution_options=options)
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield session
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes_when_reading(session: Session, _ctx: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise WriteInReadTransaction("a reading transaction cannot write; nothing was written")

@@ -280,3 +280,14 @@ class ActionRecording(Base):
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ManualUnlink(Base):
+    """A reviewer took this recording off this action by hand: no recompute links it again (SPEC §6)."""
+
+    __tablename__ = "manual_unlinks"
+
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    unlinked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(256))

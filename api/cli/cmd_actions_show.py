@@ -14,7 +14,7 @@ from api.cli import common
 from api.cli.common import Format, fail, print_json
 from api.cli.groups import actions_app, add_once
 from audit.shapes import action_json
-from storage.db import transaction
+from storage.db import reading
 from storage.models import Action, Recording
 from storage.types import utcnow
 
@@ -27,7 +27,7 @@ def show(
     """Show an action's devices, recordings, coverage verdict and reasons."""
     rt = common.runtime()
     try:
-        with transaction(rt.sessions) as session:
+        with reading(rt.sessions) as session:
             action = session.scalar(select(Action).where(Action.action_id == action_id))
             if action is None:
                 fail(f"no action with id {action_id!r}")

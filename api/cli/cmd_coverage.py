@@ -10,10 +10,9 @@ from sqlalchemy import func, select
 
 from api.cli import common
 from api.cli.common import Format, print_json, progress_bar
-from audit.linking import recompute_everything
-from audit.policy import ensure_policy_current, record_policy_change
+from audit.policy import apply_policy
 from config.settings import Settings
-from storage.db import transaction
+from storage.db import reading
 from storage.models import Action
 from storage.types import utcnow
 
@@ -27,13 +26,15 @@ def recompute(fmt: Format = typer.Option(Format.table, "--format", help="table o
     """Relink every action's recordings and recompute its verdict under the current policy."""
     rt = common.runtime()
     try:
-        with transaction(rt.sessions) as session:
+        with reading(rt.sessions) as session:
             total = session.scalar(select(func.count(Action.id))) or 0
-            policy_changed = record_policy_change(session, rt.settings, CLI_ACTOR)
-            with progress_bar("recomputing coverage", total) as advance:
-                done = recompute_everything(session, rt.settings, utcnow(), CLI_ACTOR, advance)
+        with progress_bar("recomputing coverage", total) as advance:
+            run = apply_policy(rt.sessions, rt.settings, utcnow(), CLI_ACTOR, advance, force=True)
     finally:
         rt.close()
+    done = run.recomputed
+    assert done is not None  # forced
+    policy_changed = run.changed
     result = {"actions": done.actions, "verdicts_changed": done.verdicts_changed, "policy_changed": policy_changed}
     if fmt is Format.json:
         print_json(result)
@@ -46,8 +47,9 @@ def policy_step(settings: Settings) -> str:
     """For ``bwc init`` and ``bwc run``: record a changed coverage policy and recompute under it; one line."""
     rt = common.runtime(settings)
     try:
-        with transaction(rt.sessions) as session, ExitStack() as stack:
+        with reading(rt.sessions) as session:
             total = session.scalar(select(func.count(Action.id))) or 0
+        with ExitStack() as stack:
             bar: Callable[[int], None] | None = None
 
             def advance(n: int) -> None:  # the bar appears only once there is something to recompute
@@ -56,10 +58,13 @@ def policy_step(settings: Settings) -> str:
                     bar = stack.enter_context(progress_bar("recomputing coverage (policy changed)", total))
                 bar(n)
 
-            changed = ensure_policy_current(session, settings, utcnow(), CLI_ACTOR, advance)
+            run = apply_policy(rt.sessions, settings, utcnow(), CLI_ACTOR, advance)
     finally:
         rt.close()
-    return f"coverage policy: changed, {total} actions recomputed" if changed else "coverage policy: up to date"
+    if run.recomputed is None:
+        return "coverage policy: up to date"
+    what = "an interrupted recompute finished" if run.resumed else "changed"
+    return f"coverage policy: {what}, {run.recomputed.actions} actions recomputed"
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from ingest.failures import open_failures
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
 from ingest.watcher import ScanProgress, Watcher, scan_once
+from storage.db import reading
 from storage.leftovers import clean_leftovers, last_cleanup
 from storage.objects import StoreError
 from storage.runtime import Runtime
@@ -159,7 +160,7 @@ def ingest_status(
     """Files that could not be stored yet: reason, attempts, last error and the next try."""
     rt = common.runtime()
     try:
-        with rt.sessions() as s:
+        with reading(rt.sessions) as s:
             rows = [failure_json(f, code) for f, code in open_failures(s, station)]
             cleanup = last_cleanup(s)
     finally:

@@ -22,7 +22,7 @@ from audit.registry import Change, Registry, assign_device, update_device, updat
 from audit.shapes import iso
 from config.errors import BwcError
 from config.settings import Settings
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import Device, Officer, Unit
 
 devices_app = typer.Typer(no_args_is_help=True, help="Recording devices (执法记录仪).")
@@ -175,7 +175,7 @@ def officers_list(fmt: FormatOpt = Format.table) -> None:
 def _list(query: Callable[[Session], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     rt = runtime()
     try:
-        with transaction(rt.sessions) as session:
+        with reading(rt.sessions) as session:
             return query(session)
     finally:
         rt.close()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from api.cli import common
 from api.cli.common import Format, print_json, print_table
 from api.cli.groups import add_once
+from storage.db import reading
 from storage.models import Device, Recording
 from storage.shapes import recording_json
 
@@ -25,7 +26,7 @@ def list_recordings(
     """Recordings with device, times, streams and status; ``--format json`` gives SPEC §12 shapes."""
     rt = common.runtime()
     try:
-        with rt.sessions() as s:
+        with reading(rt.sessions) as s:
             query = select(Recording).order_by(Recording.received_at.desc(), Recording.id.desc())
             if device is not None:
                 query = query.join(Device, Device.id == Recording.device_id).where(Device.serial == device)

@@ -16,7 +16,7 @@ from api.cli.common import err, fail, out, runtime
 from audit.report_formats import render_csv, render_json, render_table, render_xlsx
 from audit.reports import missing_report
 from config.errors import BwcError
-from storage.db import transaction
+from storage.db import reading
 from storage.types import utcnow
 
 report_app = typer.Typer(no_args_is_help=True, help="Audit reports.")
@@ -65,7 +65,7 @@ def missing(
         fail("xlsx is binary: give --out FILE or pipe stdout into a file")
     rt = runtime()
     try:
-        with transaction(rt.sessions) as session:
+        with reading(rt.sessions) as session:
             report = missing_report(session, rt.settings, start, end, unit, utcnow())
     except BwcError as exc:
         fail(exc.message)

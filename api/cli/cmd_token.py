@@ -9,7 +9,7 @@ import typer
 
 from api.auth import ROLES, create_token, list_tokens, revoke_token
 from api.cli.common import EXIT_USAGE, Format, err, fail, print_json, print_table, runtime
-from storage.db import transaction
+from storage.db import reading, transaction
 
 token_app = typer.Typer(no_args_is_help=True, help="API tokens (roles: admin, station, reviewer, auditor).")
 
@@ -42,7 +42,7 @@ def list_(fmt: Annotated[Format, typer.Option("--format", help="table or json")]
     """Every token with its role and state; secrets are never shown (they are not kept)."""
     rt = runtime()
     try:
-        with transaction(rt.sessions) as s:
+        with reading(rt.sessions) as s:
             rows = list_tokens(s)
     finally:
         rt.close()

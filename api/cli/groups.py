@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-actions_app = typer.Typer(no_args_is_help=True, help="Enforcement actions: import, show coverage.")
+actions_app = typer.Typer(no_args_is_help=True, help="Enforcement actions: import, show, link by hand.")
 
 
 def add_once(app: typer.Typer, group: typer.Typer, name: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
-from api.deps import RuntimeDep, SessionDep, require
+from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.routes import API_PREFIX
 from audit.action_rows import ActionWriter, parse_action
 from audit.csv_rows import BadRow
@@ -76,7 +76,7 @@ def _recordings(session: Session, ids: set[int]) -> list[dict[str, Any]]:
 
 @router.get("/actions", summary="Actions by period (local dates, inclusive), unit and verdict")
 def list_actions(
-    session: SessionDep,
+    session: ReadSessionDep,
     rt: RuntimeDep,
     _who: Readers,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
@@ -100,7 +100,7 @@ def list_actions(
 
 
 @router.get("/actions/{action_id}", summary="One action with devices, recordings, coverage verdict and reasons")
-def show_action(action_id: str, session: SessionDep, _who: Readers) -> dict[str, Any]:
+def show_action(action_id: str, session: ReadSessionDep, _who: Readers) -> dict[str, Any]:
     action = session.scalar(select(Action).where(Action.action_id == action_id))
     if action is None:
         raise NotFound(f"no action {action_id!r}")
@@ -149,7 +149,7 @@ def _import(rt: Runtime, data: bytes, who: Principal, name: str) -> dict[str, An
 
 
 @router.get("/cases/{case_number}", summary="All actions and recordings of a case")
-def show_case(case_number: str, session: SessionDep, _who: Readers) -> dict[str, Any]:
+def show_case(case_number: str, session: ReadSessionDep, _who: Readers) -> dict[str, Any]:
     found = actions_json(session, [Action.case_number == case_number], utcnow())
     if not found:
         raise NotFound(f"no actions for case {case_number!r}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import SessionDep, require
+from api.deps import ReadSessionDep, require
 from api.routes import API_PREFIX
 from ingest.failures import open_failures
 from storage.shapes import failure_json
@@ -17,7 +17,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
 
 @router.get("/ingest/failures", summary="Open ingest failures, oldest first")
 def list_failures(
-    session: SessionDep,
+    session: ReadSessionDep,
     _who: Annotated[Principal, Depends(require("auditor"))],
     station: Annotated[str | None, Query(max_length=128, description="only this station's files")] = None,
 ) -> dict[str, Any]:

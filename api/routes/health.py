@@ -13,7 +13,7 @@ from sqlalchemy import text
 from api.auth import Principal
 from api.deps import RuntimeDep, require
 from api.routes import API_PREFIX
-from storage.db import transaction
+from storage.db import reading
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["service"])
@@ -26,7 +26,7 @@ PROBE_SHA256 = "0" * 64
 def healthz(rt: RuntimeDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
-        with transaction(rt.sessions) as s:
+        with reading(rt.sessions) as s:
             s.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # health reports any failure instead of raising it

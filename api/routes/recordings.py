@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import RuntimeDep, SessionDep, require
+from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.errors import error_response
 from api.params import OffsetQuery, RowId, time_param
 from api.ranges import RangeNotSatisfiable, parse_range
@@ -56,7 +56,7 @@ def get_recording(session: Session, recording_id: int) -> Recording:
 
 @router.get("/recordings", summary="Recordings by device and time (overlapping [from, to])")
 def list_recordings(
-    session: SessionDep,
+    session: ReadSessionDep,
     rt: RuntimeDep,
     _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
     device: Annotated[str | None, Query(max_length=128, description="device serial")] = None,
@@ -84,7 +84,7 @@ def list_recordings(
 @router.get("/recordings/{recording_id}", summary="One recording's metadata (SPEC §12)")
 def show_recording(
     recording_id: RowId,
-    session: SessionDep,
+    session: ReadSessionDep,
     _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
 ) -> dict[str, Any]:
     return recording_json(get_recording(session, recording_id))

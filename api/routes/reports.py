@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 
 from api.auth import Principal
-from api.deps import RuntimeDep, SessionDep, require
+from api.deps import ReadSessionDep, RuntimeDep, require
 from api.params import SeqQuery
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
@@ -32,7 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}},
 )
 def report_missing(
-    session: SessionDep,
+    session: ReadSessionDep,
     rt: RuntimeDep,
     _who: Auditors,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
@@ -54,7 +54,7 @@ def report_missing(
 
 @router.get("/audit/events", summary="Audit events in sequence order, after a given seq")
 def audit_events(
-    session: SessionDep,
+    session: ReadSessionDep,
     _who: Auditors,
     after: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

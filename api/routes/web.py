@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import select
 
-from api.deps import TOKEN_COOKIE, RuntimeDep, SessionDep, resolve_principal
+from api.deps import TOKEN_COOKIE, ReadSessionDep, RuntimeDep, SessionDep, resolve_principal
 from api.i18n import TEXT, pick_lang
 from api.params import RowId
 from api.routes import web_cases, web_reports
@@ -80,7 +80,7 @@ def logout() -> Response:
 
 
 @router.get("/")
-def index(request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
+def index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
     lang = pick_lang(lang)
     who = guard(request, rt, lang)
     if isinstance(who, Response):
@@ -100,7 +100,7 @@ def index(request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery
 
 @router.get("/recordings/{recording_id}/play")
 def play(
-    recording_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
+    recording_id: RowId, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
     lang = pick_lang(lang)
     who = guard(request, rt, lang, PLAY_ROLES)

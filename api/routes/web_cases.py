@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import ReadSessionDep, RuntimeDep
 from api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
 from api.routes.web_timeline import BarIn, Timeline, build_timeline
 from audit.shapes import action_json, actions_json
@@ -59,7 +59,7 @@ def recordings_by_id(session: Session, ids: set[int]) -> list[Recording]:
 @router.get("/cases")
 def search(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     rt: RuntimeDep,
     q: Annotated[str, Query(max_length=128)] = "",
     lang: LangQuery = None,
@@ -74,7 +74,9 @@ def search(
 
 
 @router.get("/cases/{case_number:path}")
-def case(case_number: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
+def case(
+    case_number: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
+) -> Response:
     lang = pick_lang(lang)
     who = guard(request, rt, lang)
     if isinstance(who, Response):
@@ -96,7 +98,7 @@ def case(case_number: str, request: Request, session: SessionDep, rt: RuntimeDep
 
 @router.get("/actions/{action_id:path}")
 def action_page(
-    action_id: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
+    action_id: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
     lang = pick_lang(lang)
     who = guard(request, rt, lang)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import ReadSessionDep, RuntimeDep
 from api.routes.actions import date_param
 from api.routes.reports import XLSX
 from api.routes.web_common import LangQuery, guard, page, pick_lang
@@ -50,7 +50,7 @@ def download_name(start: date | None, end: date | None, unit: str | None, ext: s
 @router.get("/reports/missing")
 def report_page(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     rt: RuntimeDep,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: DateQuery = None,
@@ -77,7 +77,7 @@ def report_page(
 def report_download(
     fmt: Literal["csv", "xlsx"],
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     rt: RuntimeDep,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: DateQuery = None,

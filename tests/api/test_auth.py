@@ -31,6 +31,8 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/actions"): frozenset(),
     ("POST", "/api/v1/actions/import"): frozenset(),
     ("GET", "/api/v1/actions/{action_id}"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/actions/{action_id}/links/{recording_id}"): frozenset({"reviewer"}),
+    ("DELETE", "/api/v1/actions/{action_id}/links/{recording_id}"): frozenset({"reviewer"}),
     ("GET", "/api/v1/cases/{case_number}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from audit import linking
-from audit.shapes import action_json
+from audit.registry import Registry, assign_device, update_device
+from audit.shapes import action_json, effective_verdict
 from config.settings import Settings, get_settings
 from storage.bulk import table_of
 from storage.db import transaction
@@ -102,9 +103,9 @@ def test_clock_offset_moves_a_recording_into_the_window(runtime: Runtime, files:
         linking.on_actions_changed(s, rt.settings, [act.id], "t")
     assert links(rt, "X1") == {}
     with transaction(rt.sessions) as s:
-        dev = s.scalars(select(Device).where(Device.serial == "A")).one()
-        dev.clock_offset_seconds = 3600.0
-        linking.on_devices_changed(s, rt.settings, [dev.id], "t")
+        change = update_device(Registry(s, "admin", origin="test"), "A", clock_offset_seconds=3600.0)
+        assert change.affected_actions == {act.id}
+        linking.on_actions_changed(s, rt.settings, sorted(change.affected_actions), "admin")
     assert links(rt, "X1") == {slow.original_name: False}
 
 
@@ -116,7 +117,7 @@ def test_devices_resolved_from_officer_assignments(runtime: Runtime) -> None:
         cd.assign(s, "B", "P2", T0 - timedelta(days=1), T0 + sec(10))  # handed in during the action: it was there
         act = cd.action(s, "X1", T0, T0 + sec(60), devices=["N"], officers=[("P1", True), ("P2", True)])
     with transaction(rt.sessions) as s:
-        linking.resolve_devices(s, s.get(Action, act.id))  # type: ignore[arg-type]
+        linking.on_actions_changed(s, rt.settings, [act.id], "t")
         rows = s.execute(
             select(Device.serial, ActionDevice.source)
             .join(ActionDevice, ActionDevice.device_id == Device.id)
@@ -125,11 +126,9 @@ def test_devices_resolved_from_officer_assignments(runtime: Runtime) -> None:
     assert {str(k): str(v) for k, v in rows} == {"A": "assignment", "B": "assignment", "N": "named"}
     # the assignment of B is corrected to end before the action: B is no longer on it, N stays
     with transaction(rt.sessions) as s:
-        from storage.models import DeviceAssignment
-
-        b = s.scalars(select(DeviceAssignment).join(Device).where(Device.serial == "B")).one()
-        b.valid_to = T0 - sec(1)
-        linking.on_assignment_changed(s, rt.settings, b.officer_id, b.valid_from, T0 + sec(10), "admin")
+        change = assign_device(Registry(s, "admin", origin="test"), "B", "P2", T0 - timedelta(days=1), T0 - sec(1))
+        assert change.affected_actions == {act.id}
+        linking.on_actions_changed(s, rt.settings, sorted(change.affected_actions), "admin")
         serials = s.scalars(
             select(Device.serial).join(ActionDevice).where(ActionDevice.action_id == act.id).order_by(Device.serial)
         ).all()
@@ -143,13 +142,12 @@ def test_recompute_records_a_coverage_event_only_when_something_changed(runtime:
         cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
     later = T0 + timedelta(days=3)
     with transaction(rt.sessions) as s:
-        a = s.get(Action, act.id)
-        assert a is not None
-        linking.relink(s, rt.settings, a, "t")
-        first = linking.recompute(s, rt.settings, a, later, "t")
-        second = linking.recompute(s, rt.settings, a, later + sec(5), "t")
+        linking.on_actions_changed(s, rt.settings, [act.id], "t", now=later)
+        first = s.get(Action, act.id)
+        assert first is not None and first.verdict == "incomplete"
+        linking.on_actions_changed(s, rt.settings, [act.id], "t", now=later + sec(5))
+        assert first.verdict == "incomplete"
         changes = cd.events(s, "coverage.changed", "action:X1")
-    assert first.verdict == second.verdict == "incomplete"
     assert len(changes) == 1
     assert changes[0]["from"] is None and changes[0]["to"] == "incomplete"
     act = get_action(rt, "X1")
@@ -168,8 +166,9 @@ def test_late_docking_completes_the_action(runtime: Runtime, files: Files) -> No
         stored = s.get(Action, act.id)
         assert stored is not None
         # computed as of the action's end (the station docked A right away): pending, B may still dock
-        assert linking.recompute(s, rt.settings, stored, start + sec(60), "t").verdict == "pending"
-        assert linking.effective_verdict(stored, utcnow()) == "incomplete"  # the clock alone has moved on
+        linking.on_actions_changed(s, rt.settings, [act.id], "t", now=start + sec(60))
+        assert stored.verdict == "pending"
+        assert effective_verdict(stored, utcnow()) == "incomplete"  # the clock alone has moved on
     with transaction(rt.sessions) as s:
         b = cd.stored_recording(s, rt.store, files(), "B", start - sec(1), received_at=start + timedelta(days=2))
         linking.on_recordings_changed(s, rt.settings, [b.id], "station:1")
@@ -185,16 +184,14 @@ def test_late_docking_completes_the_action(runtime: Runtime, files: Files) -> No
 def test_incremental_update_touches_only_the_affected_actions(runtime: Runtime, files: Files) -> None:
     rt = runtime
     with transaction(rt.sessions) as s:
-        near = cd.action(s, "NEAR", T0, T0 + sec(8), devices=["A", "B"])
+        cd.action(s, "NEAR", T0, T0 + sec(8), devices=["A", "B"])
         cd.action(s, "LATER", T0 + timedelta(hours=2), T0 + timedelta(hours=2, seconds=8), devices=["A", "B"])
         cd.action(s, "OTHER", T0, T0 + sec(8), devices=["C", "D"])
         cd.stored_recording(s, rt.store, files(), "C", T0 - sec(1))
     computed_at = T0 + timedelta(days=5)
-    with transaction(rt.sessions) as s:
-        assert linking.recompute_all(s, rt.settings, computed_at, "t") == 3
+    assert linking.recompute_all(rt.sessions, rt.settings, computed_at, "t").actions == 3
     with transaction(rt.sessions) as s:
         rec = cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
-        assert linking.affected_actions(s, rt.settings, [rec.id]) == [near.id]
         linking.on_recordings_changed(s, rt.settings, [rec.id], "station")
     assert get_action(rt, "NEAR").coverage_computed_at != computed_at
     assert get_action(rt, "LATER").coverage_computed_at == computed_at
@@ -219,33 +216,6 @@ def test_recording_moved_out_of_an_action_is_unlinked(runtime: Runtime, files: F
     assert [r["code"] for r in get_action(rt, "X1").reasons][:2] == ["too_few_devices", "no_footage"]
 
 
-def test_manual_links_survive_relinking(runtime: Runtime, files: Files) -> None:
-    rt = runtime
-    with transaction(rt.sessions) as s:
-        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A"])
-        cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
-        lent = cd.stored_recording(s, rt.store, files(), "Z", T0 - sec(1))  # a camera borrowed, not on record
-    with transaction(rt.sessions) as s:
-        linking.on_actions_changed(s, rt.settings, [act.id], "t")
-    assert get_action(rt, "X1").verdict == "incomplete"
-    with transaction(rt.sessions) as s:
-        a, r = s.get(Action, act.id), s.get(Recording, lent.id)
-        assert a is not None and r is not None
-        linking.link_manually(s, a, r, "reviewer:li")
-        linking.on_actions_changed(s, rt.settings, [act.id], "t")
-    assert links(rt, "X1")[lent.original_name] is True
-    assert get_action(rt, "X1").verdict == "complete"
-    with transaction(rt.sessions) as s:
-        a, r = s.get(Action, act.id), s.get(Recording, lent.id)
-        assert a is not None and r is not None
-        linking.unlink_manually(s, a, r, "reviewer:li")
-        linking.recompute(s, rt.settings, a, utcnow(), "reviewer:li")
-        manual_events = [e for e in cd.events(s, "link.removed", "action:X1") if e["manual"]]
-    assert lent.original_name not in links(rt, "X1")
-    assert get_action(rt, "X1").verdict == "incomplete"
-    assert manual_events == [{"recording": lent.id, "sha256": lent.sha256, "manual": True}]
-
-
 def test_full_and_incremental_recompute_agree(runtime: Runtime, files: Files) -> None:
     rt = runtime
     with transaction(rt.sessions) as s:
@@ -258,8 +228,8 @@ def test_full_and_incremental_recompute_agree(runtime: Runtime, files: Files) ->
         linking.on_actions_changed(s, rt.settings, ids, "t")
         incremental = {a.action_id: (a.verdict, a.reasons) for a in s.scalars(select(Action))}
         s.execute(table_of(ActionRecording).delete())
+    assert linking.recompute_all(rt.sessions, rt.settings, utcnow(), "t").actions == 4
     with transaction(rt.sessions) as s:
-        assert linking.recompute_all(s, rt.settings, utcnow(), "t") == 4
         full = {a.action_id: (a.verdict, a.reasons) for a in s.scalars(select(Action))}
     assert full == incremental
     assert incremental["X1"][1][0]["code"] == "too_few_devices"
@@ -267,9 +237,9 @@ def test_full_and_incremental_recompute_agree(runtime: Runtime, files: Files) ->
 
 def test_effective_verdict_turns_pending_into_incomplete_by_the_clock() -> None:
     act = Action(verdict="pending", pending_until=T0)
-    assert linking.effective_verdict(act, T0 - sec(1)) == "pending"
-    assert linking.effective_verdict(act, T0) == "incomplete"
-    assert linking.effective_verdict(Action(verdict="complete"), T0) == "complete"
+    assert effective_verdict(act, T0 - sec(1)) == "pending"
+    assert effective_verdict(act, T0) == "incomplete"
+    assert effective_verdict(Action(verdict="complete"), T0) == "complete"
 
 
 def test_action_json_shape(runtime: Runtime, files: Files) -> None:

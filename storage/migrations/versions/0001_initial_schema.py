@@ -243,6 +243,18 @@ def upgrade() -> None:
 
     _append_only_triggers()
 
+    # --- manual unlinks (linking): a reviewer's "not this recording" survives every recompute ---
+    op.create_table('manual_unlinks',
+    sa.Column('action_id', sa.Integer(), nullable=False),
+    sa.Column('recording_id', sa.Integer(), nullable=False),
+    sa.Column('unlinked_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=256), nullable=False),
+    sa.ForeignKeyConstraint(['action_id'], ['actions.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['recording_id'], ['recordings.id'], ),
+    sa.PrimaryKeyConstraint('action_id', 'recording_id')
+    )
+    # --- end manual unlinks ---
+
 
 def _append_only_triggers() -> None:
     """The database itself refuses UPDATE and DELETE of audit events, whatever the client."""
@@ -264,6 +276,9 @@ def _append_only_triggers() -> None:
 
 
 def downgrade() -> None:
+    # --- manual unlinks (linking) ---
+    op.drop_table('manual_unlinks')
+    # --- end manual unlinks ---
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS bwc_audit_append_only()")

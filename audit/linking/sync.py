@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
-from audit.link_data import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
-from audit.link_write import CHUNK, Writes, apply
-from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Officer
+from audit.linking.load import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
+from audit.linking.write import CHUNK, Writes, apply
+from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, ManualUnlink, Officer
 from storage.types import utcnow
 
 LINKS_CHANGED = "links.changed"
@@ -38,7 +38,8 @@ class Data(Protocol):
 
 @dataclass
 class State:
-    """One action and the rows around it: devices (id → source), links (recording id → manual), officers."""
+    """One action and the rows around it: devices (id → source), links (recording id → manual), officers,
+    and the recordings a reviewer unlinked by hand (never linked again automatically)."""
 
     id: int
     action_id: str
@@ -50,6 +51,7 @@ class State:
     devices: dict[int, str] = field(default_factory=dict)
     links: dict[int, bool] = field(default_factory=dict)
     officers: dict[int, bool | None] = field(default_factory=dict)
+    unlinked: set[int] = field(default_factory=set)
 
     @property
     def subject(self) -> str:
@@ -62,7 +64,7 @@ def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
 
 
 def load_states(session: Session, action_ids: Sequence[int]) -> list[State]:
-    """The actions and their devices, links and officers, in four queries per chunk of ids."""
+    """The actions and their devices, links, officers and manual unlinks, in five queries per chunk of ids."""
     session.flush()
     states: dict[int, State] = {}
     for ids in chunks(sorted(set(action_ids))):
@@ -71,7 +73,7 @@ def load_states(session: Session, action_ids: Sequence[int]) -> list[State]:
 
 
 def load_span(session: Session, first: int, last: int) -> list[State]:
-    """Every action with ``first <= id <= last``, in four range queries (a full recompute walks the ids)."""
+    """Every action with ``first <= id <= last``, in five range queries (a full recompute walks the ids)."""
     session.flush()
     states: dict[int, State] = {}
     _load(session, states, lambda column: column.between(first, last))
@@ -114,6 +116,8 @@ def _load(session: Session, states: dict[int, State], where: Callable[[Any], Col
         .where(where(ActionOfficer.action_id))
     ):
         states[aid].officers[oid] = certified
+    for aid, rid in run(select(ManualUnlink.action_id, ManualUnlink.recording_id).where(where(ManualUnlink.action_id))):
+        states[aid].unlinked.add(rid)
 
 
 def resolve(data: Data, state: State, writes: Writes) -> None:
@@ -133,7 +137,8 @@ def resolve(data: Data, state: State, writes: Writes) -> None:
 
 
 def relink(data: Data, policy: Policy, state: State, writes: Writes) -> None:
-    """Automatic links = recordings of the action's devices overlapping the widened window; manual ones stay."""
+    """Automatic links = recordings of the action's devices overlapping the widened window, less those a
+    reviewer unlinked by hand; manual links stay."""
     margin = timedelta(seconds=policy.link_margin_seconds)
     infos = data.devices(state.devices)
     wanted: set[int] = set()
@@ -143,6 +148,7 @@ def relink(data: Data, policy: Policy, state: State, writes: Writes) -> None:
         wanted.update(
             r.id for r in data.near(device_id, state.started_at - margin - offset, state.ended_at + margin - offset)
         )
+    wanted -= state.unlinked
     added = sorted(wanted - state.links.keys())
     removed = sorted(rid for rid, manual in state.links.items() if not manual and rid not in wanted)
     if not added and not removed:

@@ -166,15 +166,28 @@ class QueryData:
 
 
 class BulkData:
-    """Everything loaded once (recordings sorted per device); for recomputing every action."""
+    """Everything loaded once (recordings sorted per device), topped up per batch; for recomputing every action.
+
+    A full recompute commits batch by batch while ingest goes on: :meth:`refresh`, called in each batch's
+    transaction, re-reads devices and assignments (small tables) and adds the recordings stored since the
+    last read, so that a later batch never unlinks a recording that arrived during the run.
+    """
 
     def __init__(self, session: Session) -> None:
-        self.session = session
+        self._devices: dict[int, DeviceInfo] = {}
+        self._assignments: dict[int, list[Assignment]] = defaultdict(list)
+        self._recs: dict[int, RecRow] = {}
+        self._by_device: dict[int, tuple[list[datetime], list[RecRow], timedelta]] = {}
+        self._last_id = 0
+        self.refresh(session)
+
+    def refresh(self, session: Session) -> None:
+        """Re-read devices and assignments; add the recordings with ids above the last one read."""
         self._devices = {
             did: DeviceInfo(serial, float(offset or 0.0))
             for did, serial, offset in session.execute(select(Device.id, Device.serial, Device.clock_offset_seconds))
         }
-        self._assignments: dict[int, list[Assignment]] = defaultdict(list)
+        self._assignments = defaultdict(list)
         for officer_id, device_id, valid_from, valid_to in session.execute(
             select(
                 DeviceAssignment.officer_id,
@@ -184,16 +197,18 @@ class BulkData:
             )
         ):
             self._assignments[officer_id].append(Assignment(device_id, valid_from, valid_to))
-        self._recs: dict[int, RecRow] = {}
         per_device: dict[int, list[RecRow]] = defaultdict(list)
-        # Core, not ORM, execution: a third of the cost per row, and this reads every recording
-        for r in session.connection().execute(select(*REC_COLUMNS)):
+        # Core, not ORM, execution: a third of the cost per row, and the first read is every recording
+        for r in session.connection().execute(select(*REC_COLUMNS).where(Recording.id > self._last_id)):
             rec = rec_row(tuple(r))
             self._recs[rec.id] = rec
+            self._last_id = max(self._last_id, rec.id)
             if rec.device_id is not None and rec.started_at is not None:
                 per_device[rec.device_id].append(rec)
-        self._by_device: dict[int, tuple[list[datetime], list[RecRow], timedelta]] = {}
         for device_id, recs in per_device.items():
+            old = self._by_device.get(device_id)
+            if old is not None:
+                recs.extend(old[1])
             recs.sort(key=lambda r: (r.started_at, r.id))
             starts: list[datetime] = [r.started_at for r in recs]  # type: ignore[misc]
             # looking back as far as this device's longest recording finds the same ones as LONGEST_RECORDING

@@ -1,0 +1,77 @@
+"""Keeping links and verdicts current as recordings and actions change (SPEC §6).
+
+The ingest pipeline calls :func:`on_recordings_changed` in the same transaction that stores a recording, so
+that a camera docking late updates every affected verdict without anyone asking. Nothing here commits: the
+caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.coverage import Policy
+from audit.linking.load import QueryData
+from audit.linking.sync import chunks, process
+from config.settings import Settings
+from storage.models import Action, ActionDevice, ActionRecording, Device, Recording
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def on_recordings_changed(session: Session, settings: Settings, recording_ids: Sequence[int], actor: str) -> None:
+    """Link these recordings to the actions they belong to and recompute exactly those actions."""
+    action_ids = _affected_actions(session, settings, recording_ids)
+    data, policy = QueryData(session), Policy.from_settings(settings)
+    for batch in chunks(action_ids, BATCH):
+        process(session, data, policy, batch, utcnow(), actor, resolve_devices=False)
+    log.debug("coverage.recordings_changed recordings=%d actions=%d", len(recording_ids), len(action_ids))
+
+
+def on_actions_changed(
+    session: Session, settings: Settings, action_ids: Sequence[int], actor: str, now: datetime | None = None
+) -> None:
+    """Resolve devices, relink recordings and recompute coverage (as of ``now``) for these actions."""
+    session.flush()
+    data, policy = QueryData(session), Policy.from_settings(settings)
+    when = now if now is not None else utcnow()
+    for batch in chunks(sorted(set(action_ids)), BATCH):
+        process(session, data, policy, batch, when, actor, resolve_devices=True)
+
+
+def _affected_actions(session: Session, settings: Settings, recording_ids: Sequence[int]) -> list[int]:
+    # the actions a change to these recordings may touch: linked now, or on their device and time
+    if not recording_ids:
+        return []
+    session.flush()
+    ids = set(
+        session.scalars(select(ActionRecording.action_id).where(ActionRecording.recording_id.in_(list(recording_ids))))
+    )
+    margin = timedelta(seconds=settings.link_margin_seconds)
+    rows = session.execute(
+        select(Recording.device_id, Recording.started_at, Recording.ended_at, Device.clock_offset_seconds)
+        .join(Device, Device.id == Recording.device_id)
+        .where(Recording.id.in_(list(recording_ids)), Recording.started_at.is_not(None))
+    ).all()
+    for device_id, start, end, offset in rows:
+        shift = timedelta(seconds=float(offset or 0.0))
+        end = end if end is not None else start
+        ids.update(
+            session.scalars(
+                select(ActionDevice.action_id)
+                .join(Action, Action.id == ActionDevice.action_id)
+                .where(
+                    ActionDevice.device_id == device_id,
+                    Action.started_at <= end + shift + margin,
+                    Action.ended_at >= start + shift - margin,
+                )
+            )
+        )
+    return sorted(ids)

@@ -1,0 +1,119 @@
+"""Reading and writing transactions: readers never wait, writers queue at BEGIN (real SQLite file, PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from storage.db import WriteInReadTransaction, make_engine, make_session_factory, reading, transaction
+from storage.models import Unit
+from storage.runtime import Runtime
+
+WAIT = 30.0  # an upper bound for an Event that is set at once when the code is right
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> str:
+    path = tmp_path / "rw.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    engine.dispose()
+    return str(path)
+
+
+def count(session: object) -> int:
+    return int(session.execute(text("SELECT count(*) FROM t")).scalar_one())  # type: ignore[attr-defined]
+
+
+def test_a_second_reader_and_a_writer_go_ahead_while_a_reader_holds_its_transaction(sqlite_file: str) -> None:
+    engine = make_engine(f"sqlite:///{sqlite_file}")
+    factory = make_session_factory(engine)
+    first_open, release = threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def first_reader() -> None:
+        with reading(factory) as s:
+            seen["first"] = count(s)
+            first_open.set()
+            release.wait(WAIT)
+            seen["first_again"] = count(s)  # its snapshot holds while it is open
+
+    thread = threading.Thread(target=first_reader)
+    thread.start()
+    try:
+        assert first_open.wait(WAIT)
+        with reading(factory) as s:  # before: BEGIN IMMEDIATE, and this waited for the first to close
+            seen["second"] = count(s)
+        with transaction(factory) as s:  # a writer still gets the lock beside an open reader (WAL)
+            s.execute(text("INSERT INTO t VALUES (2)"))
+        assert thread.is_alive() and not release.is_set()  # all of the above ran while the first was open
+    finally:
+        release.set()
+        thread.join(WAIT)
+    assert seen == {"first": 1, "second": 1, "first_again": 1}
+    with reading(factory) as s:
+        assert count(s) == 2
+    engine.dispose()
+
+
+def test_a_writer_holds_the_write_lock_from_begin_a_reader_takes_none(sqlite_file: str) -> None:
+    engine = make_engine(f"sqlite:///{sqlite_file}")
+    factory = make_session_factory(engine)
+    other = sqlite3.connect(sqlite_file, timeout=0, isolation_level=None)
+    try:
+        with transaction(factory) as s:
+            count(s)  # a read only: BEGIN IMMEDIATE has taken the lock all the same, so writers queue at BEGIN
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        with reading(factory) as s:
+            count(s)
+            other.execute("BEGIN IMMEDIATE")  # a reader leaves the write lock free
+            other.execute("INSERT INTO t VALUES (3)")
+            other.execute("COMMIT")
+            assert count(s) == 1  # and reads its own snapshot
+    finally:
+        other.close()
+        engine.dispose()
+
+
+def test_writers_queue_at_begin_instead_of_failing(sqlite_file: str) -> None:
+    engine = make_engine(f"sqlite:///{sqlite_file}")
+    factory = make_session_factory(engine)
+    second_started, errors = threading.Event(), []
+
+    def second_writer() -> None:
+        second_started.set()
+        try:
+            with transaction(factory) as s:
+                s.execute(text("INSERT INTO t SELECT max(x) + 10 FROM t"))
+        except Exception as exc:  # the test reports it below
+            errors.append(exc)
+
+    with transaction(factory) as s:
+        s.execute(text("INSERT INTO t VALUES (2)"))
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        assert second_started.wait(WAIT)
+    thread.join(WAIT)
+    assert errors == []
+    with reading(factory) as s:
+        assert sorted(s.scalars(text("SELECT x FROM t"))) == [1, 2, 12]  # the second read what the first wrote
+    engine.dispose()
+
+
+def test_a_reading_transaction_refuses_to_write_and_writes_nothing(runtime: Runtime) -> None:
+    with pytest.raises(WriteInReadTransaction), reading(runtime.sessions) as s:
+        s.add(Unit(code="U-READ"))
+        s.flush()
+    if runtime.engine.dialect.name == "postgresql":  # the database itself refuses what bypasses the ORM
+        with pytest.raises(DBAPIError, match="read-only"), reading(runtime.sessions) as s:
+            s.execute(text("INSERT INTO units (code) VALUES ('U-RAW')"))
+    with reading(runtime.sessions) as s:
+        assert list(s.scalars(select(Unit.code))) == []
