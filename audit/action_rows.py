@@ -91,7 +91,7 @@ class ActionWriter:
             session.flush()
             self._set_officers(action.id, officer_ids, [])
             self._set_devices(action.id, device_ids, [])
-            append_event(session, "action.created", subject, _described(parsed), actor=self.reg.actor)
+            append_event(session, "action.created", subject, described(parsed), actor=self.reg.actor)
             return "created", action.id
 
         changes: dict[str, Any] = {}
@@ -159,7 +159,8 @@ class ActionWriter:
         self.session.flush()
 
 
-def _described(parsed: ParsedAction) -> dict[str, Any]:
+def described(parsed: ParsedAction) -> dict[str, Any]:
+    """An `action.created` event's details: the row as read (times in UTC)."""
     return {
         "case_number": parsed.case_number,
         "unit": parsed.unit,

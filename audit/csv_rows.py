@@ -1,22 +1,17 @@
-"""Reading office CSV exports: encodings, header checks, physical line numbers and field values (SPEC §6).
+"""Office CSV exports: rows, their faults and field values (SPEC §6); the stream itself is :mod:`audit.csv_source`.
 
-Pure functions over bytes and strings; nothing here touches the database.
+Pure functions over strings; nothing here touches the database.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from config.errors import BadInput
-
-UTF8_BOM = b"\xef\xbb\xbf"
 
 # 2024-05-01 08:00, 2024-05-01T08:00:00+08:00, 2024/5/1 8:00:05, 2024-05-01 08:00:00.5Z
 _TIME = re.compile(
@@ -48,84 +43,10 @@ class Row:
     values: dict[str, str | None]
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 with or without BOM, else GB18030 (Chinese office software exports both)."""
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM) :]
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FileError(f"file starts with a UTF-8 BOM but is not UTF-8: {exc}") from exc
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise FileError("file is neither UTF-8 nor GB18030 text") from exc
-
-
-def read_rows(data: bytes, required: Sequence[str], optional: Sequence[str] = ()) -> Iterator[Row | RowFault]:
-    """Rows keyed by lower-case column name; a row with the wrong field count comes back as a ``RowFault``."""
-    text = decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise FileError("file is empty; expected a header line") from None
-    except csv.Error as exc:
-        raise FileError(f"line 1: {exc}") from exc
-    columns = [c.strip().lstrip("\ufeff").lower() for c in header]
-    if any("\x00" in c for c in columns):
-        raise FileError("line 1: the header contains a NUL byte")
-    _check_header(columns, required, optional)
-    previous_end = reader.line_num
-    while True:
-        start = previous_end + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # A broken quote swallows the rest of the file; nothing after it can be trusted.
-            yield RowFault(start, f"unreadable CSV: {exc}")
-            return
-        previous_end = reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        if len(fields) != len(columns):
-            yield RowFault(start, f"expected {len(columns)} fields, found {len(fields)}")
-            continue
-        nul = next((col for col, v in zip(columns, fields, strict=True) if "\x00" in v), None)
-        if nul is not None:
-            # No real value holds one, and PostgreSQL text cannot: a bad row, the others still import.
-            yield RowFault(start, f"{nul}: contains a NUL byte")
-            continue
-        yield Row(start, {col: (v.strip() or None) for col, v in zip(columns, fields, strict=True)})
-
-
 @dataclass(frozen=True)
 class RowFault:
     line: int
     reason: str
-
-
-def _check_header(columns: list[str], required: Sequence[str], optional: Sequence[str]) -> None:
-    known = set(required) | set(optional)
-    unknown = [c for c in columns if c not in known]
-    missing = [c for c in required if c not in columns]
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
-    problems = []
-    if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
-    if unknown:
-        problems.append(f"unknown column(s) {', '.join(unknown)}")
-    if dupes:
-        problems.append(f"repeated column(s) {', '.join(dupes)}")
-    if problems:
-        expected = ",".join([*required, *optional])
-        raise FileError(f"line 1: bad header: {'; '.join(problems)} (expected {expected})")
 
 
 def parse_time(value: str, tz: ZoneInfo, field: str, *, date_only: bool = False) -> datetime:

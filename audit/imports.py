@@ -1,29 +1,62 @@
 """CSV imports of actions, officers, devices and device assignments (SPEC §6).
 
-Every row is written inside its own savepoint: a bad row is reported by its physical line number (the
-header is line 1) and leaves nothing behind, and the good rows still import. A file whose header is wrong
-or that cannot be decoded imports nothing (``FileError``). Affected actions are re-linked and re-judged in
-the same transaction, and one ``import.*`` event sums the file up.
+The file streams through in batches (``BATCH_ROWS`` rows), each flushed and then handed to ``after_batch``,
+where the caller (the owner of the transaction) commits it: a crash keeps the batches before it, and running
+the same file again completes the import, rows already stored being ``unchanged`` (no event). A bad row is
+reported by its physical line number (the header is line 1) and leaves nothing behind, and the good rows
+still import. A file whose header is wrong or whose encoding cannot be told imports nothing (``FileError``).
+Each batch's affected actions are re-linked and re-judged in the batch, and one ``import.*`` event sums the
+file up.
+
+Actions, the city-scale case, are written a batch at a time (:mod:`audit.action_batch`); should the database
+refuse a batch, it is redone row by row, each row in its own savepoint. Officers, devices and assignments,
+a few thousand rows, go row by row.
 """
 
 from __future__ import annotations
 
-import hashlib
+import bisect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from audit.action_rows import ActionWriter, parse_action
-from audit.csv_rows import BadRow, Row, RowFault, parse_bool, parse_float, parse_time, read_rows
-from audit.linking import on_actions_changed
+from audit.action_batch import write_batch
+from audit.action_rows import ActionWriter, ParsedAction, parse_action
+from audit.csv_rows import BadRow, Row, RowFault, parse_bool, parse_float, parse_time
+from audit.csv_source import read_rows
+from audit.import_run import (
+    BATCH_ROWS,
+    AfterBatch,
+    BatchDone,
+    Batches,
+    ImportReport,
+    RowError,
+    RowHandler,
+    Source,
+    finish,
+    open_source,
+    reason_of,
+    row_in_savepoint,
+)
+from audit.line_index import LineIndex
 from audit.registry import Registry, assign_device, update_device, update_officer
 from config.errors import BwcError
 from config.settings import Settings
-from storage.events import append_event
+
+__all__ = [
+    "BATCH_ROWS",
+    "AfterBatch",
+    "BatchDone",
+    "ImportReport",
+    "RowError",
+    "Source",
+    "import_actions",
+    "import_assignments",
+    "import_devices",
+    "import_officers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,183 +67,226 @@ ACTION_COLUMNS = (
 OFFICER_COLUMNS = ("code",), ("name", "unit", "certified")
 DEVICE_COLUMNS = ("serial",), ("model", "unit", "clock_offset_seconds")
 ASSIGNMENT_COLUMNS = ("device", "officer", "from"), ("to",)
-MAX_ERRORS_IN_EVENT = 200
 
 
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    reason: str
-
-
-@dataclass
-class ImportReport:
-    """What an import did; ``errors`` name each bad row by its physical line."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    affected_actions: set[int] = field(default_factory=set)
-
-    def count(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "errors": [{"line": e.line, "reason": e.reason} for e in self.errors],
-        }
-
-
-RowHandler = Callable[[Row], tuple[str, frozenset[int]]]
-
-
-def _run_rows(
+def import_actions(
     session: Session,
-    rows: Any,
-    handle: RowHandler,
-    reg: Registry,
-    report: ImportReport,
-) -> None:
-    """Each row in a SAVEPOINT: all of it lands, or none of it and its line is reported."""
-    for row in rows:
-        if isinstance(row, RowFault):
-            report.errors.append(RowError(row.line, row.reason))
-            continue
+    settings: Settings,
+    source: Source,
+    actor: str,
+    source_name: str,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    after_batch: AfterBatch | None = None,
+) -> ImportReport:
+    """Create or update one action per row; a repeated ``action_id`` within one file is an error on its later line."""
+    src = open_source(source)
+    rows = read_rows(src, ACTION_COLUMNS)
+    reg = Registry(session, actor, origin=f"actions import {source_name}")
+    batches = Batches(session, settings, src, actor, batch_rows, after_batch)
+    written = LineIndex()
+    try:
+        actions = _ActionBatches(reg, batches, written)
+        for row in rows:
+            actions.add(row)
+        actions.flush()
+    finally:
+        written.close()
+    batches.end()
+    finish(session, "import.actions", src, source_name, batches.report, actor)
+    return batches.report
+
+
+class _ActionBatches:
+    """Parses rows into the current batch and writes it when full; a repeated action_id is a bad row."""
+
+    def __init__(self, reg: Registry, batches: Batches, written: LineIndex) -> None:
+        self.reg, self.batches, self.report, self.written = reg, batches, batches.report, written
+        self.tz = batches.settings.tz
+        self.pending: dict[str, tuple[Row, ParsedAction]] = {}  # action_id → its row, in file order
+
+    def add(self, row: Row | RowFault) -> None:
+        try:
+            if isinstance(row, RowFault):
+                raise BadRow(row.reason)
+            parsed = parse_action(row.values, self.tz)
+            earlier = self.pending.get(parsed.action_id)
+            if earlier is not None:
+                raise BadRow(_repeats(parsed.action_id, earlier[0].line))
+        except BadRow as exc:
+            self.report.errors.append(RowError(row.line, str(exc)))
+        else:
+            self.pending[parsed.action_id] = (row, parsed)
+        if self.batches.rows + 1 >= self.batches.size:
+            self.flush()
+        self.batches.row_read()
+
+    def flush(self) -> None:
+        """Write the pending rows as one batch, or row by row when the database refuses the batch."""
+        pending, self.pending = self._not_repeated(self.pending), {}
+        if not pending:
+            return
+        session = self.reg.session
         savepoint = session.begin_nested()
         try:
-            outcome, affected = handle(row)
+            result = write_batch(self.reg, [parsed for _, parsed in pending])
             session.flush()
         except (BadRow, BwcError, IntegrityError) as exc:
             savepoint.rollback()
-            reg.rollback()
-            reason = exc.message if isinstance(exc, BwcError) else str(exc).splitlines()[0]
-            report.errors.append(RowError(row.line, reason))
-            continue
+            self.reg.rollback()
+            log.warning("import.actions batch refused, redone row by row: %s", reason_of(exc))
+            self._row_by_row(pending)
+            return
         savepoint.commit()
-        reg.commit()
-        report.count(outcome)
-        report.affected_actions.update(affected)
+        self.reg.commit()
+        self.written.add((parsed.action_id, row.line) for row, parsed in pending)
+        for outcome in result.outcomes:
+            self.report.count(outcome)
+        self.batches.affected.update(result.changed)
+
+    def _not_repeated(self, pending: dict[str, tuple[Row, ParsedAction]]) -> list[tuple[Row, ParsedAction]]:
+        """The rows whose action_id no earlier batch wrote; the others become bad rows, in line order."""
+        earlier = self.written.lines_of(list(pending))
+        for action_id, line in earlier.items():
+            bisect.insort(self.report.errors, RowError(pending[action_id][0].line, _repeats(action_id, line)))
+        return [entry for action_id, entry in pending.items() if action_id not in earlier]
+
+    def _row_by_row(self, pending: list[tuple[Row, ParsedAction]]) -> None:
+        writer = ActionWriter(self.reg)
+        for row, parsed in pending:
+
+            def handle(_row: Row, parsed: ParsedAction = parsed) -> tuple[str, frozenset[int]]:
+                outcome, action_pk = writer.upsert(parsed)
+                return outcome, frozenset() if outcome == "unchanged" else frozenset({action_pk})
+
+            affected = row_in_savepoint(self.reg.session, self.reg, row, handle, self.report)
+            if affected is not None:
+                self.written.add([(parsed.action_id, row.line)])
+                self.batches.affected.update(affected)
 
 
-def _finish(
+def _repeats(action_id: str, line: int) -> str:
+    return f"action_id {action_id!r} repeats line {line}; one row per action"
+
+
+def _import_rows(
     session: Session,
     settings: Settings,
-    kind: str,
-    data: bytes,
-    source_name: str,
-    report: ImportReport,
+    source: Source,
     actor: str,
+    name: tuple[str, str],
+    columns: tuple[tuple[str, ...], tuple[str, ...]],
+    make_handle: Callable[[Registry], RowHandler],
+    batch_rows: int,
+    after_batch: AfterBatch | None,
 ) -> ImportReport:
-    if report.affected_actions:
-        on_actions_changed(session, settings, sorted(report.affected_actions), actor)
-    details: dict[str, Any] = {
-        "file": source_name,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "error_count": len(report.errors),
-        "errors": [{"line": e.line, "reason": e.reason} for e in report.errors[:MAX_ERRORS_IN_EVENT]],
-    }
-    append_event(session, kind, f"file:{source_name}", details, actor=actor)
-    log.info(
-        "%s file=%s created=%d updated=%d unchanged=%d errors=%d",
-        kind,
-        source_name,
-        report.created,
-        report.updated,
-        report.unchanged,
-        len(report.errors),
-    )
+    """Row by row, each in a savepoint, in batches that re-judge the actions they affect."""
+    what, source_name = name
+    src = open_source(source)
+    rows = read_rows(src, *columns)
+    reg = Registry(session, actor, origin=f"{what} import {source_name}")
+    handle = make_handle(reg)
+    batches = Batches(session, settings, src, actor, batch_rows, after_batch)
+    report = batches.report
+    for row in rows:
+        if isinstance(row, RowFault):
+            report.errors.append(RowError(row.line, row.reason))
+        else:
+            affected = row_in_savepoint(session, reg, row, handle, report)
+            if affected:
+                report.affected_actions.update(affected)
+                batches.affected.update(affected)
+        batches.row_read()
+    batches.end()
+    finish(session, f"import.{what}", src, source_name, report, actor)
     return report
 
 
-def import_actions(session: Session, settings: Settings, data: bytes, actor: str, source_name: str) -> ImportReport:
-    """Create or update one action per row; a repeated ``action_id`` within one file is an error on its later line."""
-    rows = read_rows(data, ACTION_COLUMNS)
-    reg = Registry(session, actor, origin=f"actions import {source_name}")
-    writer = ActionWriter(reg)
-    report = ImportReport()
-    seen: dict[str, int] = {}
-
-    def handle(row: Row) -> tuple[str, frozenset[int]]:
-        parsed = parse_action(row.values, settings.tz)
-        first = seen.get(parsed.action_id)
-        if first is not None:
-            raise BadRow(f"action_id {parsed.action_id!r} repeats line {first}; one row per action")
-        outcome, action_id = writer.upsert(parsed)
-        seen[parsed.action_id] = row.line
-        return outcome, frozenset() if outcome == "unchanged" else frozenset({action_id})
-
-    _run_rows(session, rows, handle, reg, report)
-    return _finish(session, settings, "import.actions", data, source_name, report, actor)
-
-
-def import_officers(session: Session, settings: Settings, data: bytes, actor: str, source_name: str) -> ImportReport:
+def import_officers(
+    session: Session,
+    settings: Settings,
+    source: Source,
+    actor: str,
+    source_name: str,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    after_batch: AfterBatch | None = None,
+) -> ImportReport:
     """``code,name,unit,certified``: create or update officers; an empty field leaves the stored value."""
-    required, optional = OFFICER_COLUMNS
-    rows = read_rows(data, required, optional)
-    reg = Registry(session, actor, origin=f"officers import {source_name}")
-    report = ImportReport()
 
-    def handle(row: Row) -> tuple[str, frozenset[int]]:
-        v = row.values
-        code = _required(v, "code")
-        raw_certified = v.get("certified")
-        certified = parse_bool(raw_certified, "certified") if raw_certified else None
-        change = update_officer(reg, code, name=v.get("name"), unit=v.get("unit"), certified=certified)
-        return change.outcome, change.affected_actions
+    def make_handle(reg: Registry) -> RowHandler:
+        def handle(row: Row) -> tuple[str, frozenset[int]]:
+            v = row.values
+            code = _required(v, "code")
+            raw_certified = v.get("certified")
+            certified = parse_bool(raw_certified, "certified") if raw_certified else None
+            change = update_officer(reg, code, name=v.get("name"), unit=v.get("unit"), certified=certified)
+            return change.outcome, change.affected_actions
 
-    _run_rows(session, rows, handle, reg, report)
-    return _finish(session, settings, "import.officers", data, source_name, report, actor)
+        return handle
+
+    name = ("officers", source_name)
+    return _import_rows(session, settings, source, actor, name, OFFICER_COLUMNS, make_handle, batch_rows, after_batch)
 
 
-def import_devices(session: Session, settings: Settings, data: bytes, actor: str, source_name: str) -> ImportReport:
+def import_devices(
+    session: Session,
+    settings: Settings,
+    source: Source,
+    actor: str,
+    source_name: str,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    after_batch: AfterBatch | None = None,
+) -> ImportReport:
     """``serial,model,unit,clock_offset_seconds``: create or update devices; empty fields leave stored values."""
-    required, optional = DEVICE_COLUMNS
-    rows = read_rows(data, required, optional)
-    reg = Registry(session, actor, origin=f"devices import {source_name}")
-    report = ImportReport()
 
-    def handle(row: Row) -> tuple[str, frozenset[int]]:
-        v = row.values
-        serial = _required(v, "serial")
-        offset = v.get("clock_offset_seconds")
-        change = update_device(
-            reg,
-            serial,
-            model=v.get("model"),
-            unit=v.get("unit"),
-            clock_offset_seconds=parse_float(offset, "clock_offset_seconds") if offset else None,
-        )
-        return change.outcome, change.affected_actions
+    def make_handle(reg: Registry) -> RowHandler:
+        def handle(row: Row) -> tuple[str, frozenset[int]]:
+            v = row.values
+            offset = v.get("clock_offset_seconds")
+            change = update_device(
+                reg,
+                _required(v, "serial"),
+                model=v.get("model"),
+                unit=v.get("unit"),
+                clock_offset_seconds=parse_float(offset, "clock_offset_seconds") if offset else None,
+            )
+            return change.outcome, change.affected_actions
 
-    _run_rows(session, rows, handle, reg, report)
-    return _finish(session, settings, "import.devices", data, source_name, report, actor)
+        return handle
+
+    name = ("devices", source_name)
+    return _import_rows(session, settings, source, actor, name, DEVICE_COLUMNS, make_handle, batch_rows, after_batch)
 
 
-def import_assignments(session: Session, settings: Settings, data: bytes, actor: str, source_name: str) -> ImportReport:
+def import_assignments(
+    session: Session,
+    settings: Settings,
+    source: Source,
+    actor: str,
+    source_name: str,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    after_batch: AfterBatch | None = None,
+) -> ImportReport:
     """``device,officer,from,to``: who carried which device when; an empty ``to`` means still assigned."""
-    required, optional = ASSIGNMENT_COLUMNS
-    rows = read_rows(data, required, optional)
-    reg = Registry(session, actor, origin=f"assignments import {source_name}")
-    report = ImportReport()
 
-    def handle(row: Row) -> tuple[str, frozenset[int]]:
-        v = row.values
-        device, officer = _required(v, "device"), _required(v, "officer")
-        valid_from = parse_time(_required(v, "from"), settings.tz, "from", date_only=True)
-        to = v.get("to")
-        valid_to = parse_time(to, settings.tz, "to", date_only=True) if to else None
-        change = assign_device(reg, device, officer, valid_from, valid_to)
-        return change.outcome, change.affected_actions
+    def make_handle(reg: Registry) -> RowHandler:
+        def handle(row: Row) -> tuple[str, frozenset[int]]:
+            v = row.values
+            device, officer = _required(v, "device"), _required(v, "officer")
+            valid_from = parse_time(_required(v, "from"), settings.tz, "from", date_only=True)
+            to = v.get("to")
+            valid_to = parse_time(to, settings.tz, "to", date_only=True) if to else None
+            change = assign_device(reg, device, officer, valid_from, valid_to)
+            return change.outcome, change.affected_actions
 
-    _run_rows(session, rows, handle, reg, report)
-    return _finish(session, settings, "import.assignments", data, source_name, report, actor)
+        return handle
+
+    name = ("assignments", source_name)
+    columns = ASSIGNMENT_COLUMNS
+    return _import_rows(session, settings, source, actor, name, columns, make_handle, batch_rows, after_batch)
 
 
 def _required(values: dict[str, str | None], name: str) -> str:

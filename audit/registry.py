@@ -6,6 +6,7 @@ its details later. Every creation and change is an audit event in the caller's t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,11 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.csv_rows import BadRow, check_length
-from storage.events import append_event
+from storage.events import append_event, append_events
 from storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Station, Unit
 
 _KEEP: Any = object()  # "leave this field as it is"
 M = TypeVar("M", Unit, Officer, Device, Station)
+# kind → (model, key column name, defaults of a row created because something names it)
+KINDS: dict[str, tuple[type[Unit] | type[Officer] | type[Device], str, dict[str, Any]]] = {
+    "unit": (Unit, "code", {}),
+    "officer": (Officer, "code", {}),
+    "device": (Device, "serial", {"clock_offset_seconds": 0.0}),
+}
+ID_CHUNK = 500  # keys per IN (...) list
 
 
 @dataclass
@@ -32,6 +40,7 @@ class Registry:
     officers: dict[str, Officer] = field(default_factory=dict)
     devices: dict[str, Device] = field(default_factory=dict)
     stations: dict[str, Station] = field(default_factory=dict)
+    known_ids: dict[str, dict[str, int]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     _fresh: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     def commit(self) -> None:
@@ -55,6 +64,31 @@ class Registry:
 
     def station(self, code: str) -> Station:
         return self._named(Station, Station.code, code, "station", self.stations)
+
+    def ids(self, kind: str, keys: Iterable[str]) -> dict[str, int]:
+        """Find-or-create many at once (a batch of rows): one query per chunk of unknown keys, one insert of the
+        missing ones and one bulk write of their ``<kind>.created`` events; returns key → id for ``keys``."""
+        model, key_name, defaults = KINDS[kind]
+        cache = self.known_ids[kind]
+        wanted = list(dict.fromkeys(keys))
+        unknown = [k for k in wanted if k not in cache]
+        column = getattr(model, key_name)
+        for start in range(0, len(unknown), ID_CHUNK):
+            chunk = unknown[start : start + ID_CHUNK]
+            cache.update(self.session.execute(select(column, model.id).where(column.in_(chunk))).tuples().all())
+        missing = [k for k in unknown if k not in cache]
+        if missing:
+            for key in missing:
+                check_length(key, kind, 128)
+            created = [model(**{key_name: key}, **defaults) for key in missing]
+            self.session.add_all(created)
+            self.session.flush()
+            for key, obj in zip(missing, created, strict=True):
+                cache[key] = obj.id
+                self._fresh.append((cache, key))
+            events = [(f"{kind}.created", f"{kind}:{key}", {"origin": self.origin}) for key in missing]
+            append_events(self.session, events, actor=self.actor)
+        return {k: cache[k] for k in wanted}
 
     def _named(self, model: type[M], column: Any, key: str, kind: str, cache: dict[str, M], **defaults: Any) -> M:
         """Find by its code, or create it with a ``<kind>.created`` event (remembered so a rollback forgets it)."""

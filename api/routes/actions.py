@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
@@ -22,7 +23,6 @@ from audit.registry import Registry
 from audit.reports import period_bounds
 from audit.shapes import action_json, actions_json
 from config.errors import BadInput, NotFound
-from storage.db import transaction
 from storage.models import Action, Recording, Unit
 from storage.runtime import Runtime
 from storage.shapes import recording_json
@@ -30,7 +30,8 @@ from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["actions"])
 
-MAX_CSV_BYTES = 20 * 1024 * 1024
+MAX_CSV_BYTES = 512 * 1024 * 1024  # a city's year of actions is ~100 MB
+SPOOL_BYTES = 1024 * 1024
 Readers = Annotated[Principal, Depends(require("reviewer", "auditor"))]
 Admin = Annotated[Principal, Depends(require())]
 
@@ -133,19 +134,25 @@ def upsert_action(body: ActionIn, session: SessionDep, rt: RuntimeDep, who: Admi
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
 )
 async def import_actions_csv(request: Request, rt: RuntimeDep, who: Admin) -> dict[str, Any]:
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_CSV_BYTES:
-            raise BadInput(f"CSV body larger than {MAX_CSV_BYTES} bytes; split it", code="too_large")
     name = request.headers.get("x-filename", "api-upload.csv")[:256]
-    # The body is in; the database work runs in the thread pool, in this request's one transaction.
-    return await run_in_threadpool(_import, rt, bytes(data), who, name)
+    # The body is spooled (to disk past SPOOL_BYTES), never held whole; the import reads it back as a stream.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_CSV_BYTES:
+                raise BadInput(f"CSV body larger than {MAX_CSV_BYTES} bytes; split it", code="too_large")
+            await run_in_threadpool(body.write, chunk)
+        body.seek(0)
+        return await run_in_threadpool(_import, rt, cast(BinaryIO, body), who, name)
 
 
-def _import(rt: Runtime, data: bytes, who: Principal, name: str) -> dict[str, Any]:
-    with transaction(rt.sessions) as session:
-        return import_actions(session, rt.settings, data, who.actor, name).as_dict()
+def _import(rt: Runtime, body: BinaryIO, who: Principal, name: str) -> dict[str, Any]:
+    """The database work, in the thread pool: each batch is committed as it completes, then the summary."""
+    with rt.sessions() as session:
+        report = import_actions(session, rt.settings, body, who.actor, name, after_batch=lambda _done: session.commit())
+        session.commit()
+        return report.as_dict()
 
 
 @router.get("/cases/{case_number}", summary="All actions and recordings of a case")
