@@ -75,8 +75,10 @@ class Settings(BaseSettings):
     # files hashed, stored and probed at once by a watcher or ``--once`` scan (ffprobe and I/O overlap)
     ingest_workers: int = Field(3, ge=1, le=32)
 
-    # retention
+    # retention and fixity
     retention_days: int = Field(180, ge=1)
+    # objects re-hashed per hour by ``bwc run`` (least recently checked first); 0 turns the schedule off
+    fixity_sample_per_hour: int = Field(12, ge=0, le=36000)
 
     # coverage policy (SPEC §6)
     min_devices: int = Field(2, ge=1)

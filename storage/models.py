@@ -171,6 +171,9 @@ class Sidecar(Base):
     source_path: Mapped[str | None] = mapped_column(Text)
     station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # fixity: None never checked, True passed, False failed
+    fixity_ok: Mapped[bool | None] = mapped_column(Boolean)
+    fixity_checked_at: Mapped[datetime | None]
 
     recording: Mapped[Recording | None] = relationship(back_populates="sidecars")
 
@@ -280,3 +283,19 @@ class ActionRecording(Base):
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseHold(Base):
+    """A legal hold on a case (SPEC §5): its recordings are kept until the hold is released."""
+
+    __tablename__ = "case_holds"
+    __table_args__ = (Index("ix_case_holds_case", "case_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    held_at: Mapped[datetime]
+    held_by: Mapped[str] = mapped_column(String(256))
+    released_at: Mapped[datetime | None]  # None: the hold is in force
+    released_by: Mapped[str | None] = mapped_column(String(256))
+    release_reason: Mapped[str | None] = mapped_column(Text)

@@ -13,6 +13,9 @@ from config.settings import Settings
 from storage.objects import ObjectStore
 from storage.runtime import Runtime, build_runtime
 from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, pg_session_database
+
+# A small real case (three cameras, one action) on the local store and on S3, for fixity, holds and exports.
+from tests.fixtures.evidence import case, evidence_runtime  # noqa: F401
 from tests.fixtures.media import MediaFactory
 
 # S3 fixtures (moto's standalone server, one per session): registered here so every test area can use them.

@@ -58,6 +58,8 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    fixity_thread = threading.Thread(target=_fixity, args=(settings, stop), name="bwc-fixity", daemon=True)
+    fixity_thread.start()
     watcher_thread = None
     if watch:
         watcher_thread = threading.Thread(
@@ -68,6 +70,7 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
         server.run()
     finally:
         stop.set()
+        fixity_thread.join(WATCHER_JOIN_SECONDS)
         if watcher_thread is not None:
             watcher_thread.join(WATCHER_JOIN_SECONDS)
             if watcher_thread.is_alive():
@@ -88,6 +91,18 @@ def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, s
         log.exception("run.watcher_crashed inbox=%s", settings.inbox_path)
         failed.set()
         server.should_exit = True
+    finally:
+        rt.close()
+
+
+def _fixity(settings: Settings, stop: threading.Event) -> None:
+    """The scheduled fixity sample (``fixity_sample_per_hour``): a few objects an hour, least recently checked first."""
+    from audit.fixity import sample_forever
+    from storage.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    try:
+        sample_forever(rt.sessions, rt.store, settings, stop)
     finally:
         rt.close()
 

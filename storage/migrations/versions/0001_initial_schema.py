@@ -243,6 +243,25 @@ def upgrade() -> None:
 
     _append_only_triggers()
 
+    # --- evidence (issue 7 items 4-5): sidecar fixity, case holds ---
+    with op.batch_alter_table('sidecars', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('fixity_ok', sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column('fixity_checked_at', storage.types.UTCDateTime(timezone=True), nullable=True))
+    op.create_table('case_holds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_number', sa.String(length=128), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('held_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('held_by', sa.String(length=256), nullable=False),
+    sa.Column('released_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('released_by', sa.String(length=256), nullable=True),
+    sa.Column('release_reason', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('case_holds', schema=None) as batch_op:
+        batch_op.create_index('ix_case_holds_case', ['case_number'], unique=False)
+    # --- end evidence ---
+
 
 def _append_only_triggers() -> None:
     """The database itself refuses UPDATE and DELETE of audit events, whatever the client."""
@@ -264,6 +283,14 @@ def _append_only_triggers() -> None:
 
 
 def downgrade() -> None:
+    # --- evidence (issue 7 items 4-5) ---
+    with op.batch_alter_table('case_holds', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_holds_case')
+    op.drop_table('case_holds')
+    with op.batch_alter_table('sidecars', schema=None) as batch_op:
+        batch_op.drop_column('fixity_checked_at')
+        batch_op.drop_column('fixity_ok')
+    # --- end evidence ---
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS bwc_audit_append_only()")
