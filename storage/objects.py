@@ -107,6 +107,10 @@ class ObjectStore(Protocol):
         """Hold (or release) an object regardless of its retention date, where the store can."""
         ...
 
+    def holds_in_store(self) -> bool:
+        """Whether the store itself refuses to delete held and retained objects (S3 Object Lock), or only we do."""
+        ...
+
 
 FIXITY_OK, FIXITY_MISMATCH, FIXITY_MISSING = "ok", "mismatch", "missing"
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from api.cli import common
 from api.cli.common import Format, print_json, progress_bar
+from audit.holds import apply_case_holds
 from audit.linking import recompute_everything
 from audit.policy import ensure_policy_current, record_policy_change
 from config.settings import Settings
@@ -32,6 +33,7 @@ def recompute(fmt: Format = typer.Option(Format.table, "--format", help="table o
             policy_changed = record_policy_change(session, rt.settings, CLI_ACTOR)
             with progress_bar("recomputing coverage", total) as advance:
                 done = recompute_everything(session, rt.settings, utcnow(), CLI_ACTOR, advance)
+            apply_case_holds(session, rt.store, CLI_ACTOR)
     finally:
         rt.close()
     result = {"actions": done.actions, "verdicts_changed": done.verdicts_changed, "policy_changed": policy_changed}
@@ -57,6 +59,8 @@ def policy_step(settings: Settings) -> str:
                 bar(n)
 
             changed = ensure_policy_current(session, settings, utcnow(), CLI_ACTOR, advance)
+            if changed:
+                apply_case_holds(session, rt.store, CLI_ACTOR)
     finally:
         rt.close()
     return f"coverage policy: changed, {total} actions recomputed" if changed else "coverage policy: up to date"

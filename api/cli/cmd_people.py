@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from api.cli.common import Format, fail, out, print_json, print_table, runtime
 from api.cli.csv_import import CLI_ACTOR, EXIT_NOTE, run_import
 from audit.csv_rows import BadRow, parse_time
+from audit.holds import apply_case_holds
 from audit.imports import import_assignments, import_devices, import_officers
 from audit.linking import on_actions_changed
 from audit.registry import Change, Registry, assign_device, update_device, update_officer
@@ -40,6 +41,7 @@ def _apply(origin: str, change: Callable[[Registry, Settings], Change]) -> Chang
             result = change(Registry(session, CLI_ACTOR, origin=origin), rt.settings)
             if result.affected_actions:
                 on_actions_changed(session, rt.settings, sorted(result.affected_actions), CLI_ACTOR)
+                apply_case_holds(session, rt.store, CLI_ACTOR)
     except (BwcError, BadRow) as exc:
         fail(exc.message if isinstance(exc, BwcError) else str(exc))
     finally:

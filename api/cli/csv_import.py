@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from api.cli.common import EXIT_OK, EXIT_USAGE, Format, err, fail, out, print_json, runtime
+from audit.holds import apply_case_holds
 from audit.imports import ImportReport
 from config.errors import BwcError
 from config.settings import Settings
@@ -34,6 +35,7 @@ def run_import(importer: Importer, path: Path, fmt: Format, what: str) -> int:
     try:
         with transaction(rt.sessions) as session:
             report = importer(session, rt.settings, data, CLI_ACTOR, path.name)
+            apply_case_holds(session, rt.store, CLI_ACTOR)  # recordings newly linked to a held case
     except BwcError as exc:
         fail(f"{path.name}: {exc.message}")
     finally:

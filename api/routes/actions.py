@@ -16,6 +16,7 @@ from api.deps import RuntimeDep, SessionDep, require
 from api.routes import API_PREFIX
 from audit.action_rows import ActionWriter, parse_action
 from audit.csv_rows import BadRow
+from audit.holds import apply_case_holds, case_hold_json
 from audit.imports import import_actions
 from audit.linking import on_actions_changed
 from audit.registry import Registry
@@ -113,6 +114,7 @@ def upsert_action(body: ActionIn, session: SessionDep, rt: RuntimeDep, who: Admi
     outcome, action_pk = ActionWriter(Registry(session, who.actor, origin="api")).upsert(parsed)
     if outcome != "unchanged":
         on_actions_changed(session, rt.settings, [action_pk], who.actor)
+        apply_case_holds(session, rt.store, who.actor)
     action = session.get(Action, action_pk)
     assert action is not None
     return {"outcome": outcome, "action": action_json(session, action, utcnow())}
@@ -136,7 +138,9 @@ async def import_actions_csv(request: Request, rt: RuntimeDep, who: Admin) -> di
 
 def _import(rt: Runtime, data: bytes, who: Principal, name: str) -> dict[str, Any]:
     with transaction(rt.sessions) as session:
-        return import_actions(session, rt.settings, data, who.actor, name).as_dict()
+        report = import_actions(session, rt.settings, data, who.actor, name)
+        apply_case_holds(session, rt.store, who.actor)
+        return report.as_dict()
 
 
 @router.get("/cases/{case_number}", summary="All actions and recordings of a case")
@@ -145,4 +149,9 @@ def show_case(case_number: str, session: SessionDep, _who: Readers) -> dict[str,
     if not found:
         raise NotFound(f"no actions for case {case_number!r}")
     ids = {rid for a in found for rid in a["recordings"]}
-    return {"case_number": case_number, "actions": found, "recordings": _recordings(session, ids)}
+    return {
+        "case_number": case_number,
+        "legal_hold": case_hold_json(session, case_number),
+        "actions": found,
+        "recordings": _recordings(session, ids),
+    }

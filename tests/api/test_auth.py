@@ -32,6 +32,8 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/actions/import"): frozenset(),
     ("GET", "/api/v1/actions/{action_id}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/cases/{case_number}"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/cases/{case_number}/hold"): frozenset(),
+    ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
     ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
 }
