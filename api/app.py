@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.errors import install_error_handlers
 from api.metrics import RequestMetrics, StoredTotals, make_metrics
-from api.routes import API_PREFIX, actions, cases, failures, health, recordings, reports, uploads, web
+from api.routes import API_PREFIX, actions, audit, cases, failures, health, recordings, reports, uploads, web
 from config.settings import Settings, get_settings
 from storage.runtime import build_runtime
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, recordings, uploads, failures, actions, cases, reports):
+    for module in (health, recordings, uploads, failures, actions, cases, reports, audit):
         router.include_router(module.router)
     return router
 

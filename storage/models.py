@@ -13,6 +13,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -211,6 +213,30 @@ class AuditEvent(Base):
     subject: Mapped[str] = mapped_column(String(512))
     details: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly the bytes that are hashed
     leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head of the audit log: the C2SP checkpoint note is the truth, size and root its index."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
+    root_hash: Mapped[str] = mapped_column(String(64))  # hex
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditTreeNode(Base):
+    """One perfect subtree of the Merkle tree as of the latest checkpoint (level 0: the leaves), for fast proofs."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    node_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class ApiToken(Base):

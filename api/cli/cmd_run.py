@@ -60,6 +60,7 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
     signal.signal(signal.SIGTERM, on_signal)
     fixity_thread = threading.Thread(target=_fixity, args=(settings, stop), name="bwc-fixity", daemon=True)
     fixity_thread.start()
+    checkpointer = _start_checkpointer(settings, stop)
     watcher_thread = None
     if watch:
         watcher_thread = threading.Thread(
@@ -75,8 +76,34 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
             watcher_thread.join(WATCHER_JOIN_SECONDS)
             if watcher_thread.is_alive():
                 log.error("run.watcher_still_running after %.0fs; exiting anyway", WATCHER_JOIN_SECONDS)
+        if checkpointer is not None:
+            checkpointer.join(WATCHER_JOIN_SECONDS)
     if failed.is_set():
         raise typer.Exit(1)
+
+
+def _start_checkpointer(settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """The audit checkpointer beside the server; without a signing key the service runs and says so loudly."""
+    from audit.checkpointer import run_checkpointer
+    from audit.signing import SigningKeyError, load_signer
+    from storage.runtime import build_runtime
+
+    try:
+        signer = load_signer(settings)
+    except SigningKeyError as exc:
+        log.error("run.no_audit_checkpoints %s", exc.message)
+        return None
+    rt = build_runtime(settings)
+
+    def loop() -> None:
+        try:
+            run_checkpointer(rt.sessions, signer, stop, settings.checkpoint_seconds)
+        finally:
+            rt.close()
+
+    thread = threading.Thread(target=loop, name="bwc-checkpointer", daemon=True)
+    thread.start()
+    return thread
 
 
 def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, server: uvicorn.Server) -> None:
