@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     inbox: Path | None = None
     done_dir: Path | None = None
     signing_key_path: Path | None = None
+    # the audit log's Ed25519 key as text (PEM, or Go's PRIVATE+KEY+... form); wins over signing_key_path
+    signing_key: SecretStr | None = None
+    # the audit log's name: the checkpoint origin line and the signing key's name (no spaces, no '+')
+    audit_origin: str = "bwc-evidence.local/audit"
+    checkpoint_seconds: float = Field(60.0, gt=0)
     timezone: str = "UTC"
 
     # ingest
@@ -80,8 +85,10 @@ class Settings(BaseSettings):
     # removed at start-up; younger ones may belong to a live ingest in another process and are never touched
     leftover_minutes: float = Field(60.0, gt=0)
 
-    # retention
+    # retention and fixity
     retention_days: int = Field(180, ge=1)
+    # objects re-hashed per hour by ``bwc run`` (least recently checked first); 0 turns the schedule off
+    fixity_sample_per_hour: int = Field(12, ge=0, le=36000)
 
     # coverage policy (SPEC §6)
     min_devices: int = Field(2, ge=1)
@@ -119,6 +126,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("audit_origin")
+    @classmethod
+    def _key_name(cls, value: str) -> str:
+        if not value or any(c.isspace() or c == "+" for c in value):
+            raise ValueError("must be non-empty, without spaces or '+' (a signed-note key name)")
         return value
 
     @field_validator("extra_digests", mode="before")

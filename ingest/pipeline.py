@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from audit.holds import apply_case_holds
 from audit.linking import on_recordings_changed
 from audit.registry import Registry
 from config.settings import Settings
@@ -201,7 +202,10 @@ def commit_stored(
     for attempt in range(1, COMMIT_TRIES + 1):
         try:
             with transaction(rt.sessions) as s:
-                return _write(s, rt.settings, relpath, station, actor, now, names, moved)
+                written = _write(s, rt.settings, relpath, station, actor, now, names, moved)
+                if not written[2]:  # a new recording may have joined a held case (late docking)
+                    apply_case_holds(s, rt.store, actor, [written[0]])
+                return written
         except IntegrityError:
             # Another process stored the same sha256 (or created the same device) first: go again, and
             # this time the existing row is found and this file becomes a duplicate sighting.

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from audit.holds import hold_sidecar
 from audit.registry import Registry
 from ingest import failures
 from ingest.jobs import after_ingest, failed
@@ -204,10 +205,14 @@ def ingest_sidecar(
                 existing = row.id
                 details = {"path": relpath, "station": station, "size": moved.stored.size, "recording": recording_id}
                 append_event(s, "sidecar.stored", f"sidecar:{sha256}", details, actor=actor)
+            if recording_id is not None:
+                hold_sidecar(s, rt.store, recording_id, sha256)
             failures.resolve_failure(s, station_row, relpath, now)
     except SQLAlchemyError as exc:
         reason = failures.DATABASE
         return failed(rt, station, relpath, reason, f"{type(exc).__name__}: {exc}", actor, now, kind="sidecar")
+    except StoreError as exc:  # the hold of a held recording's sidecar could not be set: not committed, retried
+        return failed(rt, station, relpath, exc.code, str(exc), actor, now, kind="sidecar")
     log.info("ingest.sidecar path=%s sha256=%s recording=%s", relpath, sha256, recording_id)
     done = _after(rt, path, relpath, sha256, actor)
     return IngestOutcome(

@@ -38,11 +38,22 @@ def initialize(settings: Settings) -> Iterator[str]:
 
 
 def ensure_signing_key(settings: Settings) -> str:
-    """Create the Ed25519 audit signing key once; never replace an existing one."""
+    """Create the Ed25519 audit signing key once, and only for the embedded default; never replace one.
+
+    With a server database every replica must sign with the one key the settings give (``BWC_SIGNING_KEY``
+    or a file at ``BWC_SIGNING_KEY_PATH``), so none is made up here: a per-replica key would split the log.
+    """
+    if settings.signing_key is not None:
+        return "from BWC_SIGNING_KEY"
     path = settings.signing_key_path
     assert path is not None
     if path.exists():
         return f"{path} (kept)"
+    if not settings.db_url.startswith("sqlite"):
+        return (
+            f"MISSING at {path}: set BWC_SIGNING_KEY or BWC_SIGNING_KEY_PATH to the key all replicas share "
+            "(no checkpoints are signed without it)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -30,7 +30,11 @@ from storage.objects import (
 
 
 class LocalStore:
-    """Write to a temporary file while hashing, fsync, hard-link into place (never replacing), re-read."""
+    """Write to a temporary file while hashing, fsync, hard-link into place (never replacing), re-read.
+
+    The service never deletes an object here (there is no delete); legal holds and retention are enforced in the
+    database only: anyone with write access to the folder can still remove a file, which ``bwc fixity`` reports.
+    """
 
     prefers_known_digest = False  # one pass does it all here; hashing first would only add a read
 
@@ -133,7 +137,7 @@ class LocalStore:
             return False
 
     def set_legal_hold(self, sha256: str, on: bool) -> None:
-        """The file system has no legal hold; objects are read-only and never deleted by the service."""
+        """The file system has no legal hold: holds are enforced in the database only (and nothing here deletes)."""
         if self.head(sha256) is None:
             raise ObjectMissing(f"object {sha256} is missing from {self.root}")
 
@@ -168,6 +172,10 @@ class LocalStore:
                 raise StoreUnavailable(f"cannot remove {entry.path}: {exc}") from exc
             removed.append(Leftover("part", f".incoming/{entry.name}", st.st_size, since))
         return removed
+
+    def holds_in_store(self) -> bool:
+        """False, plainly: a local store enforces holds and retention in the database only, not on the disk."""
+        return False
 
 
 def _copy_hashing(

@@ -13,6 +13,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -171,6 +173,9 @@ class Sidecar(Base):
     source_path: Mapped[str | None] = mapped_column(Text)
     station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # fixity: None never checked, True passed, False failed
+    fixity_ok: Mapped[bool | None] = mapped_column(Boolean)
+    fixity_checked_at: Mapped[datetime | None]
 
     recording: Mapped[Recording | None] = relationship(back_populates="sidecars")
 
@@ -208,6 +213,30 @@ class AuditEvent(Base):
     subject: Mapped[str] = mapped_column(String(512))
     details: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly the bytes that are hashed
     leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head of the audit log: the C2SP checkpoint note is the truth, size and root its index."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
+    root_hash: Mapped[str] = mapped_column(String(64))  # hex
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditTreeNode(Base):
+    """One perfect subtree of the Merkle tree as of the latest checkpoint (level 0: the leaves), for fast proofs."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    node_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class ApiToken(Base):
@@ -291,3 +320,19 @@ class ManualUnlink(Base):
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
     unlinked_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(256))
+
+
+class CaseHold(Base):
+    """A legal hold on a case (SPEC §5): its recordings are kept until the hold is released."""
+
+    __tablename__ = "case_holds"
+    __table_args__ = (Index("ix_case_holds_case", "case_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    held_at: Mapped[datetime]
+    held_by: Mapped[str] = mapped_column(String(256))
+    released_at: Mapped[datetime | None]  # None: the hold is in force
+    released_by: Mapped[str | None] = mapped_column(String(256))
+    release_reason: Mapped[str | None] = mapped_column(Text)

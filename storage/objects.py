@@ -137,6 +137,10 @@ class ObjectStore(Protocol):
         """Remove what crashed puts left (partial files, open uploads, temporary objects) idle since ``before``."""
         ...
 
+    def holds_in_store(self) -> bool:
+        """Whether the store itself refuses to delete held and retained objects (S3 Object Lock), or only we do."""
+        ...
+
 
 def digest_of_key(key: str) -> str | None:
     """The SHA-256 a content-address key names, or None for a key that is not one."""
@@ -145,6 +149,19 @@ def digest_of_key(key: str) -> str | None:
         return sha256 if object_key(sha256) == key else None
     except ValueError:
         return None
+
+
+FIXITY_OK, FIXITY_MISMATCH, FIXITY_MISSING = "ok", "mismatch", "missing"
+
+
+def check_fixity(store: ObjectStore, sha256: str) -> str:
+    """Re-hash one object: ``ok``, ``mismatch`` (bytes changed) or ``missing`` (gone), so a finding says which."""
+    if store.head(sha256) is None:
+        return FIXITY_MISSING
+    if store.verify(sha256):
+        return FIXITY_OK
+    # verify() fails for an absent object too: ask again, so one deleted mid-check reads as missing
+    return FIXITY_MISSING if store.head(sha256) is None else FIXITY_MISMATCH
 
 
 def object_key(sha256: str) -> str:

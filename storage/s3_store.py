@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import boto3
@@ -621,6 +621,10 @@ class S3Store:
         with s3_errors(self._where, "PutObjectLegalHold"):
             self.client.put_object_legal_hold(Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"})
 
+    def holds_in_store(self) -> bool:
+        """True where the bucket has Object Lock: S3 itself then refuses to delete held or retained versions."""
+        return self.object_lock_enabled()
+
     # -- clean-up ----------------------------------------------------------------------------------------
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
@@ -640,10 +644,24 @@ class S3Store:
             )
 
     def _delete(self, key: str, version: str | None) -> None:
-        """Delete a version for good (a versioned bucket would otherwise keep it behind a delete marker)."""
+        """Delete a version for good (a versioned bucket would otherwise keep it behind a delete marker).
+
+        Only temporary keys and versions that just failed verification come here; a held or retained version is
+        refused even where the bucket itself would not refuse it (no Object Lock).
+        """
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version:
             args["VersionId"] = version
+        with s3_errors(self._where, "HeadObject"):
+            try:
+                head = self.client.head_object(**args)
+            except ClientError as exc:
+                if error_code(exc) in MISSING_CODES:
+                    return
+                raise
+        until = head.get("ObjectLockRetainUntilDate")
+        if head.get("ObjectLockLegalHoldStatus") == "ON" or (until is not None and until > datetime.now(UTC)):
+            raise StoreError(f"refusing to delete {key} on {self._where}: it is under legal hold or retention")
         with s3_errors(self._where, "DeleteObject"):
             self.client.delete_object(**args)
 

@@ -39,6 +39,11 @@ def recording_json(rec: Recording) -> dict[str, Any]:
         "probe_error": rec.probe_error,
         "verified_at": iso(rec.verified_at),
         "sm3": rec.sm3,
+        "retention_until": iso(rec.retention_until),
+        "legal_hold": rec.legal_hold,
+        # None: never checked; False: the stored bytes failed a re-hash (see ``bwc fixity``)
+        "fixity_ok": rec.fixity_ok,
+        "fixity_checked_at": iso(rec.fixity_checked_at),
     }
 
 

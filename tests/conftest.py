@@ -16,6 +16,9 @@ from storage.runtime import Runtime, build_runtime
 # The one CLI fixture (``cli``, and ``bare_cli`` without a database), shared by every test area.
 from tests.fixtures.cli import bare_cli, cli  # noqa: F401
 from tests.fixtures.databases import PgDatabase, SqliteTemplate, pg_available, pg_session_database
+
+# A small real case (three cameras, one action) on the local store and on S3, for fixity, holds and exports.
+from tests.fixtures.evidence import case, evidence_runtime  # noqa: F401
 from tests.fixtures.media import MediaFactory
 
 # S3 fixtures (moto's standalone server, one per session): registered here so every test area can use them.

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from api.cli import common
 from api.cli.common import Format, print_json, progress_bar
+from audit.holds import apply_case_holds
 from audit.policy import apply_policy
 from config.settings import Settings
-from storage.db import reading
+from storage.db import reading, transaction
 from storage.models import Action
 from storage.types import utcnow
 
@@ -30,6 +31,8 @@ def recompute(fmt: Format = typer.Option(Format.table, "--format", help="table o
             total = session.scalar(select(func.count(Action.id))) or 0
         with progress_bar("recomputing coverage", total) as advance:
             run = apply_policy(rt.sessions, rt.settings, utcnow(), CLI_ACTOR, advance, force=True)
+        with transaction(rt.sessions) as session:
+            apply_case_holds(session, rt.store, CLI_ACTOR)
     finally:
         rt.close()
     done = run.recomputed
@@ -59,6 +62,9 @@ def policy_step(settings: Settings) -> str:
                 bar(n)
 
             run = apply_policy(rt.sessions, settings, utcnow(), CLI_ACTOR, advance)
+        if run.recomputed is not None:
+            with transaction(rt.sessions) as session:
+                apply_case_holds(session, rt.store, CLI_ACTOR)  # recordings newly linked to a held case
     finally:
         rt.close()
     if run.recomputed is None:

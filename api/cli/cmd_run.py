@@ -58,6 +58,9 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    fixity_thread = threading.Thread(target=_fixity, args=(settings, stop), name="bwc-fixity", daemon=True)
+    fixity_thread.start()
+    checkpointer = _start_checkpointer(settings, stop)
     watcher_thread = None
     if watch:
         watcher_thread = threading.Thread(
@@ -68,12 +71,39 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
         server.run()
     finally:
         stop.set()
+        fixity_thread.join(WATCHER_JOIN_SECONDS)
         if watcher_thread is not None:
             watcher_thread.join(WATCHER_JOIN_SECONDS)
             if watcher_thread.is_alive():
                 log.error("run.watcher_still_running after %.0fs; exiting anyway", WATCHER_JOIN_SECONDS)
+        if checkpointer is not None:
+            checkpointer.join(WATCHER_JOIN_SECONDS)
     if failed.is_set():
         raise typer.Exit(1)
+
+
+def _start_checkpointer(settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """The audit checkpointer beside the server; without a signing key the service runs and says so loudly."""
+    from audit.checkpointer import run_checkpointer
+    from audit.signing import SigningKeyError, load_signer
+    from storage.runtime import build_runtime
+
+    try:
+        signer = load_signer(settings)
+    except SigningKeyError as exc:
+        log.error("run.no_audit_checkpoints %s", exc.message)
+        return None
+    rt = build_runtime(settings)
+
+    def loop() -> None:
+        try:
+            run_checkpointer(rt.sessions, signer, stop, settings.checkpoint_seconds)
+        finally:
+            rt.close()
+
+    thread = threading.Thread(target=loop, name="bwc-checkpointer", daemon=True)
+    thread.start()
+    return thread
 
 
 def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, server: uvicorn.Server) -> None:
@@ -88,6 +118,18 @@ def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, s
         log.exception("run.watcher_crashed inbox=%s", settings.inbox_path)
         failed.set()
         server.should_exit = True
+    finally:
+        rt.close()
+
+
+def _fixity(settings: Settings, stop: threading.Event) -> None:
+    """The scheduled fixity sample (``fixity_sample_per_hour``): a few objects an hour, least recently checked first."""
+    from audit.fixity import sample_forever
+    from storage.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    try:
+        sample_forever(rt.sessions, rt.store, settings, stop)
     finally:
         rt.close()
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from sqlalchemy.orm import Session
 
 from api.cli.common import EXIT_OK, EXIT_USAGE, Format, err, fail, out, print_json, runtime
+from audit.holds import apply_case_holds
 from audit.imports import AfterBatch, BatchDone, ImportReport, Source
 from config.errors import BwcError
 from config.settings import Settings
@@ -81,6 +82,7 @@ def run_import(importer: Importer, path: Path, fmt: Format, what: str) -> int:
         with file, rt.sessions() as session, import_progress(what, size) as progress:
 
             def after_batch(done: BatchDone) -> None:
+                apply_case_holds(session, rt.store, CLI_ACTOR)  # recordings newly linked to a held case
                 session.commit()
                 progress(done)
 

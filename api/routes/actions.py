@@ -17,7 +17,8 @@ from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.routes import API_PREFIX
 from audit.action_rows import ActionWriter, parse_action
 from audit.csv_rows import BadRow
-from audit.imports import import_actions
+from audit.holds import apply_case_holds, case_hold_json
+from audit.imports import BatchDone, import_actions
 from audit.linking import on_actions_changed
 from audit.registry import Registry
 from audit.reports import period_bounds
@@ -123,6 +124,7 @@ def upsert_action(body: ActionIn, session: SessionDep, rt: RuntimeDep, who: Admi
     outcome, action_pk = ActionWriter(Registry(session, who.actor, origin="api")).upsert(parsed)
     if outcome != "unchanged":
         on_actions_changed(session, rt.settings, [action_pk], who.actor)
+        apply_case_holds(session, rt.store, who.actor)
     action = session.get(Action, action_pk)
     assert action is not None
     return {"outcome": outcome, "action": action_json(session, action, utcnow())}
@@ -150,7 +152,12 @@ async def import_actions_csv(request: Request, rt: RuntimeDep, who: Admin) -> di
 def _import(rt: Runtime, body: BinaryIO, who: Principal, name: str) -> dict[str, Any]:
     """The database work, in the thread pool: each batch is committed as it completes, then the summary."""
     with rt.sessions() as session:
-        report = import_actions(session, rt.settings, body, who.actor, name, after_batch=lambda _done: session.commit())
+
+        def after_batch(_done: BatchDone) -> None:
+            apply_case_holds(session, rt.store, who.actor)  # recordings newly linked to a held case
+            session.commit()
+
+        report = import_actions(session, rt.settings, body, who.actor, name, after_batch=after_batch)
         session.commit()
         return report.as_dict()
 
@@ -161,4 +168,9 @@ def show_case(case_number: str, session: ReadSessionDep, _who: Readers) -> dict[
     if not found:
         raise NotFound(f"no actions for case {case_number!r}")
     ids = {rid for a in found for rid in a["recordings"]}
-    return {"case_number": case_number, "actions": found, "recordings": _recordings(session, ids)}
+    return {
+        "case_number": case_number,
+        "legal_hold": case_hold_json(session, case_number),
+        "actions": found,
+        "recordings": _recordings(session, ids),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from itertools import chain
@@ -20,11 +21,13 @@ from api.errors import error_response
 from api.params import OffsetQuery, RowId, time_param
 from api.ranges import RangeNotSatisfiable, parse_range
 from api.routes import API_PREFIX
-from config.errors import NotFound
+from audit.fixity import EVENT_KIND as FIXITY_EVENT
+from config.errors import Conflict, NotFound
 from storage.events import append_event
-from storage.models import Device, Recording, Station
+from storage.models import AuditEvent, Device, Recording, Station
+from storage.objects import ObjectMissing
 from storage.runtime import Runtime
-from storage.shapes import recording_json
+from storage.shapes import iso, recording_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])
@@ -102,15 +105,40 @@ def recording_content(
     session: SessionDep,
     rt: RuntimeDep,
     who: Annotated[Principal, Depends(require("reviewer"))],
+    accept_damaged: Annotated[
+        bool, Query(description="serve a recording that failed its fixity check anyway (audited)")
+    ] = False,
 ) -> Response:
-    return stream_recording(session, rt, recording_id, request.headers.get("range"), who)
+    return stream_recording(session, rt, recording_id, request.headers.get("range"), who, accept_damaged)
+
+
+def integrity_finding(session: Session, recording: Recording) -> str:
+    """Why a recording is not served as intact: its last fixity result, in words."""
+    last = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.kind == FIXITY_EVENT, AuditEvent.subject == f"recording:{recording.id}")
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    result = json.loads(last.details).get("result", "failed") if last is not None else "failed"
+    when = f" at {iso(recording.fixity_checked_at)}" if recording.fixity_checked_at else ""
+    return f"recording {recording.id} failed its fixity check{when} ({result})"
 
 
 def stream_recording(
-    session: Session, rt: Runtime, recording_id: int, range_header: str | None, who: Principal
+    session: Session,
+    rt: Runtime,
+    recording_id: int,
+    range_header: str | None,
+    who: Principal,
+    accept_damaged: bool = False,
 ) -> Response:
     """The response for one evidence read; the caller's session must commit before the response is sent."""
     recording = get_recording(session, recording_id)
+    damaged = recording.fixity_ok is False
+    if damaged and not accept_damaged:
+        finding = integrity_finding(session, recording)
+        raise Conflict(f"{finding}; a reviewer may still read it with ?accept_damaged=true", code="integrity_failed")
     size = recording.size
     try:
         span = parse_range(range_header, size)
@@ -119,8 +147,14 @@ def stream_recording(
     first, last = span if span is not None else (0, size - 1)
     # Open the object before anything is promised: a missing object is an error, not a truncated 200.
     chunks: Iterator[bytes] = iter(rt.store.read(recording.sha256, first, last)) if size else iter(())
-    head = next(chunks, b"")
+    try:
+        head = next(chunks, b"")
+    except ObjectMissing as exc:
+        raise Conflict(f"recording {recording.id}'s object is missing from the store", code="object_missing") from exc
     details: dict[str, Any] = {"sha256": recording.sha256, "role": who.role, "token_id": who.token_id}
+    if damaged:
+        details["accept_damaged"] = True
+        details["finding"] = integrity_finding(session, recording)
     if span is not None:
         details["range"] = [first, last]
     # Committed by the request's session before the response (and so any byte) is sent.

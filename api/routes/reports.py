@@ -52,14 +52,18 @@ def report_missing(
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{ext}"'})
 
 
-@router.get("/audit/events", summary="Audit events in sequence order, after a given seq")
+@router.get("/audit/events", summary="Audit events in sequence order, after a given seq, optionally of one subject")
 def audit_events(
     session: ReadSessionDep,
     _who: Auditors,
     after: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    subject: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
 ) -> dict[str, Any]:
-    rows = session.scalars(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit))
+    query = select(AuditEvent).where(AuditEvent.seq > after)
+    if subject is not None:  # e.g. recording:42 — who viewed, linked or exported it (ix_audit_subject)
+        query = query.where(AuditEvent.subject == subject)
+    rows = session.scalars(query.order_by(AuditEvent.seq).limit(limit))
     events = [
         {
             "seq": e.seq,

@@ -113,11 +113,13 @@ def play(
 
 
 @router.get("/recordings/{recording_id}/content")
-def page_content(recording_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
+def page_content(
+    recording_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep, accept_damaged: bool = False
+) -> Response:
     """The same audited read as the API's, authorized by the page cookie (for ``<video src>``)."""
     who = resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
     if who is None:
         raise Unauthorized("sign in first")
     if who.role not in PLAY_ROLES:
         raise Forbidden(f"role {who.role!r} may not read evidence content")
-    return stream_recording(session, rt, recording_id, request.headers.get("range"), who)
+    return stream_recording(session, rt, recording_id, request.headers.get("range"), who, accept_damaged)

@@ -34,8 +34,13 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/actions/{action_id}/links/{recording_id}"): frozenset({"reviewer"}),
     ("DELETE", "/api/v1/actions/{action_id}/links/{recording_id}"): frozenset({"reviewer"}),
     ("GET", "/api/v1/cases/{case_number}"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/cases/{case_number}/hold"): frozenset(),
+    ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
     ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
+    ("GET", "/api/v1/audit/checkpoint"): frozenset({"auditor"}),
+    ("GET", "/api/v1/audit/events/{seq}/proof"): frozenset({"auditor"}),
+    ("GET", "/api/v1/audit/consistency"): frozenset({"auditor"}),
 }
 # Web pages take the token from the login cookie; without one a page redirects to the login form.
 WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {

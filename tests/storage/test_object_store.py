@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes
 
 from storage.local_store import LocalStore
-from storage.objects import DigestMismatch, ObjectMissing, ObjectStore, StoreUnavailable, object_key
+from storage.objects import DigestMismatch, ObjectMissing, ObjectStore, StoreError, StoreUnavailable, object_key
 from storage.s3_store import S3Store
 from tests.fixtures.rgw import RgwServer, rgw_bucket
 from tests.fixtures.s3 import free_port
@@ -193,11 +194,36 @@ def test_sm3_extra_digest_matches_cryptography(backend: Backend, size: int) -> N
     assert not again.created and again.extra_digests == {"sm3": expected}
 
 
-def test_legal_hold_is_accepted_on_a_stored_object(backend: Backend) -> None:
+def test_a_store_without_object_lock_says_holds_live_in_the_database(backend: Backend) -> None:
     sha = backend.store.put(io.BytesIO(_data(SMALL, seed=7))).sha256
-    backend.store.set_legal_hold(sha, True)
+    backend.store.set_legal_hold(sha, True)  # accepted, but nothing in the store enforces it
+    info = backend.store.head(sha)
+    assert info is not None and not info.legal_hold
+    assert backend.store.holds_in_store() is False
     backend.store.set_legal_hold(sha, False)
     assert backend.store.verify(sha)
+
+
+def test_a_held_object_cannot_be_deleted_until_released(s3_locked_bucket_url: str, s3_client: Any) -> None:
+    store = S3Store(s3_locked_bucket_url, part_size=PART)
+    store.ensure_ready()
+    got = store.put(io.BytesIO(_data(SMALL, seed=8)))
+    assert store.holds_in_store() is True
+    store.set_legal_hold(got.sha256, True)
+    info = store.head(got.sha256)
+    assert info is not None and info.legal_hold
+
+    # neither S3 (Object Lock) nor the store's own delete path lets a held version go
+    with pytest.raises(ClientError) as refused:
+        s3_client.delete_object(Bucket=store.bucket, Key=got.key, VersionId=got.version_id)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(StoreError, match="legal hold or retention"):
+        store._delete(got.key, got.version_id)
+    assert store.verify(got.sha256)
+
+    store.set_legal_hold(got.sha256, False)
+    s3_client.delete_object(Bucket=store.bucket, Key=got.key, VersionId=got.version_id)
+    assert store.head(got.sha256) is None
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -254,6 +254,42 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('action_id', 'recording_id')
     )
     # --- end manual unlinks ---
+    # --- tamper-evident audit log (issue 7 items 1-3): checkpoints, the tree's node cache, TRUNCATE refused ---
+    op.create_table('audit_checkpoints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('size', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('root_hash', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('size')
+    )
+    op.create_table('audit_tree_nodes',
+    sa.Column('level', sa.SmallInteger(), autoincrement=False, nullable=False),
+    sa.Column('idx', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('node_hash', sa.LargeBinary(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('level', 'idx')
+    )
+    _checkpoint_triggers()
+    # --- end tamper-evident audit log ---
+    # --- evidence (issue 7 items 4-5): sidecar fixity, case holds ---
+    with op.batch_alter_table('sidecars', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('fixity_ok', sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column('fixity_checked_at', storage.types.UTCDateTime(timezone=True), nullable=True))
+    op.create_table('case_holds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_number', sa.String(length=128), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('held_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('held_by', sa.String(length=256), nullable=False),
+    sa.Column('released_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('released_by', sa.String(length=256), nullable=True),
+    sa.Column('release_reason', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('case_holds', schema=None) as batch_op:
+        batch_op.create_index('ix_case_holds_case', ['case_number'], unique=False)
+    # --- end evidence ---
 
 
 def _append_only_triggers() -> None:
@@ -275,7 +311,46 @@ def _append_only_triggers() -> None:
             )
 
 
+def _checkpoint_triggers() -> None:
+    """Checkpoints are append-only too, and PostgreSQL refuses TRUNCATE of the log and its checkpoints."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints "
+            "FOR EACH ROW EXECUTE FUNCTION bwc_audit_append_only()"
+        )
+        for table in ("audit_events", "audit_checkpoints"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION bwc_audit_append_only()"
+            )
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_checkpoints_no_{verb.lower()} BEFORE {verb} ON audit_checkpoints "
+                "BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END"
+            )
+
+
 def downgrade() -> None:
+    # --- tamper-evident audit log ---
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON audit_checkpoints")
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
+        op.execute("DROP TRIGGER IF EXISTS audit_checkpoints_no_truncate ON audit_checkpoints")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_checkpoints_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_checkpoints_no_delete")
+    op.drop_table('audit_tree_nodes')
+    op.drop_table('audit_checkpoints')
+    # --- end tamper-evident audit log ---
+    # --- evidence (issue 7 items 4-5) ---
+    with op.batch_alter_table('case_holds', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_holds_case')
+    op.drop_table('case_holds')
+    with op.batch_alter_table('sidecars', schema=None) as batch_op:
+        batch_op.drop_column('fixity_checked_at')
+        batch_op.drop_column('fixity_ok')
+    # --- end evidence ---
     # --- manual unlinks (linking) ---
     op.drop_table('manual_unlinks')
     # --- end manual unlinks ---

@@ -1,0 +1,46 @@
+"""The tamper-evident audit log over HTTP (SPEC §9): the latest checkpoint, inclusion and consistency proofs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from api.auth import Principal
+from api.deps import SessionDep, require
+from api.routes import API_PREFIX
+from audit import checkpoints
+
+router = APIRouter(prefix=API_PREFIX, tags=["audit"])
+
+Auditors = Annotated[Principal, Depends(require("auditor"))]
+
+
+@router.get(
+    "/audit/checkpoint",
+    summary="The latest signed checkpoint (a C2SP tlog-checkpoint note)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def latest_checkpoint(session: SessionDep, _who: Auditors) -> Response:
+    checkpoint = checkpoints.latest(session)
+    if checkpoint is None:
+        raise checkpoints.NoCheckpoint("no audit checkpoint yet: one is made within a minute while events arrive")
+    return Response(checkpoint.note, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/audit/events/{seq}/proof", summary="An event's leaf bytes and tlog-proof against the latest checkpoint")
+def event_proof(session: SessionDep, _who: Auditors, seq: Annotated[int, Path(ge=1)]) -> dict[str, object]:
+    return checkpoints.event_proof(session, seq).as_json()
+
+
+@router.get("/audit/consistency", summary="The consistency proof between two tree sizes, up to the latest checkpoint")
+def consistency(
+    session: SessionDep,
+    _who: Auditors,
+    from_: Annotated[int, Query(alias="from", ge=0)],
+    to: Annotated[int, Query(ge=0)],
+) -> dict[str, Any]:
+    proof = checkpoints.consistency(session, from_, to)
+    return {"from": from_, "to": to, "proof": [base64.b64encode(h).decode() for h in proof]}

@@ -1,0 +1,34 @@
+"""Cases: legal hold and release (admin), and the court export (SPEC §5, §10)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from api.auth import Principal
+from api.deps import RuntimeDep, SessionDep, require
+from api.routes import API_PREFIX
+from audit.holds import hold_case, release_case
+from storage.types import utcnow
+
+router = APIRouter(prefix=API_PREFIX, tags=["cases"])
+
+Admin = Annotated[Principal, Depends(require())]
+
+
+class ReasonIn(BaseModel):
+    """Why a case is held or released; kept in the audit log."""
+
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/cases/{case_number}/hold", summary="Put a case's recordings, now and later linked, on legal hold")
+def hold(case_number: str, body: ReasonIn, session: SessionDep, rt: RuntimeDep, who: Admin) -> dict[str, Any]:
+    return hold_case(session, rt.store, case_number, body.reason, who.actor, utcnow()).as_json()
+
+
+@router.post("/cases/{case_number}/release", summary="Release a case's legal hold")
+def release(case_number: str, body: ReasonIn, session: SessionDep, rt: RuntimeDep, who: Admin) -> dict[str, Any]:
+    return release_case(session, rt.store, case_number, body.reason, who.actor, utcnow()).as_json()

@@ -1,0 +1,108 @@
+"""Signed checkpoints of the audit log and the proofs served against the latest one (SPEC §9).
+
+A checkpoint is made (``make_checkpoint``) by ``bwc run`` at least every minute while events arrive and by
+``bwc audit checkpoint``; on PostgreSQL one replica at a time (a transaction-scoped advisory lock; the others
+wait, then find the work done). Each new checkpoint extends the stored tree from the previous checkpoint's
+size and is refused unless it is consistent with the previous one. The caller commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from audit import merkle, notes, tree
+from audit.notes import Checkpoint, Signer
+from config.errors import BwcError, Conflict, NotFound
+from storage.events import leaf_bytes
+from storage.models import AuditCheckpoint, AuditEvent
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_LOCK = 7240612  # beside events.py's 7240611, which serializes appends
+
+
+class NoCheckpoint(Conflict):
+    """No checkpoint covers the event yet; the next one is made within a minute (or by `bwc audit checkpoint`)."""
+
+    code = "not_checkpointed"
+
+
+@dataclass(frozen=True)
+class EventProof:
+    """An event's leaf bytes and its tlog-proof against the latest checkpoint."""
+
+    seq: int
+    index: int
+    leaf: bytes
+    proof: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"seq": self.seq, "index": self.index, "leaf": base64.b64encode(self.leaf).decode(), "proof": self.proof}
+
+
+def latest(session: Session) -> AuditCheckpoint | None:
+    """The newest checkpoint (the largest, since sizes only grow)."""
+    return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)).first()
+
+
+def make_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint:
+    """Sign the log as it stands now, unless the latest checkpoint already covers every event."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})"))
+    previous = latest(session)
+    old_size = previous.size if previous else 0
+    size = session.scalar(select(func.max(AuditEvent.seq))) or 0
+    if previous is not None and size == old_size:
+        return previous
+    root = tree.extend(session, old_size, size)
+    if previous is not None:
+        old_root = bytes.fromhex(previous.root_hash)
+        consistency = tree.proof(session, merkle.consistency_ranges(old_size, size))
+        try:
+            merkle.verify_consistency(old_size, size, old_root, root, consistency)
+        except merkle.MerkleError:
+            raise BwcError(
+                f"the audit log no longer matches checkpoint {old_size}: run `bwc audit verify`",
+                code="audit_log_inconsistent",
+            ) from None
+    note = notes.sign_checkpoint(Checkpoint(signer.name, size, root), signer)
+    checkpoint = AuditCheckpoint(size=size, root_hash=root.hex(), note=note)
+    session.add(checkpoint)
+    session.flush()
+    log.info("audit.checkpoint size=%d root=%s", size, root.hex())
+    return checkpoint
+
+
+def _require(session: Session) -> AuditCheckpoint:
+    checkpoint = latest(session)
+    if checkpoint is None:
+        raise NoCheckpoint("no audit checkpoint yet: one is made within a minute while events arrive")
+    return checkpoint
+
+
+def event_proof(session: Session, seq: int) -> EventProof:
+    """The proof that event ``seq`` is in the tree the latest checkpoint signs."""
+    event = session.get(AuditEvent, seq)
+    if event is None:
+        raise NotFound(f"no audit event {seq}")
+    checkpoint = _require(session)
+    if seq > checkpoint.size:
+        raise NoCheckpoint(f"audit event {seq} is newer than the latest checkpoint ({checkpoint.size} events)")
+    hashes = tree.proof(session, merkle.inclusion_ranges(seq - 1, checkpoint.size))
+    leaf = leaf_bytes(event.seq, event.at, event.actor, event.kind, event.subject, event.details)
+    return EventProof(seq, seq - 1, leaf, notes.format_proof(seq - 1, hashes, checkpoint.note))
+
+
+def consistency(session: Session, old_size: int, new_size: int) -> list[bytes]:
+    """The consistency proof between the trees of the first ``old_size`` and ``new_size`` events."""
+    checkpoint = _require(session)
+    if not 0 <= old_size <= new_size:
+        raise merkle.MerkleError(f"no consistency proof from size {old_size} to size {new_size}")
+    if new_size > checkpoint.size:
+        raise NoCheckpoint(f"size {new_size} is beyond the latest checkpoint ({checkpoint.size} events)")
+    return tree.proof(session, merkle.consistency_ranges(old_size, new_size))

@@ -1,0 +1,49 @@
+"""``POST /api/v1/cases/{n}/hold|release`` (admin): the same holds as the CLI, shown on the case and recordings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api.conftest import Tokens, make_tokens
+from tests.fixtures.evidence import CASE, Case
+
+
+@pytest.fixture
+def case_client(case: Case) -> Iterator[TestClient]:
+    with TestClient(create_app(case.rt.settings)) as c:
+        yield c
+
+
+def test_an_admin_holds_and_releases_a_case(case: Case, case_client: TestClient) -> None:
+    tokens: Tokens = make_tokens(case.rt)
+    admin = tokens.headers("admin")
+    a = case.recs["DEV-A"].id
+
+    held = case_client.post(f"/api/v1/cases/{CASE}/hold", json={"reason": "court order"}, headers=admin)
+
+    assert held.status_code == 200, held.text
+    assert held.json()["legal_hold"] is True and a in held.json()["recordings"]
+    shown = case_client.get(f"/api/v1/cases/{CASE}", headers=tokens.headers("reviewer")).json()
+    assert shown["legal_hold"]["reason"] == "court order" and shown["legal_hold"]["held_by"] == "token:admin-1"
+    rec = case_client.get(f"/api/v1/recordings/{a}", headers=tokens.headers("reviewer")).json()
+    assert rec["legal_hold"] is True and rec["retention_until"]
+
+    released = case_client.post(f"/api/v1/cases/{CASE}/release", json={"reason": "closed"}, headers=admin)
+    assert released.status_code == 200 and released.json()["legal_hold"] is False
+    assert case_client.get(f"/api/v1/cases/{CASE}", headers=admin).json()["legal_hold"] is None
+
+
+def test_bad_hold_requests_are_clear_errors(case: Case, case_client: TestClient) -> None:
+    tokens = make_tokens(case.rt)
+    admin = tokens.headers("admin")
+    no_reason = case_client.post(f"/api/v1/cases/{CASE}/hold", json={"reason": ""}, headers=admin)
+    unknown = case_client.post("/api/v1/cases/NOPE/hold", json={"reason": "x"}, headers=admin)
+    reviewer = case_client.post(f"/api/v1/cases/{CASE}/hold", json={"reason": "x"}, headers=tokens.headers("reviewer"))
+    assert (no_reason.status_code, unknown.status_code, reviewer.status_code) == (422, 404, 403)
+    assert unknown.json()["error"]["code"] == "no_case"
+    release = case_client.post(f"/api/v1/cases/{CASE}/release", json={"reason": "x"}, headers=admin)
+    assert release.status_code == 409 and release.json()["error"]["code"] == "not_held"

@@ -1,0 +1,131 @@
+"""Checkpoints over the stored tree on both databases: every proof they serve verifies, offline, by the RFC."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from audit import checkpoints, merkle, notes
+from audit.checkpoints import NoCheckpoint, make_checkpoint
+from audit.signing import SigningKeyError, load_signer
+from config.errors import NotFound
+from config.settings import Settings
+from storage.db import transaction
+from storage.events import append_events
+from storage.init import ensure_signing_key
+from storage.models import AuditCheckpoint, AuditEvent
+from storage.runtime import Runtime
+from tests.fixtures.audit_log import ORIGIN, fill, new_signer, pem
+
+GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+
+
+def _leaf_hashes(rt: Runtime) -> list[bytes]:
+    with transaction(rt.sessions) as s:
+        return [bytes.fromhex(h) for h in s.scalars(select(AuditEvent.leaf_hash).order_by(AuditEvent.seq))]
+
+
+def test_checkpoints_grow_with_the_log_and_every_proof_verifies(runtime: Runtime) -> None:
+    signer = new_signer()
+    sizes = [1, 2, 3, 7, 8, 9, 16, 17, 31, 33]
+    fill(runtime, signer, sizes)
+    hashes = _leaf_hashes(runtime)
+    with transaction(runtime.sessions) as s:
+        rows = s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
+        assert [r.size for r in rows] == sizes
+        for row in rows:  # each signed root is the RFC 9162 root of that many leaves
+            assert notes.open_checkpoint(row.note, signer.verifier).root == merkle.tree_hash(hashes[: row.size])
+        for seq in range(1, 34):
+            proof = checkpoints.event_proof(s, seq)
+            assert merkle.leaf_hash(proof.leaf) == hashes[seq - 1] and proof.index == seq - 1
+            index, checkpoint = notes.verify_proof(proof.proof, proof.leaf, signer.verifier)
+            assert (index, checkpoint.size) == (seq - 1, 33)
+        for old in range(0, 34):
+            for new in range(old, 34, 5):
+                path = checkpoints.consistency(s, old, new)
+                assert path == merkle.consistency_proof(old, new, hashes)
+                roots = merkle.tree_hash(hashes[:old]), merkle.tree_hash(hashes[:new])
+                merkle.verify_consistency(old, new, *roots, path)
+
+
+def test_a_checkpoint_without_new_events_is_the_latest_one(runtime: Runtime) -> None:
+    signer = new_signer()
+    with transaction(runtime.sessions) as s:
+        empty = make_checkpoint(s, signer)
+        assert (empty.size, empty.root_hash) == (0, merkle.EMPTY_ROOT.hex())
+    fill(runtime, signer, [5])
+    with transaction(runtime.sessions) as s:
+        again = make_checkpoint(s, signer)
+        assert again.size == 5
+        assert s.scalar(select(func.count()).select_from(AuditCheckpoint)) == 2
+
+
+def test_proofs_need_an_event_and_a_checkpoint_covering_it(runtime: Runtime) -> None:
+    signer = new_signer()
+    with transaction(runtime.sessions) as s:
+        with pytest.raises(NoCheckpoint):
+            checkpoints.consistency(s, 0, 0)
+        append_events(s, [("k", "x", {})] * 4)
+    with transaction(runtime.sessions) as s, pytest.raises(NoCheckpoint, match="no audit checkpoint yet"):
+        checkpoints.event_proof(s, 1)
+    with transaction(runtime.sessions) as s:
+        make_checkpoint(s, signer)
+        append_events(s, [("k", "y", {})] * 2)
+    with transaction(runtime.sessions) as s:
+        with pytest.raises(NotFound):
+            checkpoints.event_proof(s, 99)
+        with pytest.raises(NoCheckpoint, match="newer than the latest checkpoint"):
+            checkpoints.event_proof(s, 5)
+        with pytest.raises(NoCheckpoint, match="beyond the latest checkpoint"):
+            checkpoints.consistency(s, 1, 5)
+        with pytest.raises(merkle.MerkleError):
+            checkpoints.consistency(s, 3, 2)
+
+
+def test_the_key_comes_from_the_secret_or_the_file_never_shown(tmp_path: Path) -> None:
+    signer = new_signer()
+    secret = Settings(home=tmp_path, signing_key=SecretStr(pem(signer)))
+    assert load_signer(secret).verifier == signer.verifier
+    path = tmp_path / "k.pem"
+    path.write_text(pem(signer))
+    assert load_signer(Settings(home=tmp_path, signing_key_path=path)).verifier == signer.verifier
+    go = Settings(home=tmp_path, signing_key=SecretStr(GO_SKEY), audit_origin="PeterNeumann")
+    assert str(load_signer(go).verifier) == "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    with pytest.raises(SigningKeyError, match="named 'PeterNeumann', not") as named:
+        load_signer(Settings(home=tmp_path, signing_key=SecretStr(GO_SKEY)))
+    assert "AYEKF" not in str(named.value)
+    with pytest.raises(SigningKeyError, match="not an unencrypted PEM") as bad:
+        load_signer(Settings(home=tmp_path, signing_key=SecretStr("garbage-secret-value")))
+    assert "garbage" not in str(bad.value)
+    with pytest.raises(SigningKeyError, match="no audit signing key at"):
+        load_signer(Settings(home=tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="without spaces"):
+        Settings(home=tmp_path, audit_origin="two words")
+    assert Settings(home=tmp_path, signing_key=SecretStr(pem(signer))).masked()["signing_key"] == "**********"
+
+
+def test_init_makes_a_key_only_for_the_embedded_default(settings: Settings) -> None:
+    line = ensure_signing_key(settings)
+    path = settings.signing_key_path
+    assert path is not None
+    if settings.db_url.startswith("sqlite"):
+        assert line.endswith("(created)") and load_signer(settings).name == ORIGIN
+        assert ensure_signing_key(settings).endswith("(kept)")
+    else:
+        assert line.startswith("MISSING") and not path.exists()
+    given = settings.model_copy(update={"signing_key": SecretStr(pem(new_signer()))})
+    assert ensure_signing_key(given) == "from BWC_SIGNING_KEY"
+
+
+def test_a_proof_names_the_exact_leaf_bytes(runtime: Runtime) -> None:
+    signer = new_signer()
+    fill(runtime, signer, [6])
+    with transaction(runtime.sessions) as s:
+        body = checkpoints.event_proof(s, 5).as_json()
+    leaf = base64.b64decode(str(body["leaf"]))
+    assert leaf.startswith(b'{"actor":') and b'"seq":5' in leaf
+    assert notes.verify_proof(str(body["proof"]), leaf, signer.verifier)[0] == 4
