@@ -18,9 +18,11 @@ The first problem found is reported; the log is read-only here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 from audit import merkle, notes
 from audit.notes import Verifier
 from storage.events import canonical_json, iso_utc, leaf_bytes
-from storage.models import AuditCheckpoint, AuditEvent, AuditTreeNode
+from storage.models import AuditCheckpoint, AuditEvent
 
 PAGE = 20_000
 
@@ -99,24 +101,24 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
     pending = iter(checkpoints)
     target = next(pending, None)
     matched = 0  # size of the last checkpoint whose root matched
-    stack: list[tuple[int, bytes]] = []
+    stack: list[bytes] = []  # the perfect subtrees so far; their levels are the set bits of the count
+    sha256 = hashlib.sha256
     seq = 0
-    leaf_of = _LeafHasher()
+    leaf_of = _LeafHasher(session)
     while True:
         page = _events_page(session, seq)
         signed = _tree_leaves(session, seq, seq + len(page)) if page and seq < tree_size else {}
         for row in page:
-            seq += 1
-            if row[0] != seq:
-                raise _Bad(seq, f"event {seq} is missing (the next stored event is {row[0]})")
-            h = leaf_of(row, signed.get(seq - 1))
-            level, acc = 0, h
-            while stack and stack[-1][0] == level:
-                acc = merkle.node_hash(stack.pop()[1], acc)
-                level += 1
-            stack.append((level, acc))
+            if row[0] != seq + 1:
+                raise _Bad(seq + 1, f"event {seq + 1} is missing (the next stored event is {row[0]})")
+            acc = leaf_of(row, signed.get(seq))
+            index, seq = seq, seq + 1
+            while index & 1:  # the new leaf completes one perfect subtree per trailing 1 bit of its index
+                acc = sha256(b"\x01" + stack.pop() + acc).digest()
+                index >>= 1
+            stack.append(acc)
             while target is not None and target.size == seq:
-                if merkle.fold([x for _, x in stack]) != target.root:
+                if merkle.fold(stack) != target.root:
                     raise _Bad(matched + 1, f"the tree differs from checkpoint {target.size} after seq {matched}")
                 matched, target = target.size, next(pending, None)
         if len(page) < PAGE:
@@ -128,58 +130,89 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
     return seq
 
 
-EventRow = tuple[int, datetime, str, str, str, str, str]
+# Raw driver rows: at 100,000+ events a second SQLAlchemy's per-row result processing would cost more than
+# the hashing. ``at`` is a datetime (psycopg) or SQLAlchemy's SQLite text ``YYYY-MM-DD HH:MM:SS.ffffff``.
+EventRow = tuple[int, object, str, str, str, str, str]
+EVENTS_SQL = (
+    "SELECT seq, at, actor, kind, subject, details, leaf_hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+LEAVES_SQL = "SELECT idx, node_hash FROM audit_tree_nodes WHERE level = 0 AND idx >= ? AND idx < ?"
 
 
-def _events_page(session: Session, after: int) -> Sequence[EventRow]:
-    e = AuditEvent
-    stmt = select(e.seq, e.at, e.actor, e.kind, e.subject, e.details, e.leaf_hash).where(e.seq > after)
-    return session.execute(stmt.order_by(e.seq).limit(PAGE)).tuples().all()
+def _raw(session: Session, sql: str, params: tuple[int, int]) -> list[Any]:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _events_page(session: Session, after: int) -> list[EventRow]:
+    return _raw(session, EVENTS_SQL, (after, PAGE))
 
 
 def _tree_leaves(session: Session, first: int, end: int) -> dict[int, bytes]:
-    rows = session.execute(
-        select(AuditTreeNode.idx, AuditTreeNode.node_hash).where(
-            AuditTreeNode.level == 0, AuditTreeNode.idx >= first, AuditTreeNode.idx < end
-        )
-    )
-    return {idx: bytes(h) for idx, h in rows}
+    return {idx: bytes(h) for idx, h in _raw(session, LEAVES_SQL, (first, end))}
+
+
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029]*')
 
 
 class _LeafHasher:
     """Leaf hashes of stored rows, fast: the canonical leaf text built from the stored canonical details.
 
-    That text is the leaf whenever the details round-trip through JSON (all but non-string keys); when it
-    does not match, the leaf is rebuilt the slow, defining way (``leaf_bytes``) before calling the row bad.
+    That text is the leaf whenever the details round-trip through JSON (all but non-string keys) and the row
+    holds what the service wrote; when it does not match, the row is read back through the model and its
+    leaf rebuilt the slow, defining way (``leaf_bytes``) before it is called bad.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session) -> None:
+        self._session = session
         self._quoted: dict[str, str] = {}
+        self._at: tuple[object, str] = (None, "")
 
     def _q(self, value: str) -> str:
-        q = self._quoted.get(value)
-        if q is None:
-            q = canonical_json(value)
-            if len(self._quoted) < 10_000:
-                self._quoted[value] = q
+        q = f'"{value}"' if _PLAIN.fullmatch(value) else canonical_json(value)
+        if len(self._quoted) < 10_000:  # kinds and actors repeat; subjects mostly do not
+            self._quoted[value] = q
         return q
+
+    def _iso(self, at: object) -> str:
+        if at == self._at[0]:  # bulk appends share one time
+            return self._at[1]
+        if isinstance(at, str) and len(at) == 26 and at[10] == " ":
+            text = f"{at[:10]}T{at[11:]}Z"
+        elif isinstance(at, datetime) and at.tzinfo is not None:
+            text = iso_utc(at)
+        else:
+            text = "?"  # not what the service writes: the slow path decides
+        self._at = (at, text)
+        return text
 
     def __call__(self, row: EventRow, signed: bytes | None) -> bytes:
         seq, at, actor, kind, subject, details, recorded_hex = row
-        recorded = bytes.fromhex(recorded_hex) if len(recorded_hex) == 64 else b""
-        q: Callable[[str], str] = self._q
+        get, q = self._quoted.get, self._q
         fast = (
-            f'{{"actor":{q(actor)},"at":"{iso_utc(at)}","details":{details},'
-            f'"kind":{q(kind)},"seq":{seq},"subject":{canonical_json(subject)}}}'
+            f'{{"actor":{get(actor) or q(actor)},"at":"{self._iso(at)}","details":{details},'
+            f'"kind":{get(kind) or q(kind)},"seq":{seq},"subject":{q(subject)}}}'
         )
         h = hashlib.sha256(b"\x00" + fast.encode()).digest()
-        if h == recorded and signed in (None, h):
+        if h.hex() == recorded_hex and signed in (None, h):
             return h
+        return self._slow(seq, recorded_hex, signed)
+
+    def _slow(self, seq: int, recorded_hex: str, signed: bytes | None) -> bytes:
+        ev = self._session.get(AuditEvent, seq)
+        assert ev is not None
         try:
-            slow = merkle.leaf_hash(leaf_bytes(seq, at, actor, kind, subject, details))
-        except ValueError:
-            raise _Bad(seq, f"event {seq} has details that are not JSON (edited)") from None
-        if slow != recorded:
+            slow = merkle.leaf_hash(leaf_bytes(ev.seq, ev.at, ev.actor, ev.kind, ev.subject, ev.details))
+        except (ValueError, TypeError):
+            raise _Bad(seq, f"event {seq} cannot be read back as an event (edited)") from None
+        if slow.hex() != recorded_hex:
             raise _Bad(seq, f"event {seq} does not hash to its recorded leaf hash (edited, inserted or moved)")
         if signed is not None and slow != signed:
             raise _Bad(seq, f"event {seq} is not the leaf the checkpointed tree holds (rewritten with its hash)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit import merkle
@@ -33,13 +33,22 @@ class TreeIncomplete(BwcError):
 
 
 def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of the given perfect subtrees (missing ones are simply absent)."""
-    wanted = sorted(set(keys))
+    """The stored hashes of the given perfect subtrees (missing ones are simply absent).
+
+    One statement per batch, as ``level = l AND idx IN (...)`` per level joined by OR: both databases answer
+    that from the primary key (SQLite would scan the table for a row-value ``IN``). The keys are integers,
+    written into the SQL as such; a proof is a few dozen of them, and building a SQLAlchemy expression for
+    them would cost more than the lookup.
+    """
+    wanted = sorted({(int(level), int(idx)) for level, idx in keys})
     found: dict[Node, bytes] = {}
-    cols = (AuditTreeNode.level, AuditTreeNode.idx)
+    conn = session.connection()
     for i in range(0, len(wanted), LOOKUP_BATCH):
-        batch = wanted[i : i + LOOKUP_BATCH]
-        rows = session.execute(select(*cols, AuditTreeNode.node_hash).where(tuple_(*cols).in_(batch)))
+        by_level: dict[int, list[str]] = {}
+        for level, idx in wanted[i : i + LOOKUP_BATCH]:
+            by_level.setdefault(level, []).append(str(idx))
+        where = " OR ".join(f"(level = {lv} AND idx IN ({','.join(ix)}))" for lv, ix in by_level.items())
+        rows = conn.exec_driver_sql(f"SELECT level, idx, node_hash FROM audit_tree_nodes WHERE {where}")
         found.update({(level, idx): bytes(h) for level, idx, h in rows})
     return found
 

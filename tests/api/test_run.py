@@ -19,14 +19,18 @@ from typing import TypeVar
 import httpx
 import psutil
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.auth import create_token
+from audit import notes
+from audit.log_verify import verify_log
+from audit.notes import Signer
 from config.settings import Settings
 from storage.db import transaction
 from storage.events import event_details
-from storage.models import AuditEvent
+from storage.models import AuditCheckpoint, AuditEvent
 from storage.runtime import build_runtime
+from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.media import MediaFactory
 
 BWC = str(Path(sys.executable).with_name("bwc"))
@@ -63,6 +67,8 @@ class Service:
     reviewer: str
     station: str
     log: Path
+    auditor: str
+    signer: Signer
 
 
 @pytest.fixture
@@ -71,7 +77,9 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
     with transaction(rt.sessions) as s:
         _token, reviewer = create_token(s, role="reviewer", name="run-reviewer", actor="test")
         _token, station = create_token(s, role="station", name="run-station", station_code="ST-RUN", actor="test")
+        _token, auditor = create_token(s, role="auditor", name="run-auditor", actor="test")
     rt.close()
+    signer = new_signer()
     port = _free_port()
     env = {
         **os.environ,
@@ -79,6 +87,8 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
         "BWC_DATABASE_URL": settings.db_url,
         "BWC_STABLE_SECONDS": "0",
         "BWC_RESCAN_SECONDS": "1",
+        "BWC_SIGNING_KEY": pem(signer),
+        "BWC_CHECKPOINT_SECONDS": "0.2",
     }
     env.pop("BWC_CONFIG", None)
     log = tmp_path / "bwc-run.log"
@@ -87,7 +97,7 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
             [BWC, "run", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        yield Service(proc, f"http://127.0.0.1:{port}", reviewer, station, log)
+        yield Service(proc, f"http://127.0.0.1:{port}", reviewer, station, log, auditor, signer)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -120,10 +130,23 @@ def test_run_serves_ingests_and_stops_cleanly(
     assert [r["original_name"] for r in found] == [target.name]
     assert found[0]["status"] == "ok"
 
+    def checkpoint() -> str | None:  # the checkpointer signs the ingest's events (after the 3 token events)
+        r = httpx.get(f"{base}/api/v1/audit/checkpoint", headers={"Authorization": f"Bearer {service.auditor}"})
+        return r.text if r.status_code == 200 and int(r.text.split("\n")[1]) > 3 else None
+
+    note = _until("a checkpoint covering the ingest", proc, checkpoint)
+    assert notes.open_checkpoint(note, service.signer.verifier).size > 3
+
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
     text = log.read_text()
     assert "Traceback" not in text, text
+    rt = build_runtime(settings)
+    with transaction(rt.sessions) as s:  # one last checkpoint on the way out: every event is signed
+        assert verify_log(s, service.signer.verifier).ok
+        latest = s.scalar(select(func.max(AuditCheckpoint.size)))
+        assert latest == s.scalar(select(func.max(AuditEvent.seq)))
+    rt.close()
 
 
 @pytest.mark.slow

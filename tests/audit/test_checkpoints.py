@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from audit import checkpoints, merkle, notes
+from audit.checkpointer import checkpoint_once
 from audit.checkpoints import NoCheckpoint, make_checkpoint
+from audit.log_verify import verify_log
 from audit.signing import SigningKeyError, load_signer
 from config.errors import NotFound
 from config.settings import Settings
@@ -129,3 +132,26 @@ def test_a_proof_names_the_exact_leaf_bytes(runtime: Runtime) -> None:
     leaf = base64.b64decode(str(body["leaf"]))
     assert leaf.startswith(b'{"actor":') and b'"seq":5' in leaf
     assert notes.verify_proof(str(body["proof"]), leaf, signer.verifier)[0] == 4
+
+
+def test_replicas_checkpointing_at_once_write_one_consistent_log(runtime: Runtime) -> None:
+    # Every replica runs a checkpointer; the advisory lock (PostgreSQL) or the write lock (SQLite) lets one
+    # extend the tree at a time, so none fails on the other's nodes and no size is signed twice.
+    signer = new_signer()
+    fill(runtime, signer, [3], tail=40)
+    start = threading.Barrier(4)
+    sizes: list[int | None] = []
+
+    def replica() -> None:
+        start.wait()
+        sizes.append(checkpoint_once(runtime.sessions, signer))
+
+    threads = [threading.Thread(target=replica) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sizes == [43] * 4
+    with transaction(runtime.sessions) as s:
+        assert [r.size for r in s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id))] == [3, 43]
+        assert verify_log(s, signer.verifier).ok
