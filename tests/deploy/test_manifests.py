@@ -1,0 +1,124 @@
+"""The deployment files are checked by tools, not by eye: Kubernetes manifests against the Kubernetes schemas
+(kubernetes-validate, offline), every ``bwc`` command they run against the program's own options, and the
+properties production depends on (stateless API replicas, one shared signing key, fixity on a schedule,
+probes, resources, non-root)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from api.cli.main import app
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+K8S_VERSION = "1.30.0"  # the oldest Kubernetes the manifests promise to work on
+
+
+def _documents() -> list[dict[str, Any]]:
+    return [d for path in MANIFESTS for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if doc["kind"] == "Deployment":
+        return [doc["spec"]["template"]["spec"]]
+    if doc["kind"] == "CronJob":
+        return [doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]]
+    return []
+
+
+def _by_kind(kind: str) -> list[dict[str, Any]]:
+    return [d for d in _documents() if d["kind"] == kind]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_every_manifest_validates_against_the_kubernetes_schemas(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_a_manifest_with_a_mistake_is_refused_by_the_validator() -> None:
+    (deployment,) = _by_kind("Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["resourcess"] = {}  # a typo strict mode must catch
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def _containers() -> list[dict[str, Any]]:
+    return [
+        c for d in _documents() for spec in _pod_specs(d) for c in spec.get("initContainers", []) + spec["containers"]
+    ]
+
+
+def test_every_bwc_command_in_the_manifests_exists_with_its_options() -> None:
+    runner = CliRunner()
+    commands = [c["command"] for c in _containers() if c["command"][0] == "bwc"]
+    assert commands
+    for command in commands:
+        words = [w for w in command[1:] if not w.startswith("-")]
+        sub = words[:1]
+        result = runner.invoke(app, [*sub, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        for option in (w.split("=")[0] for w in command if w.startswith("--")):
+            assert option in result.output, f"{' '.join(command)}: bwc {sub[0]} has no {option}"
+
+
+def test_api_replicas_are_stateless_and_probed_and_share_one_signing_key() -> None:
+    (deployment,) = _by_kind("Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] >= 2
+    (api,) = spec["containers"]
+    assert "--no-watch" in api["command"]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/api/v1/healthz"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/api/v1/healthz"
+    key_volume = next(v for v in spec["volumes"] if v["name"] == "signing-key")
+    assert key_volume["secret"]["secretName"] == "bwc-signing-key"  # one Secret for all replicas
+    (config,) = _by_kind("ConfigMap")
+    key_path = Path(config["data"]["BWC_SIGNING_KEY_PATH"])
+    mount = next(m for m in api["volumeMounts"] if m["name"] == "signing-key")
+    assert key_path.parent == Path(mount["mountPath"]) and mount["readOnly"] is True
+
+
+def test_fixity_runs_on_a_schedule_and_a_failure_is_not_retried_away() -> None:
+    (cron,) = _by_kind("CronJob")
+    job = cron["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert container["command"][:3] == ["bwc", "fixity", "--sample"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid" and job["backoffLimit"] == 0
+
+
+def test_every_container_runs_as_non_root_with_resource_requests() -> None:
+    for doc in _documents():
+        for spec in _pod_specs(doc):
+            assert spec["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                assert c["resources"]["requests"]["memory"] and c["resources"]["requests"]["cpu"], c["name"]
+                assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
+
+
+def test_the_image_runs_as_the_uid_the_manifests_expect_and_carries_ffmpeg() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "ffmpeg" in dockerfile
+    assert "useradd --system --uid 10001" in dockerfile and "\nUSER bwc" in dockerfile
+    uids = {d["spec"]["template"]["spec"]["securityContext"]["runAsUser"] for d in _by_kind("Deployment")}
+    assert uids == {10001}
+
+
+def test_compose_file_is_valid_where_docker_compose_exists(tmp_path: Path) -> None:
+    compose = DEPLOY / "compose.yaml"
+    doc = yaml.safe_load(compose.read_text())
+    assert {"db", "bwc"} <= set(doc["services"])
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("docker compose is not installed here: only the YAML structure was checked")
+    env = {"POSTGRES_PASSWORD": "x", "MINIO_ROOT_USER": "x", "MINIO_ROOT_PASSWORD": "x", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([docker, "compose", "-f", str(compose), "config", "-q"], env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr
