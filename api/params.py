@@ -24,6 +24,7 @@ INT64_MAX = 2**63 - 1  # a ``BigInteger`` column (audit seq), OFFSET, and any SQ
 RowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="row id")]
 # A position in a BigInteger sequence (audit events' ``seq``), or a count of rows to skip.
 SeqQuery = Annotated[int, Query(ge=0, le=INT64_MAX)]
+SeqPath = Annotated[int, Path(ge=1, le=INT64_MAX, description="audit event sequence number")]
 OffsetQuery = Annotated[int, Query(ge=0, le=INT64_MAX)]
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")

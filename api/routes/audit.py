@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth import Principal
 from api.deps import SessionDep, require
+from api.params import INT64_MAX, SeqPath
 from api.routes import API_PREFIX
 from audit import checkpoints
 
@@ -31,7 +32,11 @@ def latest_checkpoint(session: SessionDep, _who: Auditors) -> Response:
 
 
 @router.get("/audit/events/{seq}/proof", summary="An event's leaf bytes and tlog-proof against the latest checkpoint")
-def event_proof(session: SessionDep, _who: Auditors, seq: Annotated[int, Path(ge=1)]) -> dict[str, object]:
+def event_proof(
+    session: SessionDep,
+    _who: Auditors,
+    seq: SeqPath,
+) -> dict[str, object]:
     return checkpoints.event_proof(session, seq).as_json()
 
 
@@ -39,8 +44,8 @@ def event_proof(session: SessionDep, _who: Auditors, seq: Annotated[int, Path(ge
 def consistency(
     session: SessionDep,
     _who: Auditors,
-    from_: Annotated[int, Query(alias="from", ge=0)],
-    to: Annotated[int, Query(ge=0)],
+    from_: Annotated[int, Query(alias="from", ge=0, le=INT64_MAX)],
+    to: Annotated[int, Query(ge=0, le=INT64_MAX)],
 ) -> dict[str, Any]:
     proof = checkpoints.consistency(session, from_, to)
     return {"from": from_, "to": to, "proof": [base64.b64encode(h).decode() for h in proof]}

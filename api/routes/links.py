@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
+from api.params import RowId
 from api.routes import API_PREFIX
 from audit.linking import ManualChange, link_by_hand, unlink_by_hand
 from audit.shapes import action_json
@@ -37,7 +38,7 @@ def _answer(session: SessionDep, change: ManualChange, created: bool) -> JSONRes
 
 
 @router.post(PATH, summary="Link a recording to an action by hand (reviewer, admin)", responses=LINK_RESPONSES)
-def link(action_id: str, recording_id: int, session: SessionDep, rt: RuntimeDep, who: Linkers) -> JSONResponse:
+def link(action_id: str, recording_id: RowId, session: SessionDep, rt: RuntimeDep, who: Linkers) -> JSONResponse:
     change = link_by_hand(session, rt.settings, rt.store, action_id, recording_id, who.actor)
     return _answer(session, change, created=change.changed)
 
@@ -45,6 +46,6 @@ def link(action_id: str, recording_id: int, session: SessionDep, rt: RuntimeDep,
 @router.delete(
     PATH, summary="Take a recording off an action by hand, for good (reviewer, admin)", responses=UNLINK_RESPONSES
 )
-def unlink(action_id: str, recording_id: int, session: SessionDep, rt: RuntimeDep, who: Linkers) -> JSONResponse:
+def unlink(action_id: str, recording_id: RowId, session: SessionDep, rt: RuntimeDep, who: Linkers) -> JSONResponse:
     change = unlink_by_hand(session, rt.settings, action_id, recording_id, who.actor)
     return _answer(session, change, created=False)
