@@ -118,8 +118,9 @@ def read_rows(source: CsvSource, required: Sequence[str], optional: Sequence[str
     except csv.Error as exc:
         raise FileError(f"line 1: {exc}") from exc
     columns = [c.strip().lstrip("\ufeff").lower() for c in header]
-    if bad_text(header, columns, source.encoding) is not None:
-        raise FileError("line 1: the header is not readable text")
+    problem = bad_text(header, columns, source.encoding)
+    if problem is not None:
+        raise FileError(f"line 1: the header is not readable text ({problem})")
     _check_header(columns, required, optional)
     previous_end = reader.line_num
     while True:

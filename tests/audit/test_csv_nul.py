@@ -35,8 +35,8 @@ def test_nul_rows_are_reported_and_good_rows_import(runtime: Runtime) -> None:
 
     assert _action_ids(runtime) == ["A1", "A4"]
     assert [(e.line, e.reason) for e in report.errors] == [
-        (3, "case_number: contains a NUL byte"),
-        (4, "devices: contains a NUL byte"),
+        (3, "case_number: contains a NUL character"),
+        (4, "devices: contains a NUL character"),
     ]
 
 
