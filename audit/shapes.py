@@ -9,15 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit.coverage import iso
 from audit.linking import effective_verdict
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
+from storage.types import iso, iso_or_none
 
-__all__ = ["action_json", "actions_json", "iso", "iso_or_none"]
-
-
-def iso_or_none(value: datetime | None) -> str | None:
-    return None if value is None else iso(value)
+__all__ = ["action_json", "actions_json"]
 
 
 def action_json(session: Session, action: Action, now: datetime) -> dict[str, Any]:

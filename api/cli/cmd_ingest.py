@@ -21,7 +21,8 @@ from ingest.failures import open_failures
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
 from ingest.watcher import ScanProgress, Watcher, scan_once
-from storage.shapes import failure_json, iso
+from storage.shapes import failure_json
+from storage.types import iso_or_none
 
 DEFAULT_COMMAND = "files"
 
@@ -51,7 +52,7 @@ def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
         "sha256": outcome.sha256,
         "reason": outcome.reason,
         "error": outcome.error,
-        "next_attempt_at": iso(outcome.next_attempt_at),
+        "next_attempt_at": iso_or_none(outcome.next_attempt_at),
         "after_ingest": outcome.after_ingest,
         "sidecars": [outcome_json(s) for s in outcome.sidecars],
     }

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +22,10 @@ from api.auth import create_token
 from config.settings import Settings
 from storage.db import transaction
 from storage.runtime import build_runtime
+from tests.fixtures.cli import BWC as BWC_SCRIPT
 from tests.fixtures.media import MediaFactory
 
-BWC = str(Path(sys.executable).with_name("bwc"))
+BWC = str(BWC_SCRIPT)
 DEADLINE_SECONDS = 120.0  # a bound on waiting, not a performance threshold
 T = TypeVar("T")
 
