@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from config.errors import BadInput, Conflict, NotFound
 from storage.events import append_event
 from storage.models import ApiToken, Station
-from storage.types import utcnow
+from storage.types import iso, iso_or_none, utcnow
 
 ROLES = ("admin", "station", "reviewer", "auditor")
 TOKEN_PREFIX = "bwc_"
@@ -93,8 +93,8 @@ def list_tokens(session: Session) -> list[dict[str, Any]]:
             "name": t.name,
             "role": t.role,
             "station": code,
-            "created_at": t.created_at.isoformat(),
-            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+            "created_at": iso(t.created_at),
+            "revoked_at": iso_or_none(t.revoked_at),
         }
         for t, code in rows
     ]

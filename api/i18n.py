@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
-LANGS = ("en", "zh")
+# Verdicts and reasons in words live in audit/labels.py: one table for the pages and the reports.
+from audit.labels import LANGS as LANGS
+from audit.labels import REASONS as REASONS
+from audit.labels import VERDICTS as VERDICTS
+from audit.labels import reason_words as reason_words
+from audit.labels import verdict_words as verdict_words
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -196,62 +198,6 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-VERDICTS: dict[str, dict[str | None, str]] = {
-    "en": {"complete": "complete", "pending": "pending upload", "incomplete": "incomplete", None: "not evaluated"},
-    "zh": {"complete": "完整", "pending": "待上传", "incomplete": "不完整", None: "未评估"},
-}
-
-# A reason in words; ``{from}``/``{to}`` arrive already in local time, missing fields read as "?".
-REASONS: dict[str, dict[str, str]] = {
-    "en": {
-        "too_few_devices": "Only {devices} recording device(s) on the action; the rule asks for {min_devices} or more.",
-        "no_footage": "No usable recording at all.",
-        "shortfall": (
-            "From {from} to {to} fewer devices than required were recording (throughout: {devices_recording})."
-        ),
-        "no_audio": "Recording {recording} of device {device} has no sound.",
-        "no_video": "Recording {recording} of device {device} has no picture.",
-        "unplayable": "Recording {recording} of device {device} cannot be played.",
-        "uncertified": "No certified officer among the participants: auxiliary staff may not enforce alone.",
-        "integrity": "Recording {recording} of device {device} failed a fixity check.",
-        "unknown": "Reason {code}.",
-    },
-    "zh": {
-        "too_few_devices": "本次行动仅有 {devices} 部执法记录设备，规定至少 {min_devices} 部。",
-        "no_footage": "没有任何可用录像。",
-        "shortfall": "{from} 至 {to} 期间在录设备不足（全程在录：{devices_recording}）。",
-        "no_audio": "设备 {device} 的录像 {recording} 没有声音。",
-        "no_video": "设备 {device} 的录像 {recording} 没有图像。",
-        "unplayable": "设备 {device} 的录像 {recording} 无法播放。",
-        "uncertified": "参与人员中没有持证执法人员：协管人员不得单独执法。",
-        "integrity": "设备 {device} 的录像 {recording} 完整性校验失败。",
-        "unknown": "原因 {code}。",
-    },
-}
-NOBODY = {"en": "none", "zh": "无"}
-
-
-class _Fields(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
 
 def pick_lang(value: str | None) -> str:
     return value if value in LANGS else "en"
-
-
-def verdict_words(verdict: str | None, lang: str) -> str:
-    return VERDICTS[lang].get(verdict, verdict or VERDICTS[lang][None])
-
-
-def reason_words(reason: Mapping[str, Any], lang: str, when: Callable[[str | None], str]) -> str:
-    """One coverage reason (SPEC §6) as a sentence; ``when`` turns an ISO time into local words."""
-    code = str(reason.get("code", ""))
-    template = REASONS[lang].get(code, REASONS[lang]["unknown"])
-    fields = _Fields(reason)
-    for key in ("from", "to"):
-        if reason.get(key):
-            fields[key] = when(reason[key])
-    if "devices_recording" in reason:
-        fields["devices_recording"] = ", ".join(reason["devices_recording"] or []) or NOBODY[lang]
-    return template.format_map(fields)

@@ -27,21 +27,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from storage.types import iso
 
 Interval = tuple[float, float]
 
 COMPLETE, PENDING, INCOMPLETE = "complete", "pending", "incomplete"
+# Every reason code coverage gives (SPEC §6); audit/labels.py words each one in every language.
+REASON_CODES = (
+    "too_few_devices",
+    "no_footage",
+    "shortfall",
+    "no_audio",
+    "no_video",
+    "unplayable",
+    "uncertified",
+    "integrity",
+)
 BLOCKING = frozenset({"shortfall", "no_footage", "too_few_devices", "uncertified", "integrity"})
 WAITABLE = frozenset({"shortfall", "no_footage"})
-
-
-def iso(value: datetime) -> str:
-    """ISO 8601 in UTC with an explicit ``+00:00`` offset (SPEC §12)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from config.errors import BadInput, Conflict, NotFound
 from storage.events import append_event
 from storage.models import Action, ActionRecording, CaseHold, Recording, Sidecar
 from storage.objects import ObjectMissing, ObjectStore
-from storage.shapes import iso
+from storage.types import iso
 
 log = logging.getLogger(__name__)
 

@@ -20,18 +20,13 @@ from openpyxl.styles import Font
 from rich.console import Console
 from rich.table import Table
 
-REASON_LABELS = {
-    "too_few_devices": "执法记录设备少于规定数量",
-    "no_footage": "无可用录像",
-    "shortfall": "录像未覆盖全过程",
-    "no_audio": "录像无声音",
-    "unplayable": "录像无法播放",
-    "uncertified": "无持证执法人员",
-    "integrity": "录像完整性校验失败",
-}
-VERDICT_LABELS = {"complete": "完整", "pending": "待上传", "incomplete": "不完整", None: "未评估"}
+from audit.labels import reason_label, verdict_words
 
 Column = tuple[str, str, Callable[[dict[str, Any]], Any]]  # key, heading, value from a row
+
+
+def _reason_zh(reason: dict[str, Any]) -> str:
+    return reason_label(reason["code"], "zh") if reason.get("code") else ""
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -73,9 +68,9 @@ def _sections(tz: ZoneInfo) -> list[tuple[str, str, str, list[Column]]]:
         ("officers", "officers 执法人员", lambda r: _join(r["officers"])),
         ("devices", "devices 执法记录仪", lambda r: _join(r["devices"])),
         ("verdict", "verdict 结论", lambda r: r["verdict"]),
-        ("verdict_zh", "verdict_zh 结论说明", lambda r: VERDICT_LABELS.get(r["verdict"], r["verdict"])),
+        ("verdict_zh", "verdict_zh 结论说明", lambda r: verdict_words(r["verdict"], "zh")),
         ("reason", "reason 原因代码", lambda r: r["reason"].get("code")),
-        ("reason_zh", "reason_zh 原因说明", lambda r: REASON_LABELS.get(r["reason"].get("code", ""), "")),
+        ("reason_zh", "reason_zh 原因说明", lambda r: _reason_zh(r["reason"])),
         ("reason_device", "reason_device 设备", lambda r: r["reason"].get("device")),
         ("reason_recording", "reason_recording 录像编号", lambda r: r["reason"].get("recording")),
         ("gap_from", f"gap_from{zone} 缺口开始", lambda r: t(r["reason"].get("from"))),

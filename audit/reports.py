@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from audit.shapes import actions_json, iso, iso_or_none
+from audit.shapes import actions_json
 from config.errors import BadInput
 from config.settings import Settings
 from storage.models import Action, ActionRecording, Device, Recording, Unit
+from storage.types import iso, iso_or_none
 
 VERDICTS = ("complete", "pending", "incomplete")
 

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit.coverage import iso
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
+from storage.types import iso, iso_or_none
 
-__all__ = ["action_json", "actions_json", "effective_verdict", "iso", "iso_or_none"]
+__all__ = ["action_json", "actions_json", "effective_verdict"]
 
 
 def effective_verdict(action: Action, now: datetime) -> str | None:
@@ -20,10 +20,6 @@ def effective_verdict(action: Action, now: datetime) -> str | None:
     if action.verdict == "pending" and action.pending_until is not None and now >= action.pending_until:
         return "incomplete"
     return action.verdict
-
-
-def iso_or_none(value: datetime | None) -> str | None:
-    return None if value is None else iso(value)
 
 
 def action_json(session: Session, action: Action, now: datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func, select, text
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from config.errors import Conflict
 from storage.bulk import insert_rows, table_of
 from storage.models import AuditEvent
-from storage.types import utcnow
+from storage.types import iso, utcnow
 
 SYSTEM_ACTOR = "system"
 EVENT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "details", "leaf_hash")
@@ -41,10 +41,8 @@ def _default(value: Any) -> Any:
 
 
 def iso_utc(value: datetime) -> str:
-    """ISO 8601 in UTC with microseconds, ending in ``Z``."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime in an audit event")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """An event's time as its leaf hashes it: the one formatter's fixed leaf form (microseconds, ``Z``)."""
+    return iso(value, leaf=True)
 
 
 def leaf_bytes(seq: int, at: datetime, actor: str, kind: str, subject: str, details: str) -> bytes:

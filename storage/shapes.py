@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from config.settings import mask_text
 from storage.models import IngestFailure, Recording
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with an explicit offset (``+00:00``), or None."""
-    return None if value is None else value.astimezone(UTC).isoformat()
+from storage.types import iso_or_none
 
 
 def recording_json(rec: Recording) -> dict[str, Any]:
@@ -24,26 +19,26 @@ def recording_json(rec: Recording) -> dict[str, Any]:
         "station": rec.station.code if rec.station is not None else None,
         "officer": rec.officer_code,
         "original_name": rec.original_name,
-        "started_at": iso(rec.started_at),
-        "ended_at": iso(rec.ended_at),
+        "started_at": iso_or_none(rec.started_at),
+        "ended_at": iso_or_none(rec.ended_at),
         "duration_seconds": rec.duration_seconds,
         "has_video": rec.has_video,
         "has_audio": rec.has_audio,
         "status": rec.status,
         "time_source": rec.time_source,
-        "received_at": iso(rec.received_at),
+        "received_at": iso_or_none(rec.received_at),
         # more than the contract asks:
         "sequence": rec.sequence,
         "source_path": rec.source_path,
         "media_kind": rec.media_kind,
         "probe_error": rec.probe_error,
-        "verified_at": iso(rec.verified_at),
+        "verified_at": iso_or_none(rec.verified_at),
         "sm3": rec.sm3,
-        "retention_until": iso(rec.retention_until),
+        "retention_until": iso_or_none(rec.retention_until),
         "legal_hold": rec.legal_hold,
         # None: never checked; False: the stored bytes failed a re-hash (see ``bwc fixity``)
         "fixity_ok": rec.fixity_ok,
-        "fixity_checked_at": iso(rec.fixity_checked_at),
+        "fixity_checked_at": iso_or_none(rec.fixity_checked_at),
     }
 
 
@@ -56,7 +51,7 @@ def failure_json(failure: IngestFailure, station: str | None) -> dict[str, Any]:
         # masked when written (ingest/jobs.py); masked again by shape in case an older row quoted a URL password
         "last_error": None if failure.last_error is None else mask_text(failure.last_error),
         "attempts": failure.attempts,
-        "first_failed_at": iso(failure.first_failed_at),
-        "last_failed_at": iso(failure.last_failed_at),
-        "next_attempt_at": iso(failure.next_attempt_at),
+        "first_failed_at": iso_or_none(failure.first_failed_at),
+        "last_failed_at": iso_or_none(failure.last_failed_at),
+        "next_attempt_at": iso_or_none(failure.next_attempt_at),
     }

@@ -36,3 +36,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+LEAF_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # hashed into audit-log leaves: these bytes must never change
+
+
+def iso(value: datetime, *, leaf: bool = False) -> str:
+    """The one ISO 8601 formatter: UTC with an explicit ``+00:00`` (SPEC §12), or with ``leaf`` the audit log's
+    fixed form (always microseconds, ``Z``). A naive value is refused rather than guessed at."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: every stored or printed time is aware UTC")
+    value = value.astimezone(UTC)
+    return value.strftime(LEAF_TIME_FORMAT) if leaf else value.isoformat()
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    """:func:`iso`, passing None through (a time not known yet)."""
+    return None if value is None else iso(value)

@@ -25,7 +25,8 @@ from storage.db import reading
 from storage.leftovers import clean_leftovers, last_cleanup
 from storage.objects import StoreError
 from storage.runtime import Runtime
-from storage.shapes import failure_json, iso
+from storage.shapes import failure_json
+from storage.types import iso, iso_or_none
 
 DEFAULT_COMMAND = "files"
 
@@ -55,7 +56,7 @@ def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
         "sha256": outcome.sha256,
         "reason": outcome.reason,
         "error": outcome.error,
-        "next_attempt_at": iso(outcome.next_attempt_at),
+        "next_attempt_at": iso_or_none(outcome.next_attempt_at),
         "after_ingest": outcome.after_ingest,
         "sidecars": [outcome_json(s) for s in outcome.sidecars],
     }

@@ -19,11 +19,11 @@ from audit.csv_rows import parse_time
 from audit.imports import import_assignments, import_devices, import_officers
 from audit.linking import on_actions_changed
 from audit.registry import Change, Registry, assign_device, update_device, update_officer
-from audit.shapes import iso
 from config.errors import BwcError
 from config.settings import Settings
 from storage.db import reading, transaction
 from storage.models import Device, Officer, Unit
+from storage.types import iso_or_none
 
 devices_app = typer.Typer(no_args_is_help=True, help="Recording devices (执法记录仪).")
 officers_app = typer.Typer(no_args_is_help=True, help="Officers and who carries which device when.")
@@ -86,7 +86,7 @@ def devices_list(fmt: FormatOpt = Format.table) -> None:
                 "model": d.model,
                 "unit": unit,
                 "clock_offset_seconds": d.clock_offset_seconds,
-                "created_at": iso(d.created_at),
+                "created_at": iso_or_none(d.created_at),
             }
             for d, unit in s.execute(
                 select(Device, Unit.code).outerjoin(Unit, Unit.id == Device.unit_id).order_by(Device.serial)

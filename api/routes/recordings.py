@@ -27,7 +27,8 @@ from storage.events import append_event
 from storage.models import AuditEvent, Device, Recording, Station
 from storage.objects import ObjectMissing
 from storage.runtime import Runtime
-from storage.shapes import iso, recording_json
+from storage.shapes import recording_json
+from storage.types import iso
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from audit import linking
 from audit.registry import Registry, assign_device, update_device
 from audit.shapes import action_json, effective_verdict
-from config.settings import Settings, get_settings
 from storage.bulk import table_of
 from storage.db import transaction
 from storage.models import Action, ActionDevice, ActionRecording, Device, Recording
@@ -257,36 +254,6 @@ def test_action_json_shape(runtime: Runtime, files: Files) -> None:
     assert data["verdict"] == "incomplete"
     assert data["reasons"][0]["code"] == "shortfall" and data["reasons"][0]["devices_recording"] == ["A"]
     json.dumps(data)  # plain JSON values only
-
-
-@pytest.fixture
-def cli_env(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("BWC_HOME", str(settings.home))
-    monkeypatch.setenv("BWC_DATABASE_URL", settings.db_url)
-    get_settings.cache_clear()
-    yield runtime
-    get_settings.cache_clear()
-
-
-def test_cli_actions_show(cli_env: Runtime, files: Files) -> None:
-    from api.cli.main import app
-
-    rt = cli_env
-    with transaction(rt.sessions) as s:
-        act = cd.action(s, "X1", T0, T0 + sec(8), devices=["A", "B"])
-        cd.stored_recording(s, rt.store, files(), "A", T0 - sec(1))
-        linking.on_actions_changed(s, rt.settings, [act.id], "t")
-    runner = CliRunner()
-    result = runner.invoke(app, ["actions", "show", "X1", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert data["verdict"] == "incomplete" and data["devices"] == ["A", "B"]
-    table = runner.invoke(app, ["actions", "show", "X1"])
-    assert table.exit_code == 0
-    assert "shortfall" in table.stdout and "incomplete" in table.stdout
-    missing = runner.invoke(app, ["actions", "show", "NOPE"])
-    assert missing.exit_code == 2
-    assert "NOPE" in missing.stderr
 
 
 def test_batched_link_events_are_the_same_leaves_as_single_ones(runtime: Runtime, files: Files) -> None:

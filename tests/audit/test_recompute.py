@@ -1,91 +1,26 @@
-"""Full recomputes and coverage-policy changes: ``bwc init`` and ``bwc coverage recompute``, on both databases."""
+"""Full recomputes and coverage-policy changes on both databases (their commands: tests/api/cli/test_coverage.py)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from audit import linking
 from audit.linking import full
 from audit.policy import apply_policy, recorded_policy
-from config.settings import Settings, get_settings
 from storage.db import transaction
 from storage.events import append_event
 from storage.models import Action, ActionRecording, AuditEvent
 from storage.runtime import Runtime
 from storage.types import utcnow
 from tests.fixtures import audit_data as ad
+from tests.fixtures.audit_data import event_kinds, one_device_action, verdicts
 
 T0 = ad.utc(2024, 5, 1, 8, 0)
-
-
-def verdicts(rt: Runtime) -> dict[str, str | None]:
-    with rt.sessions() as s:
-        return {a.action_id: a.verdict for a in s.scalars(select(Action))}
-
-
-def event_kinds(rt: Runtime) -> list[str]:
-    with rt.sessions() as s:
-        return list(s.scalars(select(AuditEvent.kind).order_by(AuditEvent.seq)))
-
-
-def one_device_action(rt: Runtime) -> None:
-    """SOLO: one device filming the whole window; DUO: two devices, B filming all of it and C nothing."""
-    with transaction(rt.sessions) as s:
-        ad.action(s, "SOLO", "U1", T0, "complete", minutes=10, devices=("A",))
-        ad.recording(s, "A", T0 - timedelta(seconds=5), seconds=610)
-        ad.action(s, "DUO", "U1", T0 + timedelta(hours=1), "complete", minutes=10, devices=("B", "C"))
-        ad.recording(s, "B", T0 + timedelta(hours=1), seconds=600)
-
-
-@pytest.fixture
-def cli(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("BWC_HOME", str(settings.home))
-    monkeypatch.setenv("BWC_DATABASE_URL", settings.db_url)
-    get_settings.cache_clear()
-    yield runtime
-    get_settings.cache_clear()
-
-
-def bwc(*args: str) -> str:
-    from api.cli.main import app
-
-    get_settings.cache_clear()  # each run reads the environment afresh, as a new process would
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def test_init_recomputes_when_the_policy_changes(cli: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = cli
-    one_device_action(rt)
-    assert "coverage policy: changed" in bwc("init")  # the first policy over existing actions is recorded
-    assert verdicts(rt) == {"SOLO": "incomplete", "DUO": "incomplete"}
-    assert event_kinds(rt).count("policy.changed") == 1
-
-    monkeypatch.setenv("BWC_MIN_DEVICES", "1")
-    assert "coverage policy: changed, 2 actions recomputed" in bwc("init")
-    assert verdicts(rt) == {"SOLO": "complete", "DUO": "complete"}
-    with rt.sessions() as s:
-        changes = [
-            json.loads(d) for d in s.scalars(select(AuditEvent.details).where(AuditEvent.kind == "policy.changed"))
-        ]
-        assert recorded_policy(s) == changes[-1]["to"]
-    assert changes[-1]["from"]["min_devices"] == 2 and changes[-1]["to"]["min_devices"] == 1
-    assert {k for k, v in changes[-1]["to"].items() if changes[-1]["from"][k] != v} == {"min_devices"}
-    kinds = event_kinds(rt)
-    assert kinds[-4:] == ["policy.changed", "coverage.changed", "coverage.changed", "policy.applied"]
-
-    # the same policy again: nothing recomputed, no event
-    assert "coverage policy: up to date" in bwc("init")
-    assert event_kinds(rt) == kinds
-    assert verdicts(rt) == {"SOLO": "complete", "DUO": "complete"}
 
 
 def test_no_policy_event_before_the_first_action(runtime: Runtime) -> None:
@@ -96,22 +31,6 @@ def test_no_policy_event_before_the_first_action(runtime: Runtime) -> None:
     assert apply_policy(runtime.sessions, runtime.settings, utcnow(), "t").changed is True
     assert apply_policy(runtime.sessions, runtime.settings, utcnow(), "t").recomputed is None
     assert event_kinds(runtime).count("policy.changed") == 1
-
-
-def test_coverage_recompute_command(cli: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = cli
-    one_device_action(rt)
-    first = json.loads(bwc("coverage", "recompute", "--format", "json"))
-    # the fixtures stored "complete"; both actions lack a second device's footage
-    assert first == {"actions": 2, "verdicts_changed": 2, "policy_changed": True}
-    assert json.loads(bwc("coverage", "recompute", "--format", "json")) == {
-        "actions": 2,
-        "verdicts_changed": 0,
-        "policy_changed": False,
-    }
-    monkeypatch.setenv("BWC_MIN_DEVICES", "1")
-    assert "2 actions recomputed, 2 verdicts changed (policy change recorded)" in bwc("coverage", "recompute")
-    assert verdicts(rt) == {"SOLO": "complete", "DUO": "complete"}
 
 
 def test_full_recompute_relinks_under_a_new_margin_and_is_idempotent(runtime: Runtime) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,12 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from rich.console import Console
-from typer.testing import CliRunner
 
+from audit.coverage import REASON_CODES
+from audit.labels import reason_label
 from audit.report_formats import render_csv, render_json, render_table, render_xlsx
 from audit.reports import missing_report
-from config.settings import Settings, get_settings
+from config.settings import Settings
 from storage.db import transaction
 from storage.models import ActionRecording
 from storage.runtime import Runtime
@@ -107,55 +107,25 @@ def test_xlsx_reads_back_with_chinese_text_and_local_times(report: dict[str, Any
     assert holes[1][:4] == ("D1", 2, 2, 1)
 
 
+def test_every_reason_code_has_its_chinese_words_in_csv_and_xlsx(runtime: Runtime, settings: Settings) -> None:
+    with transaction(runtime.sessions) as s:
+        action(s, "A-9", "城管二中队", DAY, "incomplete", reasons=[{"code": code} for code in REASON_CODES])
+    with transaction(runtime.sessions) as s:
+        report = missing_report(s, settings, date(2024, 5, 1), date(2024, 5, 1), None, NOW)
+    rows = list(csv.DictReader(io.StringIO(render_csv(report).decode("utf-8-sig"))))
+    by_code = {r["reason 原因代码"]: r["reason_zh 原因说明"] for r in rows}
+    assert by_code == {code: reason_label(code, "zh") for code in REASON_CODES}
+    assert by_code["no_video"] == "录像无图像"
+    sheet = load_workbook(io.BytesIO(render_xlsx(report)))["actions 行动"]
+    header = [c.value for c in sheet[1]]
+    code_col, words_col = header.index("reason 原因代码"), header.index("reason_zh 原因说明")
+    cells = {row[code_col]: row[words_col] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert cells == by_code
+
+
 def test_table_names_every_section(report: dict[str, Any]) -> None:
     console = Console(record=True, width=240)
     render_table(report, console)
     text = console.export_text()
     for needle in ("A-1", "城管一中队", "shortfall", "50.0%", "Late uploads", "Missing files", "no action claims"):
         assert needle in text
-
-
-@pytest.fixture
-def cli_env(stored: Runtime, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("BWC_HOME", str(settings.home))
-    monkeypatch.setenv("BWC_DATABASE_URL", settings.db_url)
-    monkeypatch.setenv("BWC_TIMEZONE", "Asia/Shanghai")
-    get_settings.cache_clear()
-    yield stored
-    get_settings.cache_clear()
-
-
-def test_cli_report_missing(cli_env: Runtime, tmp_path: Path) -> None:
-    from api.cli.main import app
-
-    runner = CliRunner()
-    as_json = runner.invoke(
-        app, ["report", "missing", "--from", "2024-05-01", "--to", "2024-05-01", "--format", "json"]
-    )
-    assert as_json.exit_code == 0, as_json.output  # a non-empty report is not a finding
-    data = json.loads(as_json.stdout)
-    assert [a["action_id"] for a in data["actions"]] == ["A-1"]
-    april = json.loads(
-        runner.invoke(
-            app, ["report", "missing", "--from", "2024-04-30", "--to", "2024-04-30", "--format", "json"]
-        ).stdout
-    )
-    assert april["actions"] == [] and april["units"] == []
-
-    out = tmp_path / "report.xlsx"
-    xlsx = runner.invoke(app, ["report", "missing", "--format", "xlsx", "--out", str(out)])
-    assert xlsx.exit_code == 0, xlsx.output
-    assert load_workbook(out)["actions 行动"]["A2"].value == "A-1"
-
-    as_csv = runner.invoke(app, ["report", "missing", "--unit", "城管一中队", "--format", "csv"])
-    assert as_csv.exit_code == 0
-    assert as_csv.stdout_bytes.startswith(b"\xef\xbb\xbfaction_id")
-
-    table = runner.invoke(app, ["report", "missing"])
-    assert table.exit_code == 0 and "A-1" in table.stdout
-
-    for bad in (["--from", "2024-13-01"], ["--to", "yesterday"], ["--from", "2024-05-02", "--to", "2024-05-01"]):
-        result = runner.invoke(app, ["report", "missing", *bad])
-        assert result.exit_code == 2, (bad, result.output)
-    unknown = runner.invoke(app, ["report", "missing", "--unit", "nobody"])
-    assert unknown.exit_code == 2 and "nobody" in unknown.stderr

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -14,19 +11,13 @@ from api.auth import authenticate, hash_token
 from storage.db import transaction
 from storage.models import ApiToken
 from storage.runtime import Runtime
-
-BWC = str(Path(sys.executable).with_name("bwc"))
+from tests.fixtures.cli import run_bwc
 
 
 def _bwc(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "BWC_HOME": str(runtime.settings.home),
-        "BWC_DATABASE_URL": runtime.settings.db_url,
-        "BWC_STORAGE_URL": runtime.settings.store_url,
-    }
-    env.pop("BWC_CONFIG", None)
-    return subprocess.run([BWC, *args], env=env, capture_output=True, text=True, timeout=120)
+    settings = runtime.settings
+    env = {"BWC_HOME": str(settings.home), "BWC_DATABASE_URL": settings.db_url, "BWC_STORAGE_URL": settings.store_url}
+    return run_bwc(*args, env=env)
 
 
 def test_create_prints_the_token_alone_and_keeps_only_its_hash(runtime: Runtime) -> None:

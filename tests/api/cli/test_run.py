@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,9 +30,10 @@ from storage.events import event_details
 from storage.models import AuditCheckpoint, AuditEvent
 from storage.runtime import build_runtime
 from tests.fixtures.audit_log import new_signer, pem
+from tests.fixtures.cli import BWC as BWC_SCRIPT
 from tests.fixtures.media import MediaFactory
 
-BWC = str(Path(sys.executable).with_name("bwc"))
+BWC = str(BWC_SCRIPT)
 DEADLINE_SECONDS = 120.0  # a bound on waiting, not a performance threshold
 T = TypeVar("T")
 
