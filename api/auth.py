@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from config.errors import BadInput, Conflict, NotFound
 from storage.events import append_event
 from storage.models import ApiToken, Station
-from storage.types import iso, iso_or_none, utcnow
+from storage.types import INT32_MAX, iso, iso_or_none, utcnow
 
 ROLES = ("admin", "station", "reviewer", "auditor")
 TOKEN_PREFIX = "bwc_"
@@ -103,7 +103,7 @@ def list_tokens(session: Session) -> list[dict[str, Any]]:
 def revoke_token(session: Session, name_or_id: str, actor: str = "cli") -> ApiToken:
     """Revoke the live token with this name (or id); revoking twice is refused so that typos show."""
     cond = [ApiToken.name == name_or_id]
-    if name_or_id.isdigit():
+    if name_or_id.isascii() and name_or_id.isdigit() and int(name_or_id) <= INT32_MAX:  # else only a name
         cond.append(ApiToken.id == int(name_or_id))
     candidates = session.scalars(select(ApiToken).where(or_(*cond), ApiToken.revoked_at.is_(None))).all()
     if not candidates:

@@ -16,9 +16,7 @@ from fastapi import Path, Query
 
 from audit.csv_rows import BadRow, parse_time
 from config.errors import BadInput
-
-INT32_MAX = 2**31 - 1  # an ``Integer`` column (every table's id) on PostgreSQL
-INT64_MAX = 2**63 - 1  # a ``BigInteger`` column (audit seq), OFFSET, and any SQLite INTEGER
+from storage.types import INT32_MAX, INT64_MAX
 
 # A row id in the path (``/recordings/{recording_id}``): an ``Integer`` primary key.
 RowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="row id")]

@@ -14,12 +14,13 @@ from typing import Literal
 
 from config.errors import BadInput
 from config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS
+from storage.types import INT32_MAX
 
 MediaClass = Literal["media", "sidecar", "temporary", "other"]
 
 NAME_GROUPS = ("device", "officer", "start", "seq")
 MAX_CODE_LENGTH = 128  # devices.serial and recordings.officer_code
-MAX_SEQUENCE = 2**31 - 1  # recordings.sequence is an Integer (32 bits on PostgreSQL)
+MAX_SEQUENCE = INT32_MAX  # recordings.sequence is an Integer (32 bits on PostgreSQL)
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".filepart")
 _MEDIA = frozenset(MEDIA_EXTENSIONS)
 _SIDECAR = frozenset(SIDECAR_EXTENSIONS)

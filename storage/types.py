@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
+# What integer columns hold, for callers that must refuse a bigger number before it reaches the database:
+INT32_MAX = 2**31 - 1  # ``Integer`` (every id, sequence numbers) on PostgreSQL
+INT64_MAX = 2**63 - 1  # ``BigInteger``, LIMIT/OFFSET, and any SQLite INTEGER
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend; a naive value is refused rather than guessed at."""

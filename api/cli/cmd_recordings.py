@@ -13,6 +13,7 @@ from api.cli.groups import add_once
 from storage.db import reading
 from storage.models import Device, Recording
 from storage.shapes import recording_json
+from storage.types import INT64_MAX
 
 recordings_app = typer.Typer(no_args_is_help=True, help="Stored recordings.")
 
@@ -20,7 +21,9 @@ recordings_app = typer.Typer(no_args_is_help=True, help="Stored recordings.")
 @recordings_app.command("list")
 def list_recordings(
     device: str | None = typer.Option(None, "--device", help="Only this device's recordings (serial)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many, newest received first."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, max=INT64_MAX, help="At most this many, newest received first."
+    ),
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """Recordings with device, times, streams and status; ``--format json`` gives SPEC §12 shapes."""

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth import Principal
 from api.deps import SessionDep, require
-from api.params import INT64_MAX, SeqPath
+from api.params import SeqPath
 from api.routes import API_PREFIX
 from audit import checkpoints
+from storage.types import INT64_MAX
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.deps import TOKEN_COOKIE
-from api.params import INT32_MAX, INT64_MAX
 from config.settings import Settings
 from storage.models import Recording
 from storage.runtime import Runtime
+from storage.types import INT32_MAX, INT64_MAX
 from tests.api.conftest import Ingested, Tokens
 from tests.fixtures.media import MediaFactory
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
+from storage.events import event_details
 from storage.runtime import Runtime
 from tests.fixtures.cli import Invoke
 from tests.fixtures.media import MediaFactory
@@ -122,3 +125,23 @@ def test_messages_on_a_pipe_are_never_wrapped(runtime: Runtime, cli: Invoke, tmp
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
     assert line == f"error: {deep / 'nope.mp4'}: no such file"
+
+
+def test_watch_starts_by_removing_old_leftovers_and_status_shows_it(
+    runtime: Runtime, inbox: Path, cli: Invoke, db: Db
+) -> None:
+    part = runtime.settings.home / "objects" / ".incoming" / "crashed.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"x" * 321)
+    old = time.time() - 2 * 3600
+    os.utime(part, (old, old))
+
+    result = cli("watch", str(inbox), "--once")
+
+    assert result.exit_code == 0, result.output
+    assert not part.exists()
+    [event] = db.events("storage.leftovers_removed")
+    assert event_details(event)["counts"] == {"part": 1}
+    status = cli("ingest", "status")
+    assert status.exit_code == 0 and "last leftovers clean-up" in status.stdout
+    assert "1 part (321 bytes)" in status.stdout

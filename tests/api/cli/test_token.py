@@ -54,3 +54,16 @@ def test_list_never_shows_tokens_and_revoke_stops_one(runtime: Runtime) -> None:
     assert again.returncode == 2 and "no live token" in again.stderr
     table = _bwc(runtime, "token", "list")
     assert table.returncode == 0 and "li.lei" in table.stdout and secret not in table.stdout
+
+
+def test_revoke_by_a_number_past_any_id_is_not_found_not_a_traceback(runtime: Runtime) -> None:
+    for number in (str(2**31), str(2**64), "²"):  # past PostgreSQL's integer, past 64 bits, a non-ASCII digit
+        done = _bwc(runtime, "token", "revoke", number)
+        assert done.returncode == 2, (number, done.stderr)
+        assert "no live token" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_recordings_list_refuses_a_limit_past_64_bits(runtime: Runtime) -> None:
+    done = _bwc(runtime, "recordings", "list", "--limit", str(2**63))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert _bwc(runtime, "recordings", "list", "--limit", str(2**63 - 1), "--format", "json").stdout.strip() == "[]"
