@@ -23,7 +23,7 @@ from ingest.outcome import IngestOutcome
 from ingest.paths import UnsafePath, relative_inside
 from ingest.reader import ChunkHook, FileChanged, FileState
 from ingest.transfer import transfer
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.events import SYSTEM_ACTOR, append_event
 from storage.models import Sidecar, Sighting, Station
 from storage.objects import DigestMismatch, StoreError, sha256_of_stream
@@ -138,7 +138,7 @@ def ingest_sidecar(
     stable_seconds: float | None = None,
 ) -> IngestOutcome:
     """Store one sidecar and link it; with ``stable_seconds``, leave a file younger than that for later."""
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         recording_id = recording_for(s, station, relpath)
     if recording_id is None and media_in_folder(path, relpath):
         return IngestOutcome("waiting", relpath, station, kind="sidecar", reason="its media file is not stored yet")
@@ -152,7 +152,7 @@ def ingest_sidecar(
     except OSError as exc:
         return failed(rt, station, relpath, failures.UNREADABLE, str(exc), actor, now, kind="sidecar")
 
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         seen = s.scalar(
             select(Sidecar.id)
             .join(Station, Station.id == Sidecar.station_id)
