@@ -26,6 +26,7 @@ from ingest.pipeline import commit_stored
 from ingest.probe import probe
 from ingest.reader import FileState
 from ingest.transfer import Transfer
+from storage.db import reading
 from storage.leftovers import SPOOL_PREFIX, spool_dir
 from storage.models import Recording
 from storage.runtime import Runtime
@@ -84,7 +85,7 @@ def receive_upload(
             retain_until=now + timedelta(days=settings.retention_days),
         )
         spool.flush()
-        with rt.sessions() as s:
+        with reading(rt.sessions) as s:
             known = s.scalar(select(Recording.id).where(Recording.sha256 == stored.sha256)) is not None
         result = probe(Path(spool.name)) if stored.size and not known else None
     # The header names the device; the file name may still carry officer, start and sequence.

@@ -32,7 +32,7 @@ from ingest.reader import ChunkHook, FileChanged, FileState, NotRegularFile, req
 from ingest.sidecars import ingest_sidecar, link_orphan_sidecars, sidecars_beside
 from ingest.timing import choose_times
 from ingest.transfer import Transfer, transfer
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.events import append_event
 from storage.models import Recording, Sighting
 from storage.objects import StoreError
@@ -108,7 +108,7 @@ def _ingest_media(
     except OSError as exc:
         return failed(rt, station, relpath, failures.UNREADABLE, str(exc), actor, now)
 
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         seen = find_sighting(s, station, relpath, before.size, before.mtime_ns)
         seen_info = (seen.id, seen.recording_id, seen.after_ingest) if seen is not None else None
     if seen_info is not None:
@@ -182,7 +182,7 @@ def _already_seen(
     after: str | None,
 ) -> IngestOutcome:
     """This exact file was committed before; finish its after-ingest step if a crash interrupted it."""
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         sha256 = s.scalar(select(Recording.sha256).where(Recording.id == recording_id))
     done = None
     if after is None and rt.settings.after_ingest != "keep":

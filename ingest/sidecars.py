@@ -24,7 +24,7 @@ from ingest.outcome import IngestOutcome
 from ingest.paths import UnsafePath, relative_inside
 from ingest.reader import ChunkHook, FileChanged, FileState, NotRegularFile, open_regular, require_regular
 from ingest.transfer import transfer
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.events import SYSTEM_ACTOR, append_event
 from storage.models import Sidecar, Sighting, Station
 from storage.objects import DigestMismatch, StoreError, sha256_of_stream
@@ -140,7 +140,7 @@ def ingest_sidecar(
     stable_seconds: float | None = None,
 ) -> IngestOutcome:
     """Store one sidecar and link it; with ``stable_seconds``, leave a file younger than that for later."""
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         recording_id = recording_for(s, station, relpath)
     if recording_id is None and media_in_folder(path, relpath):
         return IngestOutcome("waiting", relpath, station, kind="sidecar", reason="its media file is not stored yet")
@@ -158,7 +158,7 @@ def ingest_sidecar(
     except OSError as exc:
         return failed(rt, station, relpath, failures.UNREADABLE, str(exc), actor, now, kind="sidecar")
 
-    with rt.sessions() as s:
+    with reading(rt.sessions) as s:
         seen = s.scalar(
             select(Sidecar.id)
             .join(Station, Station.id == Sidecar.station_id)
