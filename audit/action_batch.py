@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from audit.action_rows import ParsedAction, described
-from audit.registry import Registry
+from audit.registry import Registry, among
 from storage.bulk import delete_pairs, insert_rows, table_of, update_rows
 from storage.events import append_events
 from storage.models import Action, ActionDevice, ActionOfficer, Device, Officer, Unit
@@ -126,17 +126,21 @@ def load_stored(session: Session, action_ids: Sequence[str]) -> dict[str, Stored
     found: dict[str, Stored] = {}
     columns = [getattr(Action, name) for name in FIELDS]
     for chunk in _chunks(action_ids):
-        for ext, pk, *values in session.execute(
-            select(Action.action_id, Action.id, *columns).where(Action.action_id.in_(chunk))
+        for ext, pk, *values in session.connection().execute(
+            select(Action.action_id, Action.id, *columns).where(among(session, Action.action_id, chunk))
         ):
             found[ext] = Stored(pk, dict(zip(FIELDS, values, strict=True)))
     by_id = {s.id: s for s in found.values()}
     for chunk in _chunks(list(by_id)):
         officer_rows = select(ActionOfficer.action_id, ActionOfficer.officer_id)
-        for aid, oid in session.execute(officer_rows.where(ActionOfficer.action_id.in_(chunk))):
+        for aid, oid in session.connection().execute(
+            officer_rows.where(among(session, ActionOfficer.action_id, chunk))
+        ):
             by_id[aid].officers.add(oid)
         device_rows = select(ActionDevice.action_id, ActionDevice.device_id, ActionDevice.source)
-        for aid, did, source in session.execute(device_rows.where(ActionDevice.action_id.in_(chunk))):
+        for aid, did, source in session.connection().execute(
+            device_rows.where(among(session, ActionDevice.action_id, chunk))
+        ):
             (by_id[aid].named if source == "named" else by_id[aid].resolved).add(did)
     return found
 
@@ -172,7 +176,10 @@ def _insert_new(session: Session, new: list[_Wanted], now: datetime) -> list[int
     ids: dict[str, int] = {}
     for chunk in _chunks([w.parsed.action_id for w in new]):
         ids.update(
-            session.execute(select(Action.action_id, Action.id).where(Action.action_id.in_(chunk))).tuples().all()
+            session.connection()
+            .execute(select(Action.action_id, Action.id).where(among(session, Action.action_id, chunk)))
+            .tuples()
+            .all()
         )
     officer_rows = [(ids[w.parsed.action_id], oid) for w in new for oid in w.officers]
     insert_rows(session, table_of(ActionOfficer), ("action_id", "officer_id"), officer_rows)
@@ -226,7 +233,12 @@ def _codes(session: Session, id_column: Any, code_column: Any, ids: Iterable[int
     wanted = sorted(i for i in ids if i is not None)
     found: dict[int, str] = {}
     for chunk in _chunks(wanted):
-        found.update(session.execute(select(id_column, code_column).where(id_column.in_(chunk))).tuples().all())
+        found.update(
+            session.connection()
+            .execute(select(id_column, code_column).where(among(session, id_column, chunk)))
+            .tuples()
+            .all()
+        )
     return found
 
 

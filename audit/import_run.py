@@ -98,6 +98,13 @@ def row_in_savepoint(
     return affected
 
 
+def refusals(session: Session) -> tuple[type[Exception], ...]:
+    """What a refused row or batch raises: our errors, SQLAlchemy's, and the driver's own from bulk ``COPY``."""
+    dbapi = session.get_bind().dialect.dbapi
+    driver: tuple[type[Exception], ...] = (dbapi.IntegrityError,) if dbapi is not None else ()
+    return (BadRow, BwcError, IntegrityError, *driver)
+
+
 def reason_of(exc: Exception) -> str:
     """A row's reason in one line: the database's own message can run to many."""
     return exc.message if isinstance(exc, BwcError) else str(exc).splitlines()[0]

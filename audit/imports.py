@@ -19,7 +19,6 @@ import bisect
 import logging
 from collections.abc import Callable
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.action_batch import write_batch
@@ -38,11 +37,11 @@ from audit.import_run import (
     finish,
     open_source,
     reason_of,
+    refusals,
     row_in_savepoint,
 )
 from audit.line_index import LineIndex
 from audit.registry import Registry, assign_device, update_device, update_officer
-from config.errors import BwcError
 from config.settings import Settings
 
 __all__ = [
@@ -131,7 +130,7 @@ class _ActionBatches:
         try:
             result = write_batch(self.reg, [parsed for _, parsed in pending])
             session.flush()
-        except (BadRow, BwcError, IntegrityError) as exc:
+        except refusals(session) as exc:
             savepoint.rollback()
             self.reg.rollback()
             log.warning("import.actions batch refused, redone row by row: %s", reason_of(exc))

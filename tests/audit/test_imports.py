@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from audit.csv_rows import FileError, parse_time, split_list
 from audit.imports import import_actions, import_assignments, import_devices, import_officers
@@ -79,16 +78,30 @@ def test_bad_rows_are_named_by_physical_line_and_good_rows_import(runtime: Runti
 
 @pytest.fixture
 def explode_on_device(runtime: Runtime) -> Iterator[str]:
-    """A database that refuses one device serial at INSERT time, after the row's unit and officer are written."""
+    """A database whose trigger refuses one device serial at INSERT time, after the row's unit and officer."""
     serial = "REFUSED-BY-DB"
-
-    def refuse(_mapper: Any, _conn: Any, target: Device) -> None:
-        if target.serial == serial:
-            raise IntegrityError("INSERT INTO devices", {}, Exception("refused"))
-
-    event.listen(Device, "before_insert", refuse)
+    with runtime.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_device() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.serial = '{serial}' THEN RAISE EXCEPTION 'refused' "
+                "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_device BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION refuse_device()"
+            )
+        else:
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER refuse_device BEFORE INSERT ON devices WHEN NEW.serial = '{serial}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
     yield serial
-    event.remove(Device, "before_insert", refuse)
+    with runtime.engine.begin() as conn:  # the PostgreSQL test database outlives the test
+        conn.exec_driver_sql(
+            "DROP TRIGGER refuse_device" + (" ON devices" if conn.dialect.name == "postgresql" else "")
+        )
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP FUNCTION refuse_device()")
 
 
 def test_a_row_failing_midway_leaves_nothing(runtime: Runtime, settings: Settings, explode_on_device: str) -> None:
