@@ -70,16 +70,36 @@ class _Bad(Exception):
         self.finding = Finding(seq, message)
 
 
-def verify_log(session: Session, verifier: Verifier) -> Report:
-    """Check the whole audit log against its checkpoints; see the module docstring for what is checked."""
+def verify_log(session: Session, verifier: Verifier, kept: Sequence[str] = ()) -> Report:
+    """Check the whole audit log against its checkpoints and any ``kept`` outside (notes saved earlier, which
+    the database cannot rewrite); see the module docstring for what is checked."""
     rows = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars().all()
     count = 0
     try:
-        checkpoints = _checked_checkpoints(rows, verifier)
+        checkpoints = _merged(_checked_checkpoints(rows, verifier), _kept(kept, verifier))
         count = _check_events(session, checkpoints)
     except _Bad as bad:
-        return Report(count, len(rows), bad.finding)
-    return Report(count, len(rows), None)
+        return Report(count, len(rows) + len(kept), bad.finding)
+    return Report(count, len(rows) + len(kept), None)
+
+
+def _kept(kept: Sequence[str], verifier: Verifier) -> list[notes.Checkpoint]:
+    found = []
+    for i, note in enumerate(kept, start=1):
+        try:
+            found.append(notes.open_checkpoint(note, verifier))
+        except notes.NoteError as exc:
+            raise _Bad(None, f"the kept checkpoint no. {i}: {exc.message}") from None
+    return found
+
+
+def _merged(stored: list[notes.Checkpoint], kept: list[notes.Checkpoint]) -> list[notes.Checkpoint]:
+    """All checkpoints by size; two signed roots for one size are a forked log."""
+    by_size = {c.size: c for c in stored}
+    for c in kept:
+        if by_size.setdefault(c.size, c).root != c.root:
+            raise _Bad(None, f"two different signed roots for size {c.size}: the log was rewritten after it")
+    return [by_size[size] for size in sorted(by_size)]
 
 
 def _checked_checkpoints(rows: Sequence[AuditCheckpoint], verifier: Verifier) -> list[notes.Checkpoint]:

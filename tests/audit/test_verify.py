@@ -13,8 +13,8 @@ from audit.checkpoints import make_checkpoint
 from audit.log_verify import Report, verify_log
 from audit.notes import Checkpoint, Signer
 from storage.db import transaction
-from storage.events import leaf_bytes, leaf_hash
-from storage.models import AuditEvent, AuditTreeBlock
+from storage.events import append_events, leaf_bytes, leaf_hash
+from storage.models import AuditCheckpoint, AuditEvent, AuditTreeBlock
 from storage.runtime import Runtime
 from tests.fixtures.audit_log import drop_guards, fill, new_signer, restore_guards, sql
 
@@ -192,3 +192,31 @@ def test_a_checkpoint_of_the_empty_log_then_events_verifies(runtime: Runtime, si
         make_checkpoint(s, signer)
     fill(runtime, signer, [], tail=5)
     assert _verify(runtime, signer).ok
+
+
+def test_a_checkpoint_kept_outside_catches_a_rewrite_of_the_checkpoints_too(unguarded: Runtime, signer: Signer) -> None:
+    # The administrator truncates the log AND the checkpoints: only the note an auditor kept still tells.
+    fill(unguarded, signer, [8])
+    with transaction(unguarded.sessions) as s:
+        kept = s.scalars(select(AuditCheckpoint.note)).one()
+    drop_guards(unguarded.engine)
+    sql(unguarded.engine, "DELETE FROM audit_events WHERE seq > 5")
+    if unguarded.engine.dialect.name == "postgresql":
+        sql(unguarded.engine, "DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints")
+    else:
+        sql(unguarded.engine, "DROP TRIGGER audit_checkpoints_no_delete")
+    sql(unguarded.engine, "DELETE FROM audit_checkpoints")
+    assert _verify(unguarded, signer).ok  # the database alone cannot tell
+    with transaction(unguarded.sessions) as s:
+        report = verify_log(s, signer.verifier, [kept])
+    assert report.finding is not None and report.finding.seq == 6
+    with transaction(unguarded.sessions) as s:
+        make_checkpoint(s, signer)  # a new history signed with the same key: a fork at size 5 vs the kept 8
+        append_events(s, [("k", "forged", {})] * 3)
+        make_checkpoint(s, signer)
+    with transaction(unguarded.sessions) as s:
+        forked = verify_log(s, signer.verifier, [kept])
+    assert forked.finding is not None and "two different signed roots for size 8" in forked.finding.message
+    with transaction(unguarded.sessions) as s:
+        bad = verify_log(s, signer.verifier, [kept.replace("\n8\n", "\n9\n")])
+    assert bad.finding is not None and "kept checkpoint no. 1" in bad.finding.message
