@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete
+from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
 
 from audit import merkle
@@ -112,27 +112,42 @@ def _new_leaves(session: Session, old_size: int, new_size: int) -> list[bytes]:
 def extend(session: Session, old_size: int, new_size: int) -> bytes:
     """Store the nodes the events ``old_size+1 .. new_size`` complete and return the new root (caller commits).
 
-    Work is O(new events + log n): per level, the one block the previous checkpoint left short is read back,
-    completed and written again with the blocks after it.
+    Work is O(new events + log n) in four statements whatever the tree's height: read the one block per level
+    that the previous checkpoint left short, delete those blocks and the ones after them, write them anew
+    (completed) with the new blocks, and read the old nodes the new root still needs.
     """
     if new_size < old_size:
         raise TreeIncomplete(f"the audit log shrank from {old_size} to {new_size} events: run `bwc audit verify`")
     current = _new_leaves(session, old_size, new_size)
-    level = 0
-    while (new_count := new_size >> level) > (old_count := old_size >> level):
-        start = old_count - old_count % BLOCK  # first node of the block the last checkpoint left short
+    levels = []
+    while (new_size >> len(levels)) > (old_size >> len(levels)):
+        levels.append(len(levels))
+    starts = {lv: (old_size >> lv) - (old_size >> lv) % BLOCK for lv in levels}  # first node of a rewritten block
+    kept = fetch_blocks(session, [(lv, starts[lv] // BLOCK) for lv in levels if starts[lv] < old_size >> lv])
+    fresh: dict[int, tuple[int, list[bytes]]] = {}
+    rows: list[tuple[int, int, bytes]] = []
+    for level in levels:
+        start, old_count, new_count = starts[level], old_size >> level, new_size >> level
         if start < old_count:
-            kept = fetch_blocks(session, [(level, start // BLOCK)]).get((level, start // BLOCK), b"")
-            if len(kept) != HASH_SIZE * (old_count - start):
+            data = kept.get((level, start // BLOCK), b"")
+            if len(data) != HASH_SIZE * (old_count - start):
                 raise TreeIncomplete(f"the stored audit tree's block {level}/{start // BLOCK} is damaged")
-            current = [kept[i : i + HASH_SIZE] for i in range(0, len(kept), HASH_SIZE)] + current
-        session.execute(
-            delete(AuditTreeBlock).where(AuditTreeBlock.level == level, AuditTreeBlock.block >= start // BLOCK)
+            current = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)] + current
+        fresh[level] = (start, current)
+        rows.extend(
+            (level, (start + i) // BLOCK, b"".join(current[i : i + BLOCK])) for i in range(0, len(current), BLOCK)
         )
-        rows = [(level, (start + i) // BLOCK, b"".join(current[i : i + BLOCK])) for i in range(0, len(current), BLOCK)]
-        insert_rows(session, table_of(AuditTreeBlock), BLOCK_COLUMNS, rows)
-        # the parents: pairs from the first even index of this level's list (start is a multiple of BLOCK)
-        lo = (old_size >> (level + 1)) * 2 - start
+        lo = (old_size >> (level + 1)) * 2 - start  # the parents pair up from the first even index
         current = [merkle.node_hash(current[i], current[i + 1]) for i in range(lo, new_count - start - 1, 2)]
-        level += 1
-    return root(session, new_size)
+    if levels:
+        b = AuditTreeBlock
+        session.execute(delete(b).where(or_(*(and_(b.level == lv, b.block >= starts[lv] // BLOCK) for lv in levels))))
+        insert_rows(session, table_of(AuditTreeBlock), BLOCK_COLUMNS, rows)
+    if new_size == 0:
+        return merkle.EMPTY_ROOT
+    parts = merkle.perfect_nodes(0, new_size)
+    known = {(lv, ix): fresh[lv][1][ix - fresh[lv][0]] for lv, ix in parts if lv in fresh and ix >= fresh[lv][0]}
+    known.update(fetch_nodes(session, [p for p in parts if p not in known]))
+    if len(known) != len(parts):
+        raise TreeIncomplete("the stored audit tree lacks the nodes of its own root: run `bwc audit verify`")
+    return merkle.root_from_nodes(new_size, known)
