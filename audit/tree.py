@@ -119,7 +119,7 @@ def extend(session: Session, old_size: int, new_size: int) -> bytes:
     if new_size < old_size:
         raise TreeIncomplete(f"the audit log shrank from {old_size} to {new_size} events: run `bwc audit verify`")
     current = _new_leaves(session, old_size, new_size)
-    levels = []
+    levels: list[int] = []
     while (new_size >> len(levels)) > (old_size >> len(levels)):
         levels.append(len(levels))
     starts = {lv: (old_size >> lv) - (old_size >> lv) % BLOCK for lv in levels}  # first node of a rewritten block
