@@ -22,17 +22,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit import merkle, notes
+from audit.merkle import HASH_SIZE
 from audit.notes import Verifier
+from audit.tree import BLOCK, raw_rows
 from storage.events import canonical_json, iso_utc, leaf_bytes
 from storage.models import AuditCheckpoint, AuditEvent
 
-PAGE = 20_000
+PAGE = 16_384  # a multiple of the tree's block size
 
 
 @dataclass(frozen=True)
@@ -69,16 +70,36 @@ class _Bad(Exception):
         self.finding = Finding(seq, message)
 
 
-def verify_log(session: Session, verifier: Verifier) -> Report:
-    """Check the whole audit log against its checkpoints; see the module docstring for what is checked."""
+def verify_log(session: Session, verifier: Verifier, kept: Sequence[str] = ()) -> Report:
+    """Check the whole audit log against its checkpoints and any ``kept`` outside (notes saved earlier, which
+    the database cannot rewrite); see the module docstring for what is checked."""
     rows = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars().all()
     count = 0
     try:
-        checkpoints = _checked_checkpoints(rows, verifier)
+        checkpoints = _merged(_checked_checkpoints(rows, verifier), _kept(kept, verifier))
         count = _check_events(session, checkpoints)
     except _Bad as bad:
-        return Report(count, len(rows), bad.finding)
-    return Report(count, len(rows), None)
+        return Report(count, len(rows) + len(kept), bad.finding)
+    return Report(count, len(rows) + len(kept), None)
+
+
+def _kept(kept: Sequence[str], verifier: Verifier) -> list[notes.Checkpoint]:
+    found = []
+    for i, note in enumerate(kept, start=1):
+        try:
+            found.append(notes.open_checkpoint(note, verifier))
+        except notes.NoteError as exc:
+            raise _Bad(None, f"the kept checkpoint no. {i}: {exc.message}") from None
+    return found
+
+
+def _merged(stored: list[notes.Checkpoint], kept: list[notes.Checkpoint]) -> list[notes.Checkpoint]:
+    """All checkpoints by size; two signed roots for one size are a forked log."""
+    by_size = {c.size: c for c in stored}
+    for c in kept:
+        if by_size.setdefault(c.size, c).root != c.root:
+            raise _Bad(None, f"two different signed roots for size {c.size}: the log was rewritten after it")
+    return [by_size[size] for size in sorted(by_size)]
 
 
 def _checked_checkpoints(rows: Sequence[AuditCheckpoint], verifier: Verifier) -> list[notes.Checkpoint]:
@@ -101,13 +122,20 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
     pending = iter(checkpoints)
     target = next(pending, None)
     matched = 0  # size of the last checkpoint whose root matched
+    while target is not None and target.size == 0:  # a checkpoint of the empty log, before any event
+        if target.root != merkle.EMPTY_ROOT:
+            raise _Bad(None, "the checkpoint of size 0 does not sign the empty tree's root")
+        target = next(pending, None)
     stack: list[bytes] = []  # the perfect subtrees so far; their levels are the set bits of the count
     sha256 = hashlib.sha256
     seq = 0
     leaf_of = _LeafHasher(session)
-    while True:
+    last = session.scalar(select(func.max(AuditEvent.seq))) or 0
+    while seq < last:
         page = _events_page(session, seq)
-        signed = _tree_leaves(session, seq, seq + len(page)) if page and seq < tree_size else {}
+        if not page:
+            raise _Bad(seq + 1, f"event {seq + 1} is missing (events {seq + 1}..{seq + PAGE} are all gone)")
+        signed = _tree_leaves(session, seq, seq + len(page)) if seq < tree_size else {}
         for row in page:
             if row[0] != seq + 1:
                 raise _Bad(seq + 1, f"event {seq + 1} is missing (the next stored event is {row[0]})")
@@ -121,11 +149,7 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
                 if merkle.fold(stack) != target.root:
                     raise _Bad(matched + 1, f"the tree differs from checkpoint {target.size} after seq {matched}")
                 matched, target = target.size, next(pending, None)
-        if len(page) < PAGE:
-            break
     if target is not None:
-        if target.size == 0 and seq == 0:
-            return seq
         raise _Bad(seq + 1, f"event {seq + 1} is missing: the log ends at {seq}, checkpoint {target.size} covers more")
     return seq
 
@@ -134,29 +158,25 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
 # the hashing. ``at`` is a datetime (psycopg) or SQLAlchemy's SQLite text ``YYYY-MM-DD HH:MM:SS.ffffff``.
 EventRow = tuple[int, object, str, str, str, str, str]
 EVENTS_SQL = (
-    "SELECT seq, at, actor, kind, subject, details, leaf_hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
+    "SELECT seq, at, actor, kind, subject, details, leaf_hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq"
 )
-LEAVES_SQL = "SELECT idx, node_hash FROM audit_tree_nodes WHERE level = 0 AND idx >= ? AND idx < ?"
-
-
-def _raw(session: Session, sql: str, params: tuple[int, int]) -> list[Any]:
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        sql = sql.replace("?", "%s")
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+LEAVES_SQL = "SELECT block, hashes FROM audit_tree_blocks WHERE level = 0 AND block >= ? AND block < ? ORDER BY block"
 
 
 def _events_page(session: Session, after: int) -> list[EventRow]:
-    return _raw(session, EVENTS_SQL, (after, PAGE))
+    # A bounded range, not LIMIT: the primary key answers it even before PostgreSQL has statistics on the table.
+    return raw_rows(session, EVENTS_SQL, (after, after + PAGE))  # type: ignore[return-value]
 
 
 def _tree_leaves(session: Session, first: int, end: int) -> dict[int, bytes]:
-    return {idx: bytes(h) for idx, h in _raw(session, LEAVES_SQL, (first, end))}
+    """The signed leaf hashes of indices ``first .. end-1`` (``first`` a multiple of the block size)."""
+    found: dict[int, bytes] = {}
+    for block, data in raw_rows(session, LEAVES_SQL, (first // BLOCK, -(-end // BLOCK))):
+        base = int(block) * BLOCK  # type: ignore[call-overload]
+        blob = bytes(data)  # type: ignore[call-overload]
+        for i in range(0, len(blob) - HASH_SIZE + 1, HASH_SIZE):
+            found[base + i // HASH_SIZE] = blob[i : i + HASH_SIZE]
+    return found
 
 
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029]*')

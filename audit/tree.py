@@ -2,27 +2,30 @@
 
 Appends stay as they were (one row, its leaf hash): the tree is extended only when a checkpoint is made,
 from the previous checkpoint's size to the new one, by hashing the new leaves and the perfect subtrees they
-complete. ``audit_tree_nodes`` then holds every perfect subtree (level 0: the leaf hashes) of the tree at the
-latest checkpoint, so that any inclusion or consistency proof up to that size is a single lookup of its
-O(log n) nodes, and ``bwc audit verify`` can name the first event that no longer matches the signed tree.
-The leaf of event ``seq`` has index ``seq - 1``.
+complete. ``audit_tree_blocks`` then holds every perfect subtree of the tree at the latest checkpoint, level
+0 being the leaf hashes, in blocks of ``BLOCK`` consecutive hashes of one level: a row per node would cost
+a checkpoint about as much as the appends it covers, blocks cost it about 1/30 of a row per event. Any
+inclusion or consistency proof up to that size is then one lookup of its O(log n) blocks, and ``bwc audit
+verify`` can name the first event that no longer matches the signed tree. The leaf of event ``seq`` has
+index ``seq - 1``; node ``(level, idx)`` is bytes ``32 * (idx % BLOCK)`` on of block ``(level, idx // BLOCK)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
 
 from audit import merkle
-from audit.merkle import Node
+from audit.merkle import HASH_SIZE, Node
 from config.errors import BwcError
 from storage.bulk import insert_rows, table_of
-from storage.models import AuditEvent, AuditTreeNode
+from storage.models import AuditTreeBlock
 
-NODE_COLUMNS = ("level", "idx", "node_hash")
-LOOKUP_BATCH = 500  # keys per query: well under every driver's parameter limit
+BLOCK = 64
+BLOCK_COLUMNS = ("level", "block", "hashes")
+LOOKUP_BATCH = 500  # blocks per query: well under every driver's parameter limit
 
 
 class TreeIncomplete(BwcError):
@@ -32,24 +35,52 @@ class TreeIncomplete(BwcError):
     status = 500
 
 
-def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of the given perfect subtrees (missing ones are simply absent).
+def raw_rows(session: Session, sql: str, params: tuple[int, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows straight from the driver in the session's transaction (``?`` placeholders on both databases).
 
-    One statement per batch, as ``level = l AND idx IN (...)`` per level joined by OR: both databases answer
-    that from the primary key (SQLite would scan the table for a row-value ``IN``). The keys are integers,
-    written into the SQL as such; a proof is a few dozen of them, and building a SQLAlchemy expression for
-    them would cost more than the lookup.
+    For the hot paths only: SQLAlchemy's per-row result processing costs more than the work on each row.
     """
-    wanted = sorted({(int(level), int(idx)) for level, idx in keys})
-    found: dict[Node, bytes] = {}
     conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def fetch_blocks(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored blocks ``(level, block)`` asked for (missing ones are absent).
+
+    One statement per batch, ``level = l AND block IN (...)`` per level joined by OR: both databases answer
+    that from the primary key (SQLite would scan the table for a row-value ``IN``). The keys are integers,
+    written into the SQL as such.
+    """
+    wanted = sorted({(int(level), int(block)) for level, block in keys})
+    found: dict[tuple[int, int], bytes] = {}
     for i in range(0, len(wanted), LOOKUP_BATCH):
         by_level: dict[int, list[str]] = {}
-        for level, idx in wanted[i : i + LOOKUP_BATCH]:
-            by_level.setdefault(level, []).append(str(idx))
-        where = " OR ".join(f"(level = {lv} AND idx IN ({','.join(ix)}))" for lv, ix in by_level.items())
-        rows = conn.exec_driver_sql(f"SELECT level, idx, node_hash FROM audit_tree_nodes WHERE {where}")
-        found.update({(level, idx): bytes(h) for level, idx, h in rows})
+        for level, block in wanted[i : i + LOOKUP_BATCH]:
+            by_level.setdefault(level, []).append(str(block))
+        where = " OR ".join(f"(level = {lv} AND block IN ({','.join(bs)}))" for lv, bs in by_level.items())
+        sql = f"SELECT level, block, hashes FROM audit_tree_blocks WHERE {where}"
+        for row_level, row_block, data in raw_rows(session, sql):
+            found[(int(row_level), int(row_block))] = bytes(data)  # type: ignore[call-overload]
+    return found
+
+
+def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
+    """The stored hashes of the given perfect subtrees (missing ones are absent)."""
+    keys = list(keys)
+    blocks = fetch_blocks(session, {(level, idx // BLOCK) for level, idx in keys})
+    found: dict[Node, bytes] = {}
+    for level, idx in keys:
+        data = blocks.get((level, idx // BLOCK), b"")
+        h = data[HASH_SIZE * (idx % BLOCK) : HASH_SIZE * (idx % BLOCK + 1)]
+        if len(h) == HASH_SIZE:
+            found[(level, idx)] = h
     return found
 
 
@@ -70,57 +101,53 @@ def root(session: Session, size: int) -> bytes:
 
 
 def _new_leaves(session: Session, old_size: int, new_size: int) -> list[bytes]:
-    rows = session.execute(
-        select(AuditEvent.seq, AuditEvent.leaf_hash)
-        .where(AuditEvent.seq > old_size, AuditEvent.seq <= new_size)
-        .order_by(AuditEvent.seq)
+    rows = raw_rows(
+        session, "SELECT seq, leaf_hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq", (old_size, new_size)
     )
-    hashes = []
-    for expected, (seq, leaf_hex) in enumerate(rows, start=old_size + 1):
-        if seq != expected:
-            raise TreeIncomplete(f"audit event {expected} is missing: run `bwc audit verify`")
-        hashes.append(bytes.fromhex(leaf_hex))
-    if len(hashes) != new_size - old_size:
-        raise TreeIncomplete(f"audit event {old_size + len(hashes) + 1} is missing: run `bwc audit verify`")
-    return hashes
+    if len(rows) != new_size - old_size or (rows and (rows[0][0] != old_size + 1 or rows[-1][0] != new_size)):
+        raise TreeIncomplete(f"the audit events {old_size + 1}..{new_size} have a hole: run `bwc audit verify`")
+    return [bytes.fromhex(h) for _, h in rows]  # type: ignore[arg-type]
 
 
 def extend(session: Session, old_size: int, new_size: int) -> bytes:
     """Store the nodes the events ``old_size+1 .. new_size`` complete and return the new root (caller commits).
 
-    Work is O(new events + log n): at each level at most one existing node (the left sibling of the first
-    new one) is read back.
+    Work is O(new events + log n) in four statements whatever the tree's height: read the one block per level
+    that the previous checkpoint left short, delete those blocks and the ones after them, write them anew
+    (completed) with the new blocks, and read the old nodes the new root still needs.
     """
     if new_size < old_size:
         raise TreeIncomplete(f"the audit log shrank from {old_size} to {new_size} events: run `bwc audit verify`")
     current = _new_leaves(session, old_size, new_size)
-    first = old_size  # index of current[0] at this level
-    fresh: dict[int, tuple[int, list[bytes]]] = {0: (first, current)}
-    rows: list[tuple[int, int, bytes]] = [(0, old_size + i, h) for i, h in enumerate(current)]
-    level = 0
-    while (lo := old_size >> (level + 1)) < (hi := new_size >> (level + 1)):
-        if 2 * lo < first:  # the first new parent's left child was completed by an earlier checkpoint
-            old = fetch_nodes(session, [(level, 2 * lo)]).get((level, 2 * lo))
-            if old is None:
-                raise TreeIncomplete(f"the stored audit tree lacks node {level}/{2 * lo}: run `bwc audit verify`")
-            current = [old, *current]
-        current = [merkle.node_hash(current[2 * i], current[2 * i + 1]) for i in range(hi - lo)]
-        level, first = level + 1, lo
-        fresh[level] = (first, current)
-        rows.extend((level, first + i, h) for i, h in enumerate(current))
-    insert_rows(session, table_of(AuditTreeNode), NODE_COLUMNS, rows)
+    levels: list[int] = []
+    while (new_size >> len(levels)) > (old_size >> len(levels)):
+        levels.append(len(levels))
+    starts = {lv: (old_size >> lv) - (old_size >> lv) % BLOCK for lv in levels}  # first node of a rewritten block
+    kept = fetch_blocks(session, [(lv, starts[lv] // BLOCK) for lv in levels if starts[lv] < old_size >> lv])
+    fresh: dict[int, tuple[int, list[bytes]]] = {}
+    rows: list[tuple[int, int, bytes]] = []
+    for level in levels:
+        start, old_count, new_count = starts[level], old_size >> level, new_size >> level
+        if start < old_count:
+            data = kept.get((level, start // BLOCK), b"")
+            if len(data) != HASH_SIZE * (old_count - start):
+                raise TreeIncomplete(f"the stored audit tree's block {level}/{start // BLOCK} is damaged")
+            current = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)] + current
+        fresh[level] = (start, current)
+        rows.extend(
+            (level, (start + i) // BLOCK, b"".join(current[i : i + BLOCK])) for i in range(0, len(current), BLOCK)
+        )
+        lo = (old_size >> (level + 1)) * 2 - start  # the parents pair up from the first even index
+        current = [merkle.node_hash(current[i], current[i + 1]) for i in range(lo, new_count - start - 1, 2)]
+    if levels:
+        b = AuditTreeBlock
+        session.execute(delete(b).where(or_(*(and_(b.level == lv, b.block >= starts[lv] // BLOCK) for lv in levels))))
+        insert_rows(session, table_of(AuditTreeBlock), BLOCK_COLUMNS, rows)
     if new_size == 0:
         return merkle.EMPTY_ROOT
     parts = merkle.perfect_nodes(0, new_size)
-    known = {(lv, ix): fresh[lv][1][ix - fresh[lv][0]] for lv, ix in parts if _in(fresh, lv, ix)}
+    known = {(lv, ix): fresh[lv][1][ix - fresh[lv][0]] for lv, ix in parts if lv in fresh and ix >= fresh[lv][0]}
     known.update(fetch_nodes(session, [p for p in parts if p not in known]))
     if len(known) != len(parts):
         raise TreeIncomplete("the stored audit tree lacks the nodes of its own root: run `bwc audit verify`")
     return merkle.root_from_nodes(new_size, known)
-
-
-def _in(fresh: dict[int, tuple[int, list[bytes]]], level: int, idx: int) -> bool:
-    if level not in fresh:
-        return False
-    first, hashes = fresh[level]
-    return first <= idx < first + len(hashes)

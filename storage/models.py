@@ -227,16 +227,19 @@ class AuditCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AuditTreeNode(Base):
-    """One perfect subtree of the Merkle tree as of the latest checkpoint (level 0: the leaves), for fast proofs."""
+class AuditTreeBlock(Base):
+    """64 consecutive perfect-subtree hashes of one level of the Merkle tree at the latest checkpoint.
 
-    __tablename__ = "audit_tree_nodes"
+    Level 0 holds the leaf hashes; ``hashes`` is their concatenation (the last block of a level may be short).
+    """
+
+    __tablename__ = "audit_tree_blocks"
 
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(
+    block: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
-    node_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiToken(Base):

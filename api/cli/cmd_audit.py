@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from api.cli.common import EXIT_FINDING, Format, err, out, print_json, runtime
 from audit import checkpoints, log_verify, notes
 from audit.signing import load_signer, load_verifier
+from config.errors import BadInput
 from config.settings import get_settings
 from storage.db import transaction
 
@@ -43,16 +45,24 @@ def verify(
     key: Annotated[
         str | None, typer.Option("--public-key", help="verifier key to check with (default: the configured key)")
     ] = None,
+    kept: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", help="a checkpoint note kept outside the service (repeatable)", dir_okay=False),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
 ) -> None:
     """Recompute every leaf and the tree from the database and check every checkpoint; exit 1 naming the first
     bad seq."""
     settings = get_settings()
     verifier = notes.parse_verifier(key) if key else load_verifier(settings)
+    try:
+        kept_notes = [path.read_text(encoding="utf-8") for path in kept or []]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read a --checkpoint file: {exc}") from None
     rt = runtime(settings)
     try:
         with transaction(rt.sessions) as s:
-            report = log_verify.verify_log(s, verifier)
+            report = log_verify.verify_log(s, verifier, kept_notes)
     finally:
         rt.close()
     if fmt is Format.json:

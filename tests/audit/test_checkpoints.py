@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from audit import checkpoints, merkle, notes
+from audit import checkpoints, merkle, notes, tree
 from audit.checkpointer import checkpoint_once
 from audit.checkpoints import NoCheckpoint, make_checkpoint
 from audit.log_verify import verify_log
@@ -154,4 +154,23 @@ def test_replicas_checkpointing_at_once_write_one_consistent_log(runtime: Runtim
     assert sizes == [43] * 4
     with transaction(runtime.sessions) as s:
         assert [r.size for r in s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id))] == [3, 43]
+        assert verify_log(s, signer.verifier).ok
+
+
+def test_the_stored_blocks_hold_every_node_across_block_boundaries(runtime: Runtime) -> None:
+    signer = new_signer()
+    sizes = [5, 63, 64, 65, 129, 300, 1000, 4097, 4200]  # short blocks completed, levels crossing 64 and 4096
+    fill(runtime, signer, sizes)
+    hashes = _leaf_hashes(runtime)
+    with transaction(runtime.sessions) as s:
+        for row in s.scalars(select(AuditCheckpoint)):
+            assert row.root_hash == merkle.tree_hash(hashes[: row.size]).hex()
+        for level in range(13):
+            count = 4200 >> level
+            stored = tree.fetch_nodes(s, [(level, i) for i in range(count + 1)])
+            want = {(level, i): merkle.tree_hash(hashes[i << level : (i + 1) << level]) for i in range(count)}
+            assert stored == want, level
+        for seq in (1, 64, 65, 4096, 4097, 4200):
+            p = checkpoints.event_proof(s, seq)
+            assert notes.verify_proof(p.proof, p.leaf, signer.verifier)[1].size == 4200
         assert verify_log(s, signer.verifier).ok

@@ -13,8 +13,8 @@ from audit.checkpoints import make_checkpoint
 from audit.log_verify import Report, verify_log
 from audit.notes import Checkpoint, Signer
 from storage.db import transaction
-from storage.events import leaf_bytes, leaf_hash
-from storage.models import AuditEvent
+from storage.events import append_events, leaf_bytes, leaf_hash
+from storage.models import AuditCheckpoint, AuditEvent, AuditTreeBlock
 from storage.runtime import Runtime
 from tests.fixtures.audit_log import drop_guards, fill, new_signer, restore_guards, sql
 
@@ -130,18 +130,18 @@ def test_a_full_rewrite_with_every_hash_recomputed_is_bounded_by_the_checkpoints
         assert ev is not None
         new_leaf = leaf_hash(leaf_bytes(15, ev.at, ev.actor, ev.kind, ev.subject, '{"n":0}'))
     sql(log.engine, "UPDATE audit_events SET details = :d, leaf_hash = :h WHERE seq = 15", d='{"n":0}', h=new_leaf)
-    sql(log.engine, "DELETE FROM audit_tree_nodes")
+    sql(log.engine, "DELETE FROM audit_tree_blocks")
     with transaction(log.sessions) as s:
         rows = s.execute(select(AuditEvent.leaf_hash).order_by(AuditEvent.seq).limit(20)).scalars().all()
     hashes = [bytes.fromhex(h) for h in rows]
-    nodes = [(0, i, h) for i, h in enumerate(hashes)]
-    for level in range(1, 5):
-        for i in range(len(hashes) >> level):
-            nodes.append((level, i, merkle.tree_hash(hashes[i << level : (i + 1) << level])))
+    blocks = [  # 20 leaves: each level of the tree fits in its block 0
+        (level, b"".join(merkle.tree_hash(hashes[i << level : (i + 1) << level]) for i in range(20 >> level)))
+        for level in range(5)
+    ]
     with log.engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO audit_tree_nodes (level, idx, node_hash) VALUES (:l, :i, :h)"),
-            [{"l": lv, "i": i, "h": h} for lv, i, h in nodes],
+            text("INSERT INTO audit_tree_blocks (level, block, hashes) VALUES (:l, 0, :h)"),
+            [{"l": lv, "h": h} for lv, h in blocks],
         )
     report = _verify(log, signer)
     assert report.finding is not None and report.finding.seq == 11
@@ -178,7 +178,45 @@ def test_checkpoints_cannot_be_changed_while_the_guards_stand(runtime: Runtime, 
 
 def test_a_new_checkpoint_is_refused_when_the_log_no_longer_matches_the_last(log: Runtime, signer: Signer) -> None:
     # The stored subtree of events 17-20, which the tree of 23 events is built on, no longer what was signed.
-    sql(log.engine, "DELETE FROM audit_tree_nodes WHERE level = 2 AND idx = 4")
-    sql(log.engine, "INSERT INTO audit_tree_nodes (level, idx, node_hash) VALUES (2, 4, :h)", h=b"\x07" * 32)
+    with transaction(log.sessions) as s:
+        block = s.get(AuditTreeBlock, (2, 0))
+        assert block is not None and len(block.hashes) == 5 * 32
+        damaged = block.hashes[: 4 * 32] + b"\x07" * 32
+    sql(log.engine, "UPDATE audit_tree_blocks SET hashes = :h WHERE level = 2 AND block = 0", h=damaged)
     with pytest.raises(Exception, match="no longer matches checkpoint 20"), transaction(log.sessions) as s:
         make_checkpoint(s, signer)
+
+
+def test_a_checkpoint_of_the_empty_log_then_events_verifies(runtime: Runtime, signer: Signer) -> None:
+    with transaction(runtime.sessions) as s:
+        make_checkpoint(s, signer)
+    fill(runtime, signer, [], tail=5)
+    assert _verify(runtime, signer).ok
+
+
+def test_a_checkpoint_kept_outside_catches_a_rewrite_of_the_checkpoints_too(unguarded: Runtime, signer: Signer) -> None:
+    # The administrator truncates the log AND the checkpoints: only the note an auditor kept still tells.
+    fill(unguarded, signer, [8])
+    with transaction(unguarded.sessions) as s:
+        kept = s.scalars(select(AuditCheckpoint.note)).one()
+    drop_guards(unguarded.engine)
+    sql(unguarded.engine, "DELETE FROM audit_events WHERE seq > 5")
+    if unguarded.engine.dialect.name == "postgresql":
+        sql(unguarded.engine, "DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints")
+    else:
+        sql(unguarded.engine, "DROP TRIGGER audit_checkpoints_no_delete")
+    sql(unguarded.engine, "DELETE FROM audit_checkpoints")
+    assert _verify(unguarded, signer).ok  # the database alone cannot tell
+    with transaction(unguarded.sessions) as s:
+        report = verify_log(s, signer.verifier, [kept])
+    assert report.finding is not None and report.finding.seq == 6
+    with transaction(unguarded.sessions) as s:
+        make_checkpoint(s, signer)  # a new history signed with the same key: a fork at size 5 vs the kept 8
+        append_events(s, [("k", "forged", {})] * 3)
+        make_checkpoint(s, signer)
+    with transaction(unguarded.sessions) as s:
+        forked = verify_log(s, signer.verifier, [kept])
+    assert forked.finding is not None and "two different signed roots for size 8" in forked.finding.message
+    with transaction(unguarded.sessions) as s:
+        bad = verify_log(s, signer.verifier, [kept.replace("\n8\n", "\n9\n")])
+    assert bad.finding is not None and "kept checkpoint no. 1" in bad.finding.message

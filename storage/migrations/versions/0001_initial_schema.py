@@ -264,11 +264,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('size')
     )
-    op.create_table('audit_tree_nodes',
+    op.create_table('audit_tree_blocks',
     sa.Column('level', sa.SmallInteger(), autoincrement=False, nullable=False),
-    sa.Column('idx', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
-    sa.Column('node_hash', sa.LargeBinary(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('level', 'idx')
+    sa.Column('block', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('hashes', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('level', 'block')
     )
     _checkpoint_triggers()
     # --- end tamper-evident audit log ---
@@ -340,7 +340,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_checkpoints_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_checkpoints_no_delete")
-    op.drop_table('audit_tree_nodes')
+    op.drop_table('audit_tree_blocks')
     op.drop_table('audit_checkpoints')
     # --- end tamper-evident audit log ---
     # --- evidence (issue 7 items 4-5) ---
