@@ -33,6 +33,7 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/actions/{action_id}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/cases/{case_number}"): frozenset({"reviewer", "auditor"}),
     ("POST", "/api/v1/cases/{case_number}/hold"): frozenset(),
+    ("GET", "/api/v1/cases/{case_number}/export"): frozenset({"reviewer"}),
     ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
     ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
