@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
@@ -14,6 +15,7 @@ from api.routes import API_PREFIX
 from audit.export import plan_export, safe_name
 from audit.export_bag import stream_bag
 from audit.holds import hold_case, release_case
+from storage.runtime import Runtime
 from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"])
@@ -45,7 +47,11 @@ def release(case_number: str, body: ReasonIn, session: SessionDep, rt: RuntimeDe
     responses={200: {"content": {"application/zip": {}}}},
 )
 def export(case_number: str, session: SessionDep, rt: RuntimeDep, who: Reviewer) -> StreamingResponse:
-    # The plan and its audit event are committed by the request's session before the first byte is sent.
+    return export_response(session, rt, case_number, who)
+
+
+def export_response(session: Session, rt: Runtime, case_number: str, who: Principal) -> StreamingResponse:
+    """The streamed export; its plan and audit event are committed by the request's session before any byte."""
     plan = plan_export(session, rt.settings, case_number, who.actor, utcnow())
     name = f"{safe_name(case_number)}-export.zip"
     return StreamingResponse(

@@ -49,6 +49,7 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/cases"): frozenset({"reviewer", "auditor"}),
     ("GET", "/cases/{case_number:path}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/actions/{action_id:path}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/exports/{case_number:path}"): frozenset({"reviewer"}),
     ("GET", "/reports/missing"): frozenset({"reviewer", "auditor"}),
     ("GET", "/reports/missing.{fmt}"): frozenset({"reviewer", "auditor"}),
 }
