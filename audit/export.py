@@ -72,14 +72,7 @@ def plan_export(session: Session, settings: Settings, case_number: str, actor: s
     if not actions:
         raise NotFound(f"no action has case number {case_number!r}", code="no_case")
     recording_ids = sorted({rid for a in actions for rid in a["recordings"]})
-    recordings = list(session.scalars(select(Recording).where(Recording.id.in_(recording_ids)).order_by(Recording.id)))
-    damaged = [r.id for r in recordings if r.fixity_ok is False]
-    if damaged:
-        raise Conflict(
-            f"case {case_number} holds recording(s) {damaged} that failed their fixity check; "
-            "an export would not prove them intact",
-            code="integrity_failed",
-        )
+    recordings = _intact_recordings(session, case_number, recording_ids)
     sidecars = list(
         session.scalars(select(Sidecar).where(Sidecar.recording_id.in_(recording_ids)).order_by(Sidecar.id))
     )
@@ -115,6 +108,19 @@ def plan_export(session: Session, settings: Settings, case_number: str, actor: s
     }
     plan.files["data/case.json"] = (canonical_json(case) + "\n").encode()
     return plan
+
+
+def _intact_recordings(session: Session, case_number: str, ids: list[int]) -> list[Recording]:
+    """The case's recordings; refused when one failed fixity (an export must not present it as intact)."""
+    recordings = list(session.scalars(select(Recording).where(Recording.id.in_(ids)).order_by(Recording.id)))
+    damaged = [r.id for r in recordings if r.fixity_ok is False]
+    if damaged:
+        raise Conflict(
+            f"case {case_number} holds recording(s) {damaged} that failed their fixity check; "
+            "an export would not prove them intact",
+            code="integrity_failed",
+        )
+    return recordings
 
 
 def _subjects(
