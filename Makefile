@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.imports
+	$(BIN)/python -m bench.export
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -5,17 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
 from api.routes import API_PREFIX
+from audit.export import plan_export, safe_name
+from audit.export_bag import stream_bag
 from audit.holds import hold_case, release_case
+from storage.runtime import Runtime
 from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"])
 
 Admin = Annotated[Principal, Depends(require())]
+Reviewer = Annotated[Principal, Depends(require("reviewer"))]
 
 
 class ReasonIn(BaseModel):
@@ -32,3 +38,24 @@ def hold(case_number: str, body: ReasonIn, session: SessionDep, rt: RuntimeDep, 
 @router.post("/cases/{case_number}/release", summary="Release a case's legal hold")
 def release(case_number: str, body: ReasonIn, session: SessionDep, rt: RuntimeDep, who: Admin) -> dict[str, Any]:
     return release_case(session, rt.store, case_number, body.reason, who.actor, utcnow()).as_json()
+
+
+@router.get(
+    "/cases/{case_number}/export",
+    summary="The case's BagIt export as a ZIP, streamed as it is written (an audited event)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export(case_number: str, session: SessionDep, rt: RuntimeDep, who: Reviewer) -> StreamingResponse:
+    return export_response(session, rt, case_number, who)
+
+
+def export_response(session: Session, rt: Runtime, case_number: str, who: Principal) -> StreamingResponse:
+    """The streamed export; its plan and audit event are committed by the request's session before any byte."""
+    plan = plan_export(session, rt.settings, case_number, who.actor, utcnow())
+    name = f"{safe_name(case_number)}-export.zip"
+    return StreamingResponse(
+        stream_bag(plan, rt.store),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
+    )

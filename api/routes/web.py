@@ -21,6 +21,7 @@ from api.params import RowId
 from api.routes import web_cases, web_reports
 from api.routes.recordings import stream_recording
 from api.routes.web_common import PAGE_ROLES, PLAY_ROLES, LangQuery, guard, not_found, page
+from audit.trail import recording_trail
 from config.errors import Forbidden, NotFound, Unauthorized
 from ingest.failures import open_failures
 from storage.models import Recording
@@ -100,7 +101,12 @@ def index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQ
 
 @router.get("/recordings/{recording_id}/play")
 def play(
-    recording_id: RowId, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
+    recording_id: RowId,
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    lang: LangQuery = None,
+    accept_damaged: bool = False,
 ) -> Response:
     lang = pick_lang(lang)
     who = guard(request, rt, lang, PLAY_ROLES)
@@ -109,7 +115,15 @@ def play(
     recording = session.get(Recording, recording_id)
     if recording is None:
         return not_found(request, lang, who, "no_recording", recording_id)
-    return page(request, "play.html", lang, who=who, recording=recording_json(recording))
+    return page(
+        request,
+        "play.html",
+        lang,
+        who=who,
+        recording=recording_json(recording),
+        trail=recording_trail(session, [recording]),
+        accept_damaged=accept_damaged,
+    )
 
 
 @router.get("/recordings/{recording_id}/content")

@@ -13,10 +13,13 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from api.deps import ReadSessionDep, RuntimeDep
-from api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
+from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.routes.cases import export_response
+from api.routes.web_common import PLAY_ROLES, LangQuery, guard, not_found, page, pick_lang
 from api.routes.web_timeline import BarIn, Timeline, build_timeline
+from audit.holds import case_hold_json
 from audit.shapes import action_json, actions_json
+from audit.trail import recording_trail
 from config.settings import Settings
 from storage.models import Action, Recording
 from storage.shapes import recording_json
@@ -93,7 +96,22 @@ def case(
         case_number=case_number,
         actions=found,
         recordings=[recording_json(r) for r in recordings],
+        hold=case_hold_json(session, case_number),
     )
+
+
+@router.get("/exports/{case_number:path}")
+def export_download(
+    case_number: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
+) -> Response:
+    """The case page's export button: the same streamed, audited ZIP as ``GET /api/v1/cases/{n}/export``."""
+    lang = pick_lang(lang)
+    who = guard(request, rt, lang, PLAY_ROLES)
+    if isinstance(who, Response):
+        return who
+    if session.scalar(select(Action.id).where(Action.case_number == case_number).limit(1)) is None:
+        return not_found(request, lang, who, "no_case", case_number)
+    return export_response(session, rt, case_number, who)
 
 
 @router.get("/actions/{action_id:path}")
@@ -117,6 +135,7 @@ def action_page(
         action=data,
         recordings=[recording_json(r) for r in recordings],
         timeline=action_timeline(rt.settings, action, data, recordings),
+        trail=recording_trail(session, recordings),
     )
 
 

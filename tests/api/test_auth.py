@@ -35,6 +35,7 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/actions/{action_id}/links/{recording_id}"): frozenset({"reviewer"}),
     ("GET", "/api/v1/cases/{case_number}"): frozenset({"reviewer", "auditor"}),
     ("POST", "/api/v1/cases/{case_number}/hold"): frozenset(),
+    ("GET", "/api/v1/cases/{case_number}/export"): frozenset({"reviewer"}),
     ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
     ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
@@ -50,6 +51,7 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/cases"): frozenset({"reviewer", "auditor"}),
     ("GET", "/cases/{case_number:path}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/actions/{action_id:path}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/exports/{case_number:path}"): frozenset({"reviewer"}),
     ("GET", "/reports/missing"): frozenset({"reviewer", "auditor"}),
     ("GET", "/reports/missing.{fmt}"): frozenset({"reviewer", "auditor"}),
 }

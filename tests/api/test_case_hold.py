@@ -1,14 +1,18 @@
-"""``POST /api/v1/cases/{n}/hold|release`` (admin): the same holds as the CLI, shown on the case and recordings."""
+"""Case routes: ``POST /cases/{n}/hold|release`` (admin) as the CLI does them, and the streamed ``/export``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.conftest import Tokens, make_tokens
+from audit.package_verify import verify_package
+from tests.api.conftest import Tokens, events, make_tokens
+from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.evidence import CASE, Case
 
 
@@ -47,3 +51,30 @@ def test_bad_hold_requests_are_clear_errors(case: Case, case_client: TestClient)
     assert unknown.json()["error"]["code"] == "no_case"
     release = case_client.post(f"/api/v1/cases/{CASE}/release", json={"reason": "x"}, headers=admin)
     assert release.status_code == 409 and release.json()["error"]["code"] == "not_held"
+
+
+def test_a_reviewer_downloads_the_export_streamed_and_it_verifies(
+    case: Case, case_client: TestClient, tmp_path: Path
+) -> None:
+    key = case.rt.settings.signing_key_path
+    assert key is not None
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(pem(new_signer(case.rt.settings.audit_origin)))
+    tokens = make_tokens(case.rt)
+    out = tmp_path / "download.zip"
+
+    with case_client.stream("GET", f"/api/v1/cases/{CASE}/export", headers=tokens.headers("reviewer")) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+        assert "content-length" not in response.headers  # streamed as written, not spooled first
+        with open(out, "wb") as f:
+            for chunk in response.iter_bytes():
+                f.write(chunk)
+
+    report = verify_package(out)
+    assert report.ok, report.findings
+    [(actor, details)] = [(e.actor, json.loads(e.details)) for e in events(case.rt, "case.exported")]
+    assert actor == "token:reviewer-1" and sorted(details["recordings"]) == sorted(
+        [case.recs["DEV-A"].id, case.recs["DEV-B"].id]
+    )
+    missing = case_client.get("/api/v1/cases/NOPE/export", headers=tokens.headers("reviewer"))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_case"
