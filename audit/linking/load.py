@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -103,47 +104,107 @@ def facts(rec: RecRow, device: DeviceInfo | None) -> RecordingFacts:
     )
 
 
+class Span(Protocol):
+    """What :meth:`QueryData.prefetch` needs of an action: its window, devices, officers and links."""
+
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime: ...
+    @property
+    def devices(self) -> Collection[int]: ...
+    @property
+    def officers(self) -> Collection[int]: ...
+    @property
+    def links(self) -> Collection[int]: ...
+
+
 def overlapping_assignments(assignments: Iterable[Assignment], start: datetime, end: datetime) -> set[int]:
     """Devices whose assignment overlaps [start, end]."""
     return {a.device_id for a in assignments if a.valid_from <= end and (a.valid_to is None or a.valid_to >= start)}
 
 
 class QueryData:
-    """Answers with small indexed queries, caching what it read; for a handful of actions."""
+    """Answers with indexed queries, caching what it read; :meth:`prefetch` reads a batch's in a few queries."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._devices: dict[int, DeviceInfo] = {}
         self._recs: dict[int, RecRow] = {}
+        self._assignments: dict[int, list[Assignment]] = defaultdict(list)
+        self._assigned: set[int] = set()  # officers whose assignments are in ``_assignments``
+        self._near: dict[int, tuple[datetime, datetime, list[RecRow]]] = {}  # device → (lo, hi, recordings)
 
     def devices(self, ids: Iterable[int]) -> dict[int, DeviceInfo]:
-        missing = {i for i in ids if i not in self._devices}
-        if missing:
+        missing = sorted({i for i in ids if i not in self._devices})
+        for chunk in _chunks(missing):
             rows = self.session.execute(
-                select(Device.id, Device.serial, Device.clock_offset_seconds).where(Device.id.in_(missing))
+                select(Device.id, Device.serial, Device.clock_offset_seconds).where(Device.id.in_(chunk))
             )
             for did, serial, offset in rows:
                 self._devices[did] = DeviceInfo(serial, float(offset or 0.0))
         return self._devices
 
     def assignments(self, officer_ids: Iterable[int]) -> dict[int, list[Assignment]]:
-        result: dict[int, list[Assignment]] = defaultdict(list)
-        ids = list(officer_ids)
-        if ids:
+        missing = sorted({i for i in officer_ids if i not in self._assigned})
+        for chunk in _chunks(missing):
             rows = self.session.execute(
                 select(
                     DeviceAssignment.officer_id,
                     DeviceAssignment.device_id,
                     DeviceAssignment.valid_from,
                     DeviceAssignment.valid_to,
-                ).where(DeviceAssignment.officer_id.in_(ids))
+                ).where(DeviceAssignment.officer_id.in_(chunk))
             )
             for officer_id, device_id, valid_from, valid_to in rows:
-                result[officer_id].append(Assignment(device_id, valid_from, valid_to))
-        return result
+                self._assignments[officer_id].append(Assignment(device_id, valid_from, valid_to))
+            self._assigned.update(chunk)
+        return self._assignments
+
+    def prefetch(self, spans: Sequence[Span], margin: timedelta) -> None:
+        """Read these actions' assignments, devices and candidate recordings in a few chunked queries."""
+        self._near = {}  # only this batch's candidates: memory stays flat over a long list of actions
+        by_officer = self.assignments({o for s in spans for o in s.officers})
+        windows: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for s in spans:
+            resolved: set[int] = set()
+            for officer_id in s.officers:
+                resolved |= overlapping_assignments(by_officer.get(officer_id, ()), s.started_at, s.ended_at)
+            for device_id in {*s.devices, *resolved}:
+                windows[device_id].append((s.started_at, s.ended_at))
+        linked = self.recordings({r for s in spans for r in s.links})
+        infos = self.devices({*windows, *(r.device_id for r in linked.values() if r.device_id is not None)})
+        bounds: dict[int, tuple[datetime, datetime]] = {}
+        for device_id, spans_of in windows.items():
+            # the same widened, offset-shifted window :func:`audit.linking.sync.relink` asks :meth:`near` for
+            offset = timedelta(seconds=infos[device_id].offset if device_id in infos else 0.0)
+            lo = min(start for start, _ in spans_of) - margin - offset
+            hi = max(end for _, end in spans_of) + margin - offset
+            bounds[device_id] = (lo, hi)
+        for chunk in _chunks(sorted(bounds), NEAR_CHUNK):
+            self._read_near({d: bounds[d] for d in chunk})
+
+    def _read_near(self, bounds: dict[int, tuple[datetime, datetime]]) -> None:
+        # one query for the recordings of many devices, each device with its own index range
+        where = or_(
+            *(
+                and_(Recording.device_id == d, Recording.started_at.between(lo - LONGEST_RECORDING, hi))
+                for d, (lo, hi) in bounds.items()
+            )
+        )
+        found: dict[int, list[RecRow]] = {d: [] for d in bounds}
+        for r in self.session.connection().execute(select(*REC_COLUMNS).where(where)):
+            rec = rec_row(tuple(r))
+            self._recs[rec.id] = rec
+            found[rec.device_id].append(rec)  # type: ignore[index]
+        for d, (lo, hi) in bounds.items():
+            self._near[d] = (lo, hi, found[d])
 
     def near(self, device_id: int, lo: datetime, hi: datetime) -> list[RecRow]:
         """Recordings of a device whose raw interval touches [lo, hi]."""
+        cached = self._near.get(device_id)
+        if cached is not None and cached[0] <= lo and hi <= cached[1]:
+            return [r for r in cached[2] if _touches(r, lo, hi)]
         rows = self.session.execute(
             select(*REC_COLUMNS).where(
                 Recording.device_id == device_id,
@@ -157,12 +218,28 @@ class QueryData:
         return found
 
     def recordings(self, ids: Iterable[int]) -> dict[int, RecRow]:
-        missing = {i for i in ids if i not in self._recs}
-        if missing:
-            for r in self.session.execute(select(*REC_COLUMNS).where(Recording.id.in_(missing))):
+        missing = sorted({i for i in ids if i not in self._recs})
+        for chunk in _chunks(missing):
+            for r in self.session.connection().execute(select(*REC_COLUMNS).where(Recording.id.in_(chunk))):
                 rec = rec_row(tuple(r))
                 self._recs[rec.id] = rec
         return self._recs
+
+
+IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+NEAR_CHUNK = 100  # devices per prefetch query: three parameters each
+
+
+def _chunks(ids: Sequence[int], size: int = IN_CHUNK) -> Iterable[Sequence[int]]:
+    return (ids[start : start + size] for start in range(0, len(ids), size))
+
+
+def _touches(rec: RecRow, lo: datetime, hi: datetime) -> bool:
+    # :meth:`QueryData.near`'s WHERE clause, in Python, for recordings already read
+    start, end = rec.started_at, rec.ended_at
+    if start is None or start > hi or start < lo - LONGEST_RECORDING:
+        return False
+    return end >= lo if end is not None else start >= lo
 
 
 class BulkData:
@@ -220,6 +297,9 @@ class BulkData:
 
     def assignments(self, officer_ids: Iterable[int]) -> dict[int, list[Assignment]]:
         return self._assignments
+
+    def prefetch(self, spans: Sequence[Span], margin: timedelta) -> None:
+        """Nothing to do: everything is loaded already."""
 
     def near(self, device_id: int, lo: datetime, hi: datetime) -> list[RecRow]:
         found = self._by_device.get(device_id)

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
-from audit.linking.load import Assignment, DeviceInfo, RecRow, facts, overlapping_assignments
+from audit.linking.load import Assignment, DeviceInfo, RecRow, Span, facts, overlapping_assignments
 from audit.linking.write import CHUNK, Writes, apply
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, ManualUnlink, Officer
 from storage.types import utcnow
@@ -34,6 +34,7 @@ class Data(Protocol):
     def assignments(self, officer_ids: Iterable[int]) -> dict[int, list[Assignment]]: ...
     def near(self, device_id: int, lo: datetime, hi: datetime) -> list[RecRow]: ...
     def recordings(self, ids: Iterable[int]) -> dict[int, RecRow]: ...
+    def prefetch(self, spans: Sequence[Span], margin: timedelta) -> None: ...
 
 
 @dataclass
@@ -228,6 +229,8 @@ def process_states(
     link: bool = True,
 ) -> dict[int, CoverageResult]:
     """:func:`process` for states already loaded."""
+    states = list(states)
+    data.prefetch(states, timedelta(seconds=policy.link_margin_seconds))
     writes = Writes()
     results: dict[int, CoverageResult] = {}
     for state in states:
