@@ -26,14 +26,14 @@ $(STAMP): pyproject.toml constraints.txt
 ffmpeg:
 	@command -v ffprobe >/dev/null && command -v ffmpeg >/dev/null || { \
 	  echo "ffmpeg not found: installing it from Debian's packages"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; }
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq ffmpeg; }
 
 # Ceph's RADOS Gateway, a real S3 server the tests start on loopback (tests/fixtures/ceph_rgw.sh). Only the tests
 # need it; where it cannot be installed they skip its half with a note (under CI=true they fail instead).
 ceph:
 	@command -v radosgw >/dev/null && command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null || { \
 	  echo "Ceph's RADOS Gateway not found: installing it from Debian's packages (for the S3 tests)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
 	    radosgw ceph-mon ceph-osd ceph-common openssl curl >/dev/null \
 	  || echo "NOTE: Ceph's packages could not be installed: the RGW tests skip (under CI=true they fail)."; }
 

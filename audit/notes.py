@@ -60,6 +60,27 @@ class Verifier:
         material = base64.b64encode(bytes([ED25519]) + self.public_key).decode()
         return f"{self.name}+{self.key_id.hex()}+{material}"
 
+    def find(self, name: str, key_id: bytes) -> Verifier | None:
+        """The key that made a signature line naming ``name`` and ``key_id``, if it is this one."""
+        return self if name == self.name and key_id == self.key_id else None
+
+
+@dataclass(frozen=True)
+class Keyring(Verifier):
+    """The current key plus the retired ones that signed older checkpoints (after a key rotation).
+
+    It is a :class:`Verifier` for the current key, so everything that checks a note takes it as it is; a
+    signature by a retired key of the same name also checks out, since the log's history stays what it was.
+    """
+
+    previous: tuple[Verifier, ...] = ()
+
+    def find(self, name: str, key_id: bytes) -> Verifier | None:
+        for candidate in (Verifier(self.name, self.public_key), *self.previous):
+            if candidate.find(name, key_id) is not None:
+                return candidate
+        return None
+
 
 @dataclass(frozen=True)
 class Signer:
@@ -152,12 +173,13 @@ def open_note(note: str, verifier: Verifier) -> str:
         if prefix != EM_DASH or not name or not blob or " " in blob:
             raise NoteError(f"malformed signature line {line!r}")
         raw = _b64(blob, "signature")
-        if name != verifier.name or raw[:4] != verifier.key_id:
+        signed_by = verifier.find(name, raw[:4])
+        if signed_by is None:
             continue  # someone else's signature (a witness, say): ignored, as the rules require
         try:
-            Ed25519PublicKey.from_public_bytes(verifier.public_key).verify(raw[4:], text.encode())
+            Ed25519PublicKey.from_public_bytes(signed_by.public_key).verify(raw[4:], text.encode())
         except InvalidSignature:
-            raise NoteError(f"the signature by {verifier.name} does not verify") from None
+            raise NoteError(f"the signature by {signed_by.name}+{signed_by.key_id.hex()} does not verify") from None
         verified = True
     if not verified:
         raise NoteError(f"no signature by {verifier.name}+{verifier.key_id.hex()} on the note")

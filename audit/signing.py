@@ -11,7 +11,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.notes import NoteError, Signer, Verifier, parse_signer
+from audit.notes import Keyring, NoteError, Signer, Verifier, parse_signer, parse_verifier
 from config.errors import BwcError
 from config.settings import Settings
 
@@ -39,9 +39,26 @@ def load_signer(settings: Settings) -> Signer:
     return _parse(data, str(path), settings.audit_origin)
 
 
-def load_verifier(settings: Settings) -> Verifier:
-    """The public half of the configured key: what checks checkpoints."""
-    return load_signer(settings).verifier
+def load_verifier(settings: Settings) -> Keyring:
+    """The public half of the configured key, plus the retired keys that signed older checkpoints."""
+    current = load_signer(settings).verifier
+    return Keyring(current.name, current.public_key, retired_verifiers(settings))
+
+
+def retired_verifiers(settings: Settings) -> tuple[Verifier, ...]:
+    """The retired keys of ``BWC_AUDIT_RETIRED_KEYS``; each must carry the log's name."""
+    found = []
+    for text in settings.audit_retired_keys.replace(",", " ").split():
+        try:
+            verifier = parse_verifier(text)
+        except NoteError as exc:
+            raise SigningKeyError(f"BWC_AUDIT_RETIRED_KEYS holds an unreadable key: {exc.message}") from None
+        if verifier.name != settings.audit_origin:
+            raise SigningKeyError(
+                f"BWC_AUDIT_RETIRED_KEYS holds a key named {verifier.name!r}, not the log's {settings.audit_origin!r}"
+            )
+        found.append(verifier)
+    return tuple(found)
 
 
 def _parse(data: bytes, where: str, name: str) -> Signer:

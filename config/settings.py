@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = None
     # the audit log's name: the checkpoint origin line and the signing key's name (no spaces, no '+')
     audit_origin: str = "bwc-evidence.local/audit"
+    # verifier keys (public, from `bwc audit public-key`) of retired signing keys, separated by spaces or commas:
+    # after a key rotation they still check the checkpoints the old key signed (deploy/README.md)
+    audit_retired_keys: str = ""
     checkpoint_seconds: float = Field(60.0, gt=0)
     timezone: str = "UTC"
 
