@@ -19,6 +19,7 @@ from sqlalchemy import Boolean, Integer, String, TextualSelect, and_, column, or
 from sqlalchemy.orm import Session
 
 from audit.coverage import RecordingFacts
+from audit.registry import among
 from storage.models import Device, DeviceAssignment, Recording
 from storage.types import UTCDateTime
 
@@ -142,7 +143,9 @@ class QueryData:
         missing = sorted({i for i in ids if i not in self._devices})
         for chunk in _chunks(missing):
             rows = self.session.execute(
-                select(Device.id, Device.serial, Device.clock_offset_seconds).where(Device.id.in_(chunk))
+                select(Device.id, Device.serial, Device.clock_offset_seconds).where(
+                    among(self.session, Device.id, chunk)
+                )
             )
             for did, serial, offset in rows:
                 self._devices[did] = DeviceInfo(serial, float(offset or 0.0))
@@ -157,7 +160,7 @@ class QueryData:
                     DeviceAssignment.device_id,
                     DeviceAssignment.valid_from,
                     DeviceAssignment.valid_to,
-                ).where(DeviceAssignment.officer_id.in_(chunk))
+                ).where(among(self.session, DeviceAssignment.officer_id, chunk))
             )
             for officer_id, device_id, valid_from, valid_to in rows:
                 self._assignments[officer_id].append(Assignment(device_id, valid_from, valid_to))
@@ -226,7 +229,9 @@ class QueryData:
     def recordings(self, ids: Iterable[int]) -> dict[int, RecRow]:
         missing = sorted({i for i in ids if i not in self._recs})
         for chunk in _chunks(missing):
-            for r in self.session.connection().execute(select(*REC_COLUMNS).where(Recording.id.in_(chunk))):
+            for r in self.session.connection().execute(
+                select(*REC_COLUMNS).where(among(self.session, Recording.id, chunk))
+            ):
                 rec = rec_row(tuple(r))
                 self._recs[rec.id] = rec
         return self._recs
