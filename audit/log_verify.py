@@ -18,7 +18,6 @@ The first problem found is reported; the log is read-only here.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,7 @@ from audit import merkle, notes
 from audit.merkle import HASH_SIZE
 from audit.notes import Verifier
 from audit.tree import BLOCK, raw_rows
-from storage.events import canonical_json, iso_utc, leaf_bytes
+from storage.events import PLAIN, canonical_json, iso_utc, leaf_bytes
 from storage.models import AuditCheckpoint, AuditEvent
 
 PAGE = 16_384  # a multiple of the tree's block size
@@ -216,9 +215,6 @@ def _tree_leaves(session: Session, first: int, end: int) -> dict[int, bytes]:
     return found
 
 
-_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029]*')
-
-
 class _LeafHasher:
     """Leaf hashes of stored rows, fast: the canonical leaf text built from the stored canonical details.
 
@@ -233,7 +229,7 @@ class _LeafHasher:
         self._at: tuple[object, str] = (None, "")
 
     def _q(self, value: str) -> str:
-        q = f'"{value}"' if _PLAIN.fullmatch(value) else canonical_json(value)
+        q = f'"{value}"' if PLAIN.fullmatch(value) else canonical_json(value)
         if len(self._quoted) < 10_000:  # kinds and actors repeat; subjects mostly do not
             self._quoted[value] = q
         return q
