@@ -18,7 +18,6 @@ The first problem found is reported; the log is read-only here.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,7 @@ from audit import merkle, notes
 from audit.merkle import HASH_SIZE
 from audit.notes import Verifier
 from audit.tree import BLOCK, raw_rows
-from storage.events import canonical_json, iso_utc, leaf_bytes
+from storage.events import PLAIN, canonical_json, iso_utc, leaf_bytes
 from storage.models import AuditCheckpoint, AuditEvent
 
 PAGE = 16_384  # a multiple of the tree's block size
@@ -127,7 +126,6 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
             raise _Bad(None, "the checkpoint of size 0 does not sign the empty tree's root")
         target = next(pending, None)
     stack: list[bytes] = []  # the perfect subtrees so far; their levels are the set bits of the count
-    sha256 = hashlib.sha256
     seq = 0
     leaf_of = _LeafHasher(session)
     last = session.scalar(select(func.max(AuditEvent.seq))) or 0
@@ -135,23 +133,52 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
         page = _events_page(session, seq)
         if not page:
             raise _Bad(seq + 1, f"event {seq + 1} is missing (events {seq + 1}..{seq + PAGE} are all gone)")
-        signed = _tree_leaves(session, seq, seq + len(page)) if seq < tree_size else {}
-        for row in page:
-            if row[0] != seq + 1:
-                raise _Bad(seq + 1, f"event {seq + 1} is missing (the next stored event is {row[0]})")
-            acc = leaf_of(row, signed.get(seq))
-            index, seq = seq, seq + 1
-            while index & 1:  # the new leaf completes one perfect subtree per trailing 1 bit of its index
-                acc = sha256(b"\x01" + stack.pop() + acc).digest()
-                index >>= 1
-            stack.append(acc)
+        gap = _first_gap(page, seq)
+        rows = page if gap is None else page[:gap]
+        hashes = leaf_of.page(rows, session, seq, min(seq + len(rows), tree_size))
+        # the page's leaves join the tree as whole perfect subtrees, cut where a checkpoint falls inside it
+        end = seq + len(rows)
+        while seq < end:
+            stop = target.size if target is not None and target.size <= end else end
+            for level, idx in merkle.perfect_nodes(seq, stop):
+                first = (idx << level) - (end - len(rows))
+                _push(stack, idx, _subtree(hashes[first : first + (1 << level)]))
+            seq = stop
             while target is not None and target.size == seq:
                 if merkle.fold(stack) != target.root:
                     raise _Bad(matched + 1, f"the tree differs from checkpoint {target.size} after seq {matched}")
                 matched, target = target.size, next(pending, None)
+        if gap is not None:
+            raise _Bad(seq + 1, f"event {seq + 1} is missing (the next stored event is {page[gap][0]})")
     if target is not None:
         raise _Bad(seq + 1, f"event {seq + 1} is missing: the log ends at {seq}, checkpoint {target.size} covers more")
     return seq
+
+
+def _first_gap(page: Sequence[EventRow], after: int) -> int | None:
+    """The position of the first row that is not ``after + 1 + position`` (rows come sorted by the key)."""
+    if page[0][0] == after + 1 and page[-1][0] == after + len(page):
+        return None  # unique, increasing integers from after+1 to after+len: none is missing
+    return next((i for i, row in enumerate(page) if row[0] != after + 1 + i), None)
+
+
+def _subtree(level: list[bytes]) -> bytes:
+    """The root of a perfect subtree from its leaf hashes, a level at a time (one tight loop per level)."""
+    sha256 = hashlib.sha256
+    while len(level) > 1:
+        pairs = iter(level)
+        level = [sha256(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+    return level[0]
+
+
+def _push(stack: list[bytes], idx: int, acc: bytes) -> None:
+    """Add perfect subtree ``idx`` of its level at the end of the tree: it completes one larger subtree per
+    trailing 1 bit of ``idx`` (binary addition of its size to the leaf count, which it is aligned to)."""
+    sha256 = hashlib.sha256
+    while idx & 1:
+        acc = sha256(b"\x01" + stack.pop() + acc).digest()
+        idx >>= 1
+    stack.append(acc)
 
 
 # Raw driver rows: at 100,000+ events a second SQLAlchemy's per-row result processing would cost more than
@@ -168,6 +195,14 @@ def _events_page(session: Session, after: int) -> list[EventRow]:
     return raw_rows(session, EVENTS_SQL, (after, after + PAGE))  # type: ignore[return-value]
 
 
+def _signed_blob(session: Session, first: int, end: int) -> bytes:
+    """The signed leaf hashes of indices ``first .. end-1`` (``first`` a multiple of the block size), joined;
+    shorter than ``32 * (end - first)`` when blocks are missing."""
+    rows = raw_rows(session, LEAVES_SQL, (first // BLOCK, -(-end // BLOCK)))
+    blob = b"".join(bytes(data) for _, data in rows)  # type: ignore[call-overload]
+    return blob[: HASH_SIZE * (end - first)]
+
+
 def _tree_leaves(session: Session, first: int, end: int) -> dict[int, bytes]:
     """The signed leaf hashes of indices ``first .. end-1`` (``first`` a multiple of the block size)."""
     found: dict[int, bytes] = {}
@@ -175,11 +210,9 @@ def _tree_leaves(session: Session, first: int, end: int) -> dict[int, bytes]:
         base = int(block) * BLOCK  # type: ignore[call-overload]
         blob = bytes(data)  # type: ignore[call-overload]
         for i in range(0, len(blob) - HASH_SIZE + 1, HASH_SIZE):
-            found[base + i // HASH_SIZE] = blob[i : i + HASH_SIZE]
+            if base + i // HASH_SIZE < end:
+                found[base + i // HASH_SIZE] = blob[i : i + HASH_SIZE]
     return found
-
-
-_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029]*')
 
 
 class _LeafHasher:
@@ -196,7 +229,7 @@ class _LeafHasher:
         self._at: tuple[object, str] = (None, "")
 
     def _q(self, value: str) -> str:
-        q = f'"{value}"' if _PLAIN.fullmatch(value) else canonical_json(value)
+        q = f'"{value}"' if PLAIN.fullmatch(value) else canonical_json(value)
         if len(self._quoted) < 10_000:  # kinds and actors repeat; subjects mostly do not
             self._quoted[value] = q
         return q
@@ -213,17 +246,42 @@ class _LeafHasher:
         self._at = (at, text)
         return text
 
-    def __call__(self, row: EventRow, signed: bytes | None) -> bytes:
-        seq, at, actor, kind, subject, details, recorded_hex = row
-        get, q = self._quoted.get, self._q
-        fast = (
-            f'{{"actor":{get(actor) or q(actor)},"at":"{self._iso(at)}","details":{details},'
-            f'"kind":{get(kind) or q(kind)},"seq":{seq},"subject":{q(subject)}}}'
-        )
-        h = hashlib.sha256(b"\x00" + fast.encode()).digest()
-        if h.hex() == recorded_hex and signed in (None, h):
-            return h
-        return self._slow(seq, recorded_hex, signed)
+    def page(self, rows: Sequence[EventRow], session: Session, first: int, signed_end: int) -> list[bytes]:
+        """The checked leaf hashes of a page of rows starting at index ``first``; the signed tree's leaves
+        cover indices below ``signed_end``. Compared in bulk: one row at a time only when something differs."""
+        get, q, iso, sha256 = self._quoted.get, self._q, self._iso, hashlib.sha256
+        hashes = [
+            sha256(
+                b"\x00"
+                + (
+                    f'{{"actor":{get(actor) or q(actor)},"at":"{iso(at)}","details":{details},'
+                    f'"kind":{get(kind) or q(kind)},"seq":{seq},"subject":{q(subject)}}}'
+                ).encode()
+            ).digest()
+            for seq, at, actor, kind, subject, details, _ in rows
+        ]
+        joined = b"".join(hashes)
+        signed = _signed_blob(session, first, signed_end) if first < signed_end else b""
+        try:
+            recorded = "".join([row[6] for row in rows])
+        except TypeError:  # a NULL leaf hash
+            recorded = ""
+        if (
+            joined.hex() == recorded
+            and joined.startswith(signed)
+            and len(signed) == HASH_SIZE * max(signed_end - first, 0)
+        ):
+            return hashes
+        by_index = _tree_leaves(session, first, signed_end) if first < signed_end else {}
+        return [
+            self.check(row, h, by_index.get(first + i)) for i, (row, h) in enumerate(zip(rows, hashes, strict=True))
+        ]
+
+    def check(self, row: EventRow, fast: bytes, signed: bytes | None) -> bytes:
+        """The row's leaf hash, or :class:`_Bad` when neither its fast nor its defining form matches."""
+        if fast.hex() == row[6] and signed in (None, fast):
+            return fast
+        return self._slow(row[0], row[6], signed)
 
     def _slow(self, seq: int, recorded_hex: str, signed: bytes | None) -> bytes:
         ev = self._session.get(AuditEvent, seq)

@@ -9,7 +9,7 @@ statements, SQLite the driver's executemany on values the column types have alre
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,7 +58,7 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Se
         return len(rows)
     # SQLite: the column types' own bind processors, then the driver's executemany on plain tuples; the
     # per-row parameter handling of a Core executemany costs more than SQLite's insert itself.
-    processors = [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns]
+    processors = [_repeating(table.c[c].type._cached_bind_processor(conn.dialect)) for c in columns]
     converting = [(i, p) for i, p in enumerate(processors) if p is not None]
     if converting:
         converted = []
@@ -72,6 +72,24 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Se
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', list(rows))
     return len(rows)
+
+
+def _repeating(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``process`` remembering its last value: a batch's rows share one time (``now``) in a column or two, and
+    converting a datetime costs more than the insert of its row."""
+    if process is None:
+        return None
+    last: list[Any] = [_UNSET, None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return convert
+
+
+_UNSET = object()
 
 
 def update_rows(session: Session, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
@@ -108,7 +126,7 @@ def update_rows(session: Session, table: Table, key: str, columns: Sequence[str]
         stmt = update(table).where(table.c[key] == bindparam("_key")).values({c: bindparam(c) for c in columns})
         conn.execute(stmt, [{"_key": row[0], **dict(zip(columns, row[1:], strict=True))} for row in rows])
         return len(rows)
-    processors = [table.c[n].type._cached_bind_processor(dialect) for n in names]
+    processors = [_repeating(table.c[n].type._cached_bind_processor(dialect)) for n in names]
     params = []
     for row in rows:
         values = [v if p is None else p(v) for v, p in zip(row, processors, strict=True)]

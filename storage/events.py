@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -124,12 +125,17 @@ def append_events(
     for seq, (kind, subject, details) in enumerate(items, start=first):
         details_text = canonical_json(details)
         if _round_trips(details):
-            a, k, s = (quoted.get(v) or quoted.setdefault(v, canonical_json(v)) for v in (actor, kind, subject))
+            a, k = (quoted.get(v) or quoted.setdefault(v, canonical_json(v)) for v in (actor, kind))
+            s = f'"{subject}"' if PLAIN.fullmatch(subject) else canonical_json(subject)  # subjects rarely repeat
             data = _leaf_text(seq, at_text, a, k, s, details_text).encode("utf-8")
         else:
             data = leaf_bytes(seq, at, actor, kind, subject, details_text)
         rows.append((seq, at, actor, kind, subject, details_text, leaf_hash(data)))
     return insert_rows(session, table_of(AuditEvent), EVENT_COLUMNS, rows)
+
+
+# a string that canonical_json() writes as itself between quotes (it escapes only '"', '\\' and controls)
+PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029]*')
 
 
 def _leaf_text(seq: int, at_text: str, actor: str, kind: str, subject: str, details: str) -> str:

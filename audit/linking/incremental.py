@@ -23,7 +23,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 2000  # actions per pass: an import batch's worth, read and written in a fixed number of statements
 
 
 def on_recordings_changed(session: Session, settings: Settings, recording_ids: Sequence[int], actor: str) -> None:

@@ -6,18 +6,22 @@ incremental path and :func:`audit.linking.recompute_all` reach the same links an
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Boolean, Integer, String, TextualSelect, and_, column, or_, select, text
 from sqlalchemy.orm import Session
 
 from audit.coverage import RecordingFacts
+from audit.registry import among
 from storage.models import Device, DeviceAssignment, Recording
+from storage.types import UTCDateTime
 
 # Body cameras split footage into segments of minutes and run for hours on a battery: a recording that
 # starts more than this before a window cannot reach into it. Bounding the look-back keeps the
@@ -139,7 +143,9 @@ class QueryData:
         missing = sorted({i for i in ids if i not in self._devices})
         for chunk in _chunks(missing):
             rows = self.session.execute(
-                select(Device.id, Device.serial, Device.clock_offset_seconds).where(Device.id.in_(chunk))
+                select(Device.id, Device.serial, Device.clock_offset_seconds).where(
+                    among(self.session, Device.id, chunk)
+                )
             )
             for did, serial, offset in rows:
                 self._devices[did] = DeviceInfo(serial, float(offset or 0.0))
@@ -154,7 +160,7 @@ class QueryData:
                     DeviceAssignment.device_id,
                     DeviceAssignment.valid_from,
                     DeviceAssignment.valid_to,
-                ).where(DeviceAssignment.officer_id.in_(chunk))
+                ).where(among(self.session, DeviceAssignment.officer_id, chunk))
             )
             for officer_id, device_id, valid_from, valid_to in rows:
                 self._assignments[officer_id].append(Assignment(device_id, valid_from, valid_to))
@@ -185,15 +191,18 @@ class QueryData:
             self._read_near({d: bounds[d] for d in chunk})
 
     def _read_near(self, bounds: dict[int, tuple[datetime, datetime]]) -> None:
-        # one query for the recordings of many devices, each device with its own index range
-        where = or_(
-            *(
-                and_(Recording.device_id == d, Recording.started_at.between(lo - LONGEST_RECORDING, hi))
-                for d, (lo, hi) in bounds.items()
-            )
-        )
+        # One query for the recordings of many devices, each device with its own index range. The windows
+        # travel as one JSON parameter joined like a table: an OR of a hundred ranges cost more to build and
+        # to key for SQLAlchemy's statement cache (per query, in Python) than the database took to run it.
+        conn = self.session.connection()
+        dialect = conn.dialect
+        process = Recording.started_at.type._cached_bind_processor(dialect)
+        windows = [
+            {"d": d, "lo": _bound(process, lo - LONGEST_RECORDING), "hi": _bound(process, hi)}
+            for d, (lo, hi) in bounds.items()
+        ]
         found: dict[int, list[RecRow]] = {d: [] for d in bounds}
-        for r in self.session.connection().execute(select(*REC_COLUMNS).where(where)):
+        for r in conn.execute(_near_statement(dialect.name), {"windows": json.dumps(windows)}):
             rec = rec_row(tuple(r))
             self._recs[rec.id] = rec
             found[rec.device_id].append(rec)  # type: ignore[index]
@@ -220,14 +229,54 @@ class QueryData:
     def recordings(self, ids: Iterable[int]) -> dict[int, RecRow]:
         missing = sorted({i for i in ids if i not in self._recs})
         for chunk in _chunks(missing):
-            for r in self.session.connection().execute(select(*REC_COLUMNS).where(Recording.id.in_(chunk))):
+            for r in self.session.connection().execute(
+                select(*REC_COLUMNS).where(among(self.session, Recording.id, chunk))
+            ):
                 rec = rec_row(tuple(r))
                 self._recs[rec.id] = rec
         return self._recs
 
 
 IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
-NEAR_CHUNK = 100  # devices per prefetch query: three parameters each
+NEAR_CHUNK = 1000  # devices per prefetch query (one JSON parameter): bounds the rows one query returns
+
+_NEAR_COLUMNS = (
+    "r.id, r.sha256, r.device_id, r.started_at, r.ended_at, r.status, r.has_video, r.has_audio, "
+    "r.verified_at IS NOT NULL AS verified, r.fixity_ok"
+)
+_NEAR_SQL = {
+    # CROSS JOIN makes SQLite walk the windows and probe ix_recordings_device_start for each
+    "sqlite": f"SELECT {_NEAR_COLUMNS} FROM json_each(:windows) AS w CROSS JOIN recordings AS r "
+    "WHERE r.device_id = json_extract(w.value, '$.d') "
+    "AND r.started_at BETWEEN json_extract(w.value, '$.lo') AND json_extract(w.value, '$.hi')",
+    "postgresql": f"SELECT {_NEAR_COLUMNS} FROM json_to_recordset(CAST(:windows AS json)) "
+    "AS w(d integer, lo timestamptz, hi timestamptz) JOIN recordings AS r "
+    "ON r.device_id = w.d AND r.started_at BETWEEN w.lo AND w.hi",
+}
+
+
+@cache
+def _near_statement(dialect: str) -> TextualSelect:
+    """Recordings in the windows ``[{"d": device id, "lo": …, "hi": …}, ...]`` (JSON), typed as REC_COLUMNS."""
+    sql = _NEAR_SQL["postgresql" if dialect == "postgresql" else "sqlite"]
+    return text(sql).columns(
+        column("id", Integer),
+        column("sha256", String),
+        column("device_id", Integer),
+        column("started_at", UTCDateTime()),
+        column("ended_at", UTCDateTime()),
+        column("status", String),
+        column("has_video", Boolean),
+        column("has_audio", Boolean),
+        column("verified", Boolean),
+        column("fixity_ok", Boolean),
+    )
+
+
+def _bound(process: Callable[[Any], Any] | None, value: datetime) -> Any:
+    # a window's end as the column stores it (SQLite: its own text form, compared as text; PostgreSQL: ISO)
+    stored = process(value) if process is not None else value
+    return stored.isoformat() if isinstance(stored, datetime) else stored
 
 
 def _chunks(ids: Sequence[int], size: int = IN_CHUNK) -> Iterable[Sequence[int]]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
 from audit.linking.load import Assignment, DeviceInfo, RecRow, Span, facts, overlapping_assignments
 from audit.linking.write import CHUNK, Writes, apply
+from audit.registry import among
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, ManualUnlink, Officer
 from storage.types import utcnow
 
@@ -65,11 +66,20 @@ def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
 
 
 def load_states(session: Session, action_ids: Sequence[int]) -> list[State]:
-    """The actions and their devices, links, officers and manual unlinks, in five queries per chunk of ids."""
+    """The actions and their devices, links, officers and manual unlinks, in five queries per chunk of ids.
+
+    Ids that form one unbroken run (the actions an import batch has just created) are read as a range: a
+    statement of the same shape every time, where a list of 500 ids is rendered, converted and sent anew.
+    """
     session.flush()
     states: dict[int, State] = {}
-    for ids in chunks(sorted(set(action_ids))):
-        _load(session, states, _among(ids))
+    ids = sorted(set(action_ids))
+    if ids and ids[-1] - ids[0] + 1 == len(ids):
+        first, last = ids[0], ids[-1]
+        _load(session, states, lambda column: column.between(first, last))
+        return list(states.values())
+    for chunk in chunks(ids):
+        _load(session, states, _among(session, chunk))
     return list(states.values())
 
 
@@ -81,8 +91,8 @@ def load_span(session: Session, first: int, last: int) -> list[State]:
     return list(states.values())
 
 
-def _among(ids: list[int]) -> Callable[[Any], ColumnElement[bool]]:
-    return lambda column: column.in_(ids)
+def _among(session: Session, ids: list[int]) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda column: among(session, column, ids)
 
 
 def _load(session: Session, states: dict[int, State], where: Callable[[Any], ColumnElement[bool]]) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from audit.registry import among
 from storage.bulk import delete_pairs, insert_rows, table_of, update_rows
 from storage.events import append_events
 from storage.models import Action, ActionDevice, ActionRecording
@@ -52,7 +53,7 @@ def apply(session: Session, writes: Writes, actor: str) -> None:
     for start in range(0, len(touched), CHUNK):
         ids = touched[start : start + CHUNK]
         session.connection().execute(
-            update(table).where(table.c.id.in_(ids)).values(coverage_computed_at=writes.computed_at)
+            update(table).where(among(session, table.c.id, ids)).values(coverage_computed_at=writes.computed_at)
         )
     _sync_loaded(session, writes)
 
