@@ -2,22 +2,31 @@
 
 The linking writer calls :func:`follow_verdicts` after each batch it judged (incremental or full recompute):
 one query per batch reads the findings of the batch's actions, whatever its size. The ingest and the fixity
-check reach :func:`follow_recordings` through ``on_recordings_changed``.
+check reach :func:`follow_recordings` through ``on_recordings_changed``; the ingest calls
+:func:`follow_duplicate` for bytes seen again under another name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.findings import reconcile
-from audit.findings_rules import FIXITY_FAILED, LATE_UPLOAD, RECORDING_KINDS, VERDICT_KINDS, verdict_kinds
+from audit.findings_rules import (
+    DUPLICATE_CONFLICT,
+    FIXITY_FAILED,
+    LATE_UPLOAD,
+    RECORDING_KINDS,
+    VERDICT_KINDS,
+    verdict_kinds,
+)
 from config.settings import Settings
 from storage.models import Recording
+from storage.types import iso_or_none
 
 
 class Judged(Protocol):
@@ -61,3 +70,42 @@ def follow_recordings(
             kinds.add(FIXITY_FAILED)
         causes[subject] = kinds
     return reconcile(session, causes, RECORDING_KINDS, now, actor, settings.finding_due_days, details)
+
+
+def follow_duplicate(
+    session: Session,
+    settings: Settings,
+    rec: Recording,
+    claimed_device: str | None,
+    claimed_start_local: datetime | None,
+    path: str,
+    now: datetime,
+    actor: str,
+) -> bool:
+    """Bytes seen again under a name claiming another device or start time: a ``duplicate_conflict`` finding
+    on the stored recording (SPEC §4), never a silent merge. Returns whether the name conflicts."""
+    stored_device = rec.device.serial if rec.device is not None else None
+    claimed_start = None
+    if claimed_start_local is not None:
+        local = claimed_start_local if claimed_start_local.tzinfo else claimed_start_local.replace(tzinfo=settings.tz)
+        claimed_start = local.astimezone(UTC)
+    other_device = claimed_device is not None and claimed_device != stored_device
+    other_start = (
+        claimed_start is not None
+        and rec.started_at is not None
+        and abs((claimed_start - rec.started_at).total_seconds()) >= 1.0
+    )
+    if not (other_device or other_start):
+        return False
+    subject = f"recording:{rec.id}"
+    details = {
+        "path": path,
+        "claimed_device": claimed_device,
+        "claimed_start": iso_or_none(claimed_start),
+        "stored_device": stored_device,
+        "stored_start": iso_or_none(rec.started_at),
+    }
+    causes = {subject: {DUPLICATE_CONFLICT}}
+    overrides = settings.finding_due_days
+    reconcile(session, causes, {DUPLICATE_CONFLICT}, now, actor, overrides, {(subject, DUPLICATE_CONFLICT): details})
+    return True
