@@ -13,13 +13,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from audit.findings_rules import (
     CLOSED,
     MANUAL,
     OPEN,
+    Step,
     by_hand,
     due_at,
     entry,
@@ -27,6 +29,7 @@ from audit.findings_rules import (
     parse_subject,
 )
 from config.errors import BadInput, NotFound
+from storage.bulk import table_of, update_rows
 from storage.events import append_event, append_events
 from storage.models import Action, Device, Finding, Officer, Recording, Unit
 
@@ -50,35 +53,59 @@ def reconcile(
     """Bring the automatic findings of these subjects, for the ``managed`` kinds, in line with their causes.
 
     ``causes`` maps each subject looked at to the kinds whose cause is present now (possibly none). Returns
-    how many findings changed or were opened.
+    how many findings changed or were opened. Plain rows and bulk statements, not ORM objects: a full
+    recompute passes every action through here, and the ledger must cost it little (issue 9: < 10 %).
     """
     subjects = sorted(causes)
     if not subjects:
         return 0
-    kinds = sorted(set(managed))
-    existing: dict[tuple[str, str], Finding] = {}
+    session.flush()
+    kinds, t, run = sorted(set(managed)), table_of(Finding), session.connection().execute
+    existing: dict[tuple[str, str], tuple[int, str, bool, datetime | None]] = {}
     for chunk in _chunks(subjects):
-        query = select(Finding).where(Finding.subject.in_(chunk), Finding.kind.in_(kinds), Finding.automatic.is_(True))
-        for found in session.scalars(query.order_by(Finding.id)):
-            existing[(found.subject, found.kind)] = found  # the latest, should there ever be two
+        query = select(t.c.id, t.c.subject, t.c.kind, t.c.status, t.c.cause_present, t.c.closed_at).where(
+            t.c.subject.in_(chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True)
+        )
+        for fid, subject, kind, status, present, closed_at in run(query.order_by(t.c.id)):
+            existing[(subject, kind)] = (fid, status, bool(present), closed_at)  # the latest, were there two
+    steps: dict[int, tuple[str, str, Step, bool, datetime | None]] = {}
+    for (subject, kind), (fid, status, was_present, closed_at) in existing.items():
+        present = kind in causes[subject]
+        step = on_cause(status, True, was_present, present)
+        if step is not None:
+            closed = closed_at if step.status == status else (now if step.status == CLOSED else None)
+            steps[fid] = (subject, kind, step, present, closed)
+    events = _apply_steps(session, steps, now, actor)
     to_open = [(s, k) for s in subjects for k in sorted(causes[s]) if k in managed and (s, k) not in existing]
-    events: list[tuple[str, str, dict[str, Any]]] = []
-    for (subject, kind), finding in existing.items():
-        step = on_cause(finding.status, finding.automatic, finding.cause_present, kind in causes[subject])
-        if step is None:
-            continue
-        finding.cause_present = kind in causes[subject]
-        if step.status != finding.status:
-            finding.status = step.status
-            finding.closed_at = now if step.status == CLOSED else None
-        finding.history = [*finding.history, entry(now, actor, step.change, status=step.status)]
-        finding.updated_at = now
-        events.append((f"finding.{step.change}", f"finding:{finding.id}", _event(finding, step.change)))
     if to_open:
         events += _open(session, to_open, now, actor, overrides, details or {})
-    session.flush()
     append_events(session, events, actor)
     return len(events)
+
+
+def _apply_steps(
+    session: Session, steps: Mapping[int, tuple[str, str, Step, bool, datetime | None]], now: datetime, actor: str
+) -> list[tuple[str, str, dict[str, Any]]]:
+    if not steps:
+        return []
+    t, ids = table_of(Finding), sorted(steps)
+    histories: dict[int, list[Any]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        for fid, history in session.connection().execute(select(t.c.id, t.c.history).where(t.c.id.in_(chunk))):
+            histories[fid] = list(history or [])
+    rows, events = [], []
+    for fid in ids:
+        subject, kind, step, present, closed = steps[fid]
+        history = [*(histories.get(fid) or []), entry(now, actor, step.change, status=step.status)]
+        rows.append((fid, step.status, present, closed, history, now))
+        events.append((f"finding.{step.change}", f"finding:{fid}", _shape(kind, subject, step.status, step.change)))
+    update_rows(session, t, "id", ("status", "cause_present", "closed_at", "history", "updated_at"), rows)
+    for fid in ids:  # objects a caller holds in this session read the new values
+        obj = session.identity_map.get(identity_key(Finding, fid))
+        if obj is not None:
+            session.expire(obj)
+    return events
 
 
 def _open(
@@ -90,25 +117,37 @@ def _open(
     details: Mapping[tuple[str, str], dict[str, Any]],
 ) -> list[tuple[str, str, dict[str, Any]]]:
     units = resolve_units(session, sorted({s for s, _ in pairs}))
-    new = [
-        Finding(
-            kind=kind,
-            subject=subject,
-            unit_id=units.get(subject),
-            status=OPEN,
-            automatic=True,
-            cause_present=True,
-            opened_at=now,
-            due_at=due_at(kind, now, overrides),
-            details=details.get((subject, kind), {}),
-            history=[entry(now, actor, "opened", status=OPEN)],
-            updated_at=now,
-        )
+    history = [entry(now, actor, "opened", status=OPEN)]
+    params = [
+        {
+            "kind": kind,
+            "subject": subject,
+            "unit_id": units.get(subject),
+            "category": None,
+            "status": OPEN,
+            "owner": None,
+            "automatic": True,
+            "cause_present": True,
+            "opened_at": now,
+            "due_at": due_at(kind, now, overrides),
+            "closed_at": None,
+            "details": details.get((subject, kind), {}),
+            "history": history,
+            "updated_at": now,
+        }
         for subject, kind in pairs
     ]
-    session.add_all(new)
-    session.flush()
-    return [("finding.opened", f"finding:{f.id}", _event(f, "opened")) for f in new]
+    t = table_of(Finding)
+    stmt = insert(t).returning(t.c.id, sort_by_parameter_order=True)
+    ids = list(session.connection().execute(stmt, params).scalars())
+    return [
+        ("finding.opened", f"finding:{fid}", _shape(kind, subject, OPEN, "opened"))
+        for fid, (subject, kind) in zip(ids, pairs, strict=True)
+    ]
+
+
+def _shape(kind: str, subject: str, status: str, change: str) -> dict[str, Any]:
+    return {"kind": kind, "subject": subject, "status": status, "change": change}
 
 
 def _event(finding: Finding, change: str, **extra: Any) -> dict[str, Any]:
