@@ -3,9 +3,10 @@
 Decisions the SPEC leaves open, made here:
 
 - Kinds: each coverage reason code (``shortfall``, ``no_footage``, ``uncertified``, ``integrity``, ...) on an
-  action whose verdict is ``incomplete``; ``late_upload`` and ``fixity_failed`` on a recording;
-  ``duplicate_conflict`` on a recording whose bytes came again under a name claiming another device or start
-  time; ``manual`` for what only a person sees in the footage (with a category).
+  action whose verdict is ``incomplete``; ``late_upload``, ``fixity_failed`` and ``sequence_hole`` (a hole in
+  the device's sequence numbers just before it) on a recording; ``duplicate_conflict`` on a recording whose
+  bytes came again under a name claiming another device or start time; ``manual`` for what only a person
+  sees in the footage (with a category).
 - Deadlines: :data:`DEFAULT_DUE_DAYS`, overridden per kind by ``BWC_FINDING_DUE_DAYS`` (a JSON object).
 - An automatic finding closes by itself when its cause goes away, and reopens only when its cause *returns*
   (absent at the last look, present now): closing it by hand while the cause is still there is a person's
@@ -29,9 +30,10 @@ STATUSES = (OPEN, RECTIFYING, CLOSED, WAIVED)
 LIVE = frozenset({OPEN, RECTIFYING})
 
 LATE_UPLOAD, FIXITY_FAILED, DUPLICATE_CONFLICT, MANUAL = "late_upload", "fixity_failed", "duplicate_conflict", "manual"
+SEQUENCE_HOLE = "sequence_hole"
 VERDICT_KINDS = frozenset(REASON_CODES)
 RECORDING_KINDS = frozenset({LATE_UPLOAD, FIXITY_FAILED})
-KINDS = (*REASON_CODES, LATE_UPLOAD, FIXITY_FAILED, DUPLICATE_CONFLICT, MANUAL)
+KINDS = (*REASON_CODES, LATE_UPLOAD, FIXITY_FAILED, SEQUENCE_HOLE, DUPLICATE_CONFLICT, MANUAL)
 SUBJECT_TYPES = ("action", "recording", "device", "officer", "unit")
 
 # Days to rectify. Evidence at risk (a failed fixity check, bytes claiming two cameras) first; a crew
@@ -48,6 +50,7 @@ DEFAULT_DUE_DAYS: dict[str, float] = {
     LATE_UPLOAD: 7,
     FIXITY_FAILED: 7,
     DUPLICATE_CONFLICT: 7,
+    SEQUENCE_HOLE: 7,
     MANUAL: 15,
 }
 

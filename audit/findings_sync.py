@@ -21,6 +21,7 @@ from audit.findings_rules import (
     FIXITY_FAILED,
     LATE_UPLOAD,
     RECORDING_KINDS,
+    SEQUENCE_HOLE,
     VERDICT_KINDS,
     verdict_kinds,
 )
@@ -69,7 +70,50 @@ def follow_recordings(
         if fixity_ok is False:
             kinds.add(FIXITY_FAILED)
         causes[subject] = kinds
-    return reconcile(session, causes, RECORDING_KINDS, now, actor, settings.finding_due_days, details)
+    changed = reconcile(session, causes, RECORDING_KINDS, now, actor, settings.finding_due_days, details)
+    return changed + follow_sequences(session, settings, recording_ids, now, actor)
+
+
+def follow_sequences(
+    session: Session, settings: Settings, recording_ids: Sequence[int], now: datetime, actor: str
+) -> int:
+    """A hole in a device's sequence numbers before a recording (in time order, as the missing report sees
+    it) is a ``sequence_hole`` finding on that recording; the missing file docking closes it."""
+    causes: dict[str, set[str]] = {}
+    details: dict[tuple[str, str], dict[str, Any]] = {}
+    columns = (Recording.id, Recording.device_id, Recording.started_at, Recording.sequence)
+    for rid, device_id, start, seq in session.execute(
+        select(*columns).where(
+            Recording.id.in_(list(recording_ids)), Recording.sequence.is_not(None), Recording.started_at.is_not(None)
+        )
+    ):
+        if device_id is None:
+            continue
+        same = (Recording.device_id == device_id, Recording.sequence.is_not(None), Recording.id != rid)
+        before = session.execute(
+            select(*columns)
+            .where(*same, Recording.started_at <= start)
+            .order_by(Recording.started_at.desc(), Recording.id.desc())
+            .limit(1)
+        ).first()
+        after = session.execute(
+            select(*columns)
+            .where(*same, Recording.started_at >= start)
+            .order_by(Recording.started_at, Recording.id)
+            .limit(1)
+        ).first()
+        for prev, this in ((before, (rid, device_id, start, seq)), ((rid, device_id, start, seq), after)):
+            if this is None:
+                continue
+            subject = f"recording:{this[0]}"
+            causes[subject] = set()
+            if prev is not None and this[3] > prev[3] + 1:
+                causes[subject].add(SEQUENCE_HOLE)
+                hole = {"from_sequence": prev[3] + 1, "to_sequence": this[3] - 1, "after_recording": prev[0]}
+                details[(subject, SEQUENCE_HOLE)] = hole
+    if not causes:
+        return 0
+    return reconcile(session, causes, {SEQUENCE_HOLE}, now, actor, settings.finding_due_days, details)
 
 
 def follow_duplicate(

@@ -134,3 +134,24 @@ def test_a_failed_fixity_check_is_a_finding_on_the_recording(runtime: Runtime) -
         rec.fixity_ok = True  # re-checked and intact (a store that was away)
         linking.on_recordings_changed(s, rt.settings, [rid], "fixity")
     assert [(f.kind, f.status) for f in _findings(rt, f"recording:{rid}")] == [("fixity_failed", "closed")]
+
+
+def test_a_sequence_hole_is_a_finding_until_the_missing_file_docks(runtime: Runtime) -> None:
+    rt = runtime
+
+    def dock(seq: int, minutes: int) -> int:
+        with transaction(rt.sessions) as s:
+            rec = ad.recording(s, "CAM-S", T0 + timedelta(minutes=minutes), seconds=60, sequence=seq)
+            linking.on_recordings_changed(s, rt.settings, [rec.id], "test")
+            return rec.id
+
+    dock(1, 0)
+    third = dock(3, 10)  # file 2 has not docked: a hole before file 3
+    [hole] = [f for f in _findings(rt, f"recording:{third}") if f.kind == "sequence_hole"]
+    assert hole.status == "open" and (hole.details["from_sequence"], hole.details["to_sequence"]) == (2, 2)
+    second = dock(2, 5)  # the missing file docks late: the hole is gone
+    [hole] = [f for f in _findings(rt, f"recording:{third}") if f.kind == "sequence_hole"]
+    assert hole.status == "closed"
+    assert not [f for f in _findings(rt, f"recording:{second}") if f.kind == "sequence_hole"]
+    dock(1, 20)  # the camera's counter reset: a drop, not a hole
+    assert [f.kind for f in _findings(rt) if f.kind == "sequence_hole"] == ["sequence_hole"]
