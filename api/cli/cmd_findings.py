@@ -168,5 +168,21 @@ def waive_cmd(
     _show(_write(change_by_hand, finding_id, "waive", reason, CLI_ACTOR, utcnow()), fmt)
 
 
+@findings_app.command("refresh")
+def refresh_cmd() -> None:
+    """Re-judge actions whose pending verdict ran out (no camera docked in time), opening their findings."""
+    from audit.findings_refresh import judge_expired
+
+    rt = common.runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            count = judge_expired(session, rt.settings, utcnow(), CLI_ACTOR)
+    except BwcError as exc:
+        fail(exc.message, exc.exit_code)
+    finally:
+        rt.close()
+    common.out.print(f"{count} action(s) re-judged", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(findings_app, name="findings")

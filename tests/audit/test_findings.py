@@ -155,3 +155,20 @@ def test_a_sequence_hole_is_a_finding_until_the_missing_file_docks(runtime: Runt
     assert not [f for f in _findings(rt, f"recording:{second}") if f.kind == "sequence_hole"]
     dock(1, 20)  # the camera's counter reset: a drop, not a hole
     assert [f.kind for f in _findings(rt) if f.kind == "sequence_hole"] == ["sequence_hole"]
+
+
+def test_a_pending_verdict_that_runs_out_opens_its_findings_on_refresh(runtime: Runtime) -> None:
+    from audit.findings_refresh import judge_expired
+
+    rt = runtime
+    start = utcnow() - timedelta(hours=2)
+    with transaction(rt.sessions) as s:
+        row = ad.action(s, "P1", "U1", start, "complete", minutes=10, devices=("CAM-P", "CAM-Q"), reasons=[])
+        linking.on_actions_changed(s, rt.settings, [row.id], "test")
+    assert _findings(rt) == []  # pending: the cameras may not have docked yet
+    later = utcnow() + timedelta(hours=rt.settings.upload_grace_hours)
+    with transaction(rt.sessions) as s:
+        assert judge_expired(s, rt.settings, later, "scheduler") == 1
+    assert {f.kind for f in _findings(rt, "action:P1")} == {"no_footage", "shortfall"}
+    with transaction(rt.sessions) as s:
+        assert judge_expired(s, rt.settings, later, "scheduler") == 0
