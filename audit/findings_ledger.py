@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from audit.findings_rules import CLOSED, KINDS, LIVE, STATUSES, WAIVED, is_overdue
@@ -118,11 +118,7 @@ def findings_summary(
         .outerjoin(Unit, Unit.id == Finding.unit_id)
         .where(
             Finding.opened_at < end,
-            or_(
-                Finding.opened_at >= start,
-                Finding.closed_at.is_(None),
-                and_(Finding.closed_at >= start),
-            ),
+            or_(Finding.opened_at >= start, Finding.closed_at.is_(None), Finding.closed_at >= start),
         )
     )
     if unit is not None:
