@@ -137,13 +137,19 @@ def _open(
         }
         for subject, kind in pairs
     ]
-    t = table_of(Finding)
-    stmt = insert(t).returning(t.c.id, sort_by_parameter_order=True)
-    ids = list(session.connection().execute(stmt, params).scalars())
-    return [
-        ("finding.opened", f"finding:{fid}", _shape(kind, subject, OPEN, "opened"))
-        for fid, (subject, kind) in zip(ids, pairs, strict=True)
-    ]
+    t, run = table_of(Finding), session.connection().execute
+    # a plain executemany, then the new ids in one query per chunk: RETURNING in parameter order makes the
+    # SQLite driver insert row by row
+    run(insert(t), params)
+    ids: dict[tuple[str, str], int] = {}
+    kinds = sorted({k for _, k in pairs})
+    for chunk in _chunks(sorted({s for s, _ in pairs})):
+        query = select(t.c.id, t.c.subject, t.c.kind).where(
+            t.c.subject.in_(chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True), t.c.opened_at == now
+        )
+        for fid, subject, kind in run(query.order_by(t.c.id)):
+            ids[(subject, kind)] = fid
+    return [("finding.opened", f"finding:{ids[pair]}", _shape(pair[1], pair[0], OPEN, "opened")) for pair in pairs]
 
 
 def _shape(kind: str, subject: str, status: str, change: str) -> dict[str, Any]:
