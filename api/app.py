@@ -12,6 +12,7 @@ from api.errors import install_error_handlers
 from api.metrics import RequestMetrics, StoredTotals, make_metrics
 from api.request_guard import RefuseNul
 from api.routes import API_PREFIX, actions, audit, cases, failures, health, links, recordings, reports, uploads, web
+from api.routes import findings as findings_routes
 from config.settings import Settings, get_settings
 from storage.runtime import build_runtime
 
@@ -22,6 +23,7 @@ def api_router() -> APIRouter:
     router = APIRouter()
     for module in (health, recordings, uploads, failures, actions, links, cases, reports, audit):
         router.include_router(module.router)
+    router.include_router(findings_routes.router)
     return router
 
 

@@ -2,7 +2,8 @@
 
 JSON is exactly the report dict (times in UTC). CSV and XLSX are for offices that live in spreadsheets:
 headings in English and Simplified Chinese, times in the report's time zone, CSV with a UTF-8 BOM so that
-Excel shows Chinese text correctly.
+Excel shows Chinese text correctly. Imported text that a spreadsheet would run as a formula stays text
+(:mod:`audit.safe_cells`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.labels import reason_label, verdict_words
+from audit.safe_cells import append_row, csv_row
 
 Column = tuple[str, str, Callable[[dict[str, Any]], Any]]  # key, heading, value from a row
 
@@ -147,7 +149,7 @@ def render_csv(report: dict[str, Any]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([heading for _, heading, _ in columns])
     for row in _action_rows(report):
-        writer.writerow([_text(value(row)) for _, _, value in columns])
+        writer.writerow(csv_row(_text(value(row)) for _, _, value in columns))
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
 
 
@@ -163,7 +165,7 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
         for cell in ws[1]:
             cell.font = bold
         for row in _rows(report, key):
-            ws.append([value(row) for _, _, value in columns])
+            append_row(ws, (value(row) for _, _, value in columns))
         for index, (_, heading, _) in enumerate(columns, start=1):
             # datetime cells get openpyxl's date format on their own; widths keep the headings readable
             ws.column_dimensions[ws.cell(1, index).column_letter].width = max(12, min(40, len(heading) + 4))
@@ -176,7 +178,7 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
         ("timezone 时区", report.get("timezone")),
         ("generated_at 生成时间 (UTC)", report.get("generated_at")),
     ):
-        meta.append([label, value])
+        append_row(meta, [label, value])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

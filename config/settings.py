@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     require_audio: bool = True
     upload_grace_hours: float = Field(24.0, ge=0)
     link_margin_seconds: float = Field(0.0, ge=0)
+    # findings (SPEC §13): days to rectify, per kind, over the defaults in audit/findings_rules.py (JSON object)
+    finding_due_days: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
 
     # service
     host: str = "127.0.0.1"

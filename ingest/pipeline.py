@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from audit.findings_sync import follow_duplicate
 from audit.holds import apply_case_holds
 from audit.linking import on_recordings_changed
 from audit.registry import Registry
@@ -248,6 +249,7 @@ def _write(
     if duplicate:
         details = {"path": relpath, "station": station_code, "size": stored.size, "recording": rec.id}
         append_event(s, "recording.duplicate", subject, details, actor=actor)
+        follow_duplicate(s, settings, rec, names.device, names.start_local, relpath, now, actor)  # SPEC §4, §13
     else:
         details = {
             "path": relpath,

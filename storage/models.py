@@ -339,3 +339,37 @@ class CaseHold(Base):
     released_at: Mapped[datetime | None]  # None: the hold is in force
     released_by: Mapped[str | None] = mapped_column(String(256))
     release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Finding(Base):
+    """A problem on the rectification ledger (SPEC §13): owned, given a deadline, crossed off only when fixed.
+
+    ``automatic`` findings are opened and closed by their cause (a verdict's reason, a late upload, ...);
+    ``cause_present`` remembers whether that cause was there at the last look, so that a finding reopens only
+    when its cause *returns*, not because a person closed it while the cause was still there.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_subject_kind", "subject", "kind"),
+        Index("ix_findings_status_due", "status", "due_at"),
+        Index("ix_findings_opened", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))  # a reason code, late_upload, sequence_hole, ..., manual
+    subject: Mapped[str] = mapped_column(String(512))  # action:A9 | recording:12 | device:D | officer:P | unit:U
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    category: Mapped[str | None] = mapped_column(String(128))  # a person's finding: uniform, language, ...
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | rectifying | closed | waived
+    owner: Mapped[str | None] = mapped_column(String(256))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    cause_present: Mapped[bool] = mapped_column(Boolean, default=True)
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    history: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[Unit | None] = relationship(lazy="joined")

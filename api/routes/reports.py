@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, require
+from api.downloads import content_disposition
 from api.params import SeqQuery
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
@@ -49,7 +50,9 @@ def report_missing(
         body, media, ext = render_csv(report), "text/csv; charset=utf-8", "csv"
     else:
         body, media, ext = render_xlsx(report), XLSX, "xlsx"
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{ext}"'})
+    if unit:
+        stem += f"-{unit}"
+    return Response(body, media_type=media, headers={"Content-Disposition": content_disposition(f"{stem}.{ext}")})
 
 
 @router.get("/audit/events", summary="Audit events in sequence order, after a given seq, optionally of one subject")

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.coverage import Policy
+from audit.findings_sync import follow_verdicts
 from audit.linking.load import BulkData
 from audit.linking.sync import load_span, process_states
 from config.settings import Settings
@@ -70,6 +71,7 @@ def recompute_all(
                 states = load_span(session, batch[0], batch[-1])
                 before = {state.id: state.verdict for state in states}
                 results = process_states(session, data, policy, states, now, actor, resolve_devices=True)
+                follow_verdicts(session, settings, states, now, actor)  # findings (SPEC §13), in bulk too
                 changed += sum(1 for aid, result in results.items() if before[aid] != result.verdict)
             last_id = batch[-1]
             done += len(batch)

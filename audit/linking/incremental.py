@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.coverage import Policy
+from audit.findings_sync import follow_recordings, follow_verdicts
 from audit.linking.load import QueryData
-from audit.linking.sync import chunks, process
+from audit.linking.sync import chunks, load_states, process_states
 from config.settings import Settings
 from storage.models import Action, ActionDevice, ActionRecording, Device, Recording
 from storage.types import utcnow
@@ -30,8 +31,10 @@ def on_recordings_changed(session: Session, settings: Settings, recording_ids: S
     """Link these recordings to the actions they belong to and recompute exactly those actions."""
     action_ids = _affected_actions(session, settings, recording_ids)
     data, policy = QueryData(session), Policy.from_settings(settings)
+    now = utcnow()
     for batch in chunks(action_ids, BATCH):
-        process(session, data, policy, batch, utcnow(), actor, resolve_devices=False)
+        _judge(session, settings, data, policy, batch, now, actor, resolve_devices=False)
+    follow_recordings(session, settings, recording_ids, now, actor)  # late uploads, failed fixity (SPEC §13)
     log.debug("coverage.recordings_changed recordings=%d actions=%d", len(recording_ids), len(action_ids))
 
 
@@ -43,7 +46,24 @@ def on_actions_changed(
     data, policy = QueryData(session), Policy.from_settings(settings)
     when = now if now is not None else utcnow()
     for batch in chunks(sorted(set(action_ids)), BATCH):
-        process(session, data, policy, batch, when, actor, resolve_devices=True)
+        _judge(session, settings, data, policy, batch, when, actor, resolve_devices=True)
+
+
+def _judge(
+    session: Session,
+    settings: Settings,
+    data: QueryData,
+    policy: Policy,
+    batch: list[int],
+    now: datetime,
+    actor: str,
+    *,
+    resolve_devices: bool,
+) -> None:
+    # relink and recompute a batch, then bring its actions' findings in line with the new verdicts
+    states = load_states(session, batch)
+    process_states(session, data, policy, states, now, actor, resolve_devices=resolve_devices)
+    follow_verdicts(session, settings, states, now, actor)
 
 
 def _affected_actions(session: Session, settings: Settings, recording_ids: Sequence[int]) -> list[int]:

@@ -42,6 +42,13 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/audit/checkpoint"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events/{seq}/proof"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/consistency"): frozenset({"auditor"}),
+    # the rectification ledger (SPEC §13): auditors change findings, reviewers read them
+    ("GET", "/api/v1/findings"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/findings"): frozenset({"auditor"}),
+    ("GET", "/api/v1/findings/{finding_id}"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/api/v1/findings/{finding_id}/notes"): frozenset({"auditor"}),
+    ("POST", "/api/v1/findings/{finding_id}/close"): frozenset({"auditor"}),
+    ("POST", "/api/v1/findings/{finding_id}/waive"): frozenset({"auditor"}),
 }
 # Web pages take the token from the login cookie; without one a page redirects to the login form.
 WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
@@ -73,6 +80,7 @@ SAMPLE_PARAMS = {
     "case_number:path": "NO/SUCH/CASE",
     "action_id:path": "NO/SUCH/ACTION",
     "fmt": "xlsx",
+    "finding_id": "999999",
 }
 
 
