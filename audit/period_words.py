@@ -58,6 +58,10 @@ WORDS: dict[str, dict[str, str]] = {
         "location": "Location",
         "summary": "Summary",
         "none": "None.",
+        "drill_hint": "Choose a unit (click its name above) to list its actions.",
+        "week": "This week",
+        "month": "This month",
+        "half_year": "This half-year",
     },
     "zh": {
         "title": "执法记录仪使用情况书面报告",
@@ -112,6 +116,10 @@ WORDS: dict[str, dict[str, str]] = {
         "location": "地点",
         "summary": "概览",
         "none": "无。",
+        "drill_hint": "点击上方单位名称查看其执法行动明细。",
+        "week": "本周",
+        "month": "本月",
+        "half_year": "本半年",
     },
 }
 
