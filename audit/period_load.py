@@ -1,20 +1,21 @@
 """Rows for the period report, in a fixed number of set-based queries whatever the period's size.
 
-Actions of both periods in one query, the current period's devices and carriers in two more; the period's
-recordings in one, and the units of recordings whose device has none in two (through a claiming action,
-through the device's assignment). The rules that turn rows into figures live in ``audit/period_report.py``.
+The period's actions in one query, their devices and carriers in two more, the previous period's in one
+grouped query; the period's recordings counted per device in one grouped query, and those of devices without
+a unit attributed in three (the rows, a claiming action, the device's assignment). The rules that turn
+rows into figures live in ``audit/period_report.py``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
 
-from audit.period_report import ActionLine, UploadLine, Via
+from audit.period_report import VERDICT_KEYS, ActionLine, Tally, UploadLine, Via
 from config.errors import BadInput
 from storage.models import (
     Action,
@@ -114,31 +115,72 @@ def load_actions(
     ]
 
 
-def load_uploads(session: Session, lo: datetime, hi: datetime, unit_id: int | None) -> list[UploadLine]:
+def load_previous(
+    session: Session, lo: datetime, hi: datetime, unit_id: int | None, now: datetime
+) -> dict[str | None, Tally]:
+    """The previous period's actions as per-unit tallies, in one grouped query (only its counts are shown)."""
+    conditions: list[Any] = [Action.started_at >= lo, Action.started_at < hi]
+    if unit_id is not None:
+        conditions.append(Action.unit_id == unit_id)
+    expired = case(
+        (and_(Action.verdict == "pending", Action.pending_until.is_not(None), Action.pending_until <= now), 1),
+        else_=0,
+    )
+    counts: dict[str | None, Counter[str]] = defaultdict(Counter)
+    for code, verdict, is_expired, n in session.execute(
+        select(Unit.code, Action.verdict, expired, func.count())
+        .select_from(Action)
+        .outerjoin(Unit, Unit.id == Action.unit_id)
+        .where(*conditions)
+        .group_by(Unit.code, Action.verdict, expired)
+    ):
+        verdict = "incomplete" if verdict == "pending" and is_expired else verdict
+        counts[code][verdict if verdict in VERDICT_KEYS else "unjudged"] += n
+    return {code: Tally(sum(c.values()), *(c[k] for k in VERDICT_KEYS)) for code, c in counts.items()}
+
+
+def late_flag(session: Session, deadline_seconds: float) -> Any:
+    """1 when a recording was received more than the deadline after it ended (else 0), in the backend's SQL:
+    the same rule as ``audit.period_report.is_late``, evaluated where the rows are."""
+    ended = func.coalesce(Recording.ended_at, Recording.started_at)
+    if session.get_bind().dialect.name == "postgresql":
+        late = func.extract("epoch", Recording.received_at - ended) > float(deadline_seconds)
+    else:  # SQLite keeps UTC text; julianday counts days
+        late = func.julianday(Recording.received_at) - func.julianday(ended) > float(deadline_seconds) / 86400
+    return case((late, 1), else_=0)
+
+
+def load_uploads(
+    session: Session, lo: datetime, hi: datetime, unit_id: int | None, deadline_seconds: float
+) -> list[UploadLine]:
     """Recordings started in [lo, hi) with a unit: their device's, else a claiming action's, else the carrier's.
 
-    With ``unit_id``, recordings of other units' devices are left out in SQL; those of devices without a
-    unit are kept, as the rules may attribute them to this unit.
+    A unit's own devices' recordings are counted in SQL per device and lateness; those of devices without a
+    unit (rare) come one by one to be attributed. With ``unit_id``, other units' devices are left out in SQL.
     """
-    device_unit = aliased(Unit)
-    conditions: list[Any] = [Recording.started_at >= lo, Recording.started_at < hi]
+    late = late_flag(session, deadline_seconds)
+    period: list[Any] = [Recording.started_at >= lo, Recording.started_at < hi]
+    owned = [*period, Device.unit_id.is_not(None)]
     if unit_id is not None:
-        conditions.append(or_(Device.unit_id == unit_id, Device.unit_id.is_(None)))
-    rows = session.execute(
-        select(
-            Recording.id,
-            Device.serial,
-            device_unit.code,
-            Recording.started_at,
-            Recording.ended_at,
-            Recording.received_at,
+        owned.append(Device.unit_id == unit_id)
+    lines = [
+        UploadLine(serial, code, "device", bool(is_late), n)
+        for serial, code, is_late, n in session.execute(
+            select(Device.serial, Unit.code, late, func.count())
+            .select_from(Recording)
+            .join(Device, Device.id == Recording.device_id)
+            .join(Unit, Unit.id == Device.unit_id)
+            .where(*owned)
+            .group_by(Device.serial, Unit.code, late)
         )
+    ]
+    unitless = [*period, Device.unit_id.is_(None)]
+    rows = session.execute(
+        select(Recording.id, Device.serial, late)
         .select_from(Recording)
         .outerjoin(Device, Device.id == Recording.device_id)
-        .outerjoin(device_unit, device_unit.id == Device.unit_id)
-        .where(*conditions)
+        .where(*unitless)
     ).all()
-    unitless = [*conditions, Device.unit_id.is_(None)]
     by_action: dict[int, str] = {}
     for rec_id, code in session.execute(
         select(ActionRecording.recording_id, Unit.code)
@@ -166,14 +208,8 @@ def load_uploads(session: Session, lo: datetime, hi: datetime, unit_id: int | No
         .where(*unitless)
     ):
         by_assignment[rec_id] = min(code, by_assignment.get(rec_id, code))
-    lines = []
-    for rec_id, serial, code, started_at, ended_at, received_at in rows:
-        via: Via | None = None
-        if code is not None:
-            via = "device"
-        elif rec_id in by_action:
-            code, via = by_action[rec_id], "action"
-        elif rec_id in by_assignment:
-            code, via = by_assignment[rec_id], "assignment"
-        lines.append(UploadLine(rec_id, serial, code, via, ended_at or started_at, received_at))
+    for rec_id, serial, is_late in rows:
+        via: Via | None = "action" if rec_id in by_action else "assignment" if rec_id in by_assignment else None
+        unit = by_action.get(rec_id) or by_assignment.get(rec_id)
+        lines.append(UploadLine(serial, unit, via, bool(is_late)))
     return lines

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from audit.period_load import load_actions, load_uploads, unit_id_of
+from audit.period_load import load_actions, load_previous, load_uploads, unit_id_of
 from audit.period_report import FindingsCounts, Period, PeriodReport, build_period_report
 from audit.reports import period_bounds
 from config.errors import BadInput
@@ -81,8 +81,8 @@ def period_report(
     prev_lo, _ = period_bounds(before.start, before.end, settings.tz)
     assert lo is not None and hi is not None and prev_lo is not None
     current = load_actions(session, lo, hi, unit_id, now, details=True)
-    previous = load_actions(session, prev_lo, lo, unit_id, now, details=False)
-    uploads = load_uploads(session, lo, hi, unit_id)
+    previous = load_previous(session, prev_lo, lo, unit_id, now)
+    uploads = load_uploads(session, lo, hi, unit_id, settings.upload_deadline_hours * 3600)
     if callable(findings):
         findings = findings(session, lo, hi, unit)
     return build_period_report(
@@ -90,7 +90,6 @@ def period_report(
         current,
         previous,
         uploads,
-        deadline=timedelta(hours=settings.upload_deadline_hours),
         unit=unit,
         timezone=settings.timezone,
         generated_at=now,

@@ -130,14 +130,14 @@ def _breakdowns(ws: Worksheet, rows: Sequence[Breakdown], w: dict[str, str], key
     if key == "device":
         heads += [w["recordings"], w["late"], w["late_rate"]]
     _append(ws, heads, bold=True)
-    for b in rows:
+    for row, b in enumerate(rows, start=2):
         c = b.current
         values: list[Any] = [b.key if b.key is not None else none, c.actions, c.complete, c.pending, c.incomplete]
         values.append(c.rate)
         if key == "device":
             values += [b.uploads.recordings, b.uploads.late, b.uploads.late_rate]
         _append(ws, values)
-        ws.cell(ws.max_row, 6).number_format = "0.0%"
+        ws.cell(row, 6).number_format = "0.0%"
     ws.column_dimensions["A"].width = 24
 
 
@@ -147,8 +147,8 @@ def _actions(ws: Worksheet, report: PeriodReport, w: dict[str, str], lang: str) 
     heads = ["unit", "action_id", "started", "verdict", "reason", "devices", "carriers", "location"]
     _append(ws, [w[h] if h != "started" else f"{w['started']} ({tz.key})" for h in heads], bold=True)
     first: dict[str | None, int] = {}
-    for a in report.actions:
-        first.setdefault(a.unit, ws.max_row + 1)
+    for row, a in enumerate(report.actions, start=2):  # ``ws.max_row`` scans every cell: count rows here
+        first.setdefault(a.unit, row)
         reasons = "; ".join(reason_label(code, lang) for code in a.reasons)
         _append(
             ws,

@@ -44,14 +44,14 @@ class ActionLine:
 
 @dataclass(frozen=True)
 class UploadLine:
-    """One recording of the period with its attributed unit and how it was attributed."""
+    """``count`` recordings of the period of one device, unit, attribution and lateness (the loader groups
+    a unit's own devices' recordings in SQL; those of devices without a unit come one by one)."""
 
-    id: int
     device: str | None
     unit: str | None
     via: Via | None
-    ended_at: datetime
-    received_at: datetime
+    late: bool
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -162,19 +162,22 @@ def top_reasons(actions: Iterable[ActionLine], n: int = TOP_REASONS) -> tuple[tu
     return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
 
 
-def is_late(upload: UploadLine, deadline: timedelta) -> bool:
-    return upload.received_at > upload.ended_at + deadline
+def is_late(ended_at: datetime, received_at: datetime, deadline: timedelta) -> bool:
+    """Received more than ``deadline`` after it ended (the loader's SQL says the same for grouped rows)."""
+    return received_at > ended_at + deadline
 
 
-def uploads_of(uploads: Iterable[UploadLine], deadline: timedelta) -> Uploads:
+def uploads_of(uploads: Iterable[UploadLine]) -> Uploads:
     rows = list(uploads)
-    return Uploads(len(rows), sum(1 for u in rows if is_late(u, deadline)))
+    return Uploads(sum(u.count for u in rows), sum(u.count for u in rows if u.late))
 
 
-def attribution(uploads: Iterable[UploadLine], deadline: timedelta) -> Attribution:
-    late = [u for u in uploads if u.via != "device" and is_late(u, deadline)]
-    via = Counter(u.via for u in late)
-    return Attribution(len(late), via["action"], via["assignment"], via[None])
+def attribution(uploads: Iterable[UploadLine]) -> Attribution:
+    via: Counter[str | None] = Counter()
+    for u in uploads:
+        if u.via != "device" and u.late:
+            via[u.via] += u.count
+    return Attribution(sum(via.values()), via["action"], via["assignment"], via[None])
 
 
 def _by(items: Iterable[tuple[str | None, ActionLine]]) -> dict[str | None, list[ActionLine]]:
@@ -193,38 +196,42 @@ def _sum_findings(values: Iterable[FindingsCounts]) -> FindingsCounts:
     return FindingsCounts(*(sum(getattr(f, k) for f in rows) for k in FindingsCounts.__dataclass_fields__))
 
 
+def _sum_tallies(values: Iterable[Tally]) -> Tally:
+    rows = list(values)
+    return Tally(*(sum(getattr(t, k) for t in rows) for k in Tally.__dataclass_fields__))
+
+
 def build_period_report(
     period: Period,
     current: Sequence[ActionLine],
-    previous: Sequence[ActionLine],
+    previous: Mapping[str | None, Tally],
     uploads: Sequence[UploadLine],
     *,
-    deadline: timedelta,
     unit: str | None,
     timezone: str,
     generated_at: datetime,
     findings: Mapping[str | None, FindingsCounts] | None = None,
 ) -> PeriodReport:
-    """The report's figures from the period's and the previous period's actions and the period's uploads.
+    """The report's figures from the period's actions, the previous period's tallies and the period's uploads.
 
     ``unit`` keeps only that unit's actions and the uploads attributed to it (by device, action or
     assignment); ``findings`` None means the ledger gave no data, which the report says rather than show 0.
     """
     if unit is not None:
         current = [a for a in current if a.unit == unit]
-        previous = [a for a in previous if a.unit == unit]
+        previous = {k: v for k, v in previous.items() if k == unit}
         uploads = [u for u in uploads if u.unit == unit]
-    now_by, before_by = _by((a.unit, a) for a in current), _by((a.unit, a) for a in previous)
+    now_by = _by((a.unit, a) for a in current)
     uploads_by: dict[str | None, list[UploadLine]] = defaultdict(list)
     for u in uploads:
         uploads_by[u.unit].append(u)
-    keys = [*now_by, *before_by, *uploads_by, *(k for k in findings or {} if unit is None or k == unit)]
+    keys = [*now_by, *previous, *uploads_by, *(k for k in findings or {} if unit is None or k == unit)]
     sections = tuple(
         UnitSection(
             key,
             tally(now_by.get(key, [])),
-            tally(before_by.get(key, [])),
-            uploads_of(uploads_by.get(key, []), deadline),
+            previous.get(key, Tally()),
+            uploads_of(uploads_by.get(key, [])),
             top_reasons(now_by.get(key, [])),
             None if findings is None else findings.get(key, FindingsCounts()),
         )
@@ -233,8 +240,8 @@ def build_period_report(
     total = UnitSection(
         None,
         tally(current),
-        tally(previous),
-        uploads_of(uploads, deadline),
+        _sum_tallies(previous.values()),
+        uploads_of(uploads),
         top_reasons(current),
         None if findings is None else _sum_findings(s.findings for s in sections if s.findings is not None),
     )
@@ -243,7 +250,7 @@ def build_period_report(
     for u in uploads:
         device_uploads[u.device].append(u)
     devices = tuple(
-        Breakdown(k, tally(by_device.get(k, [])), uploads_of(device_uploads.get(k, []), deadline))
+        Breakdown(k, tally(by_device.get(k, [])), uploads_of(device_uploads.get(k, [])))
         for k in _order([*by_device, *device_uploads])
     )
     by_officer = _by((o, a) for a in current for o in (a.carriers or (None,)))
@@ -258,7 +265,7 @@ def build_period_report(
         total=total,
         devices=devices,
         officers=officers,
-        attribution=attribution(uploads, deadline),
+        attribution=attribution(uploads),
         findings_available=findings is not None,
         actions=tuple(sorted(current, key=lambda a: (a.unit is None, a.unit or "", a.started_at, a.action_id))),
     )

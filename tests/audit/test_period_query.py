@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -10,8 +10,9 @@ from audit.period_query import findings_counts, period_report, report_json
 from audit.period_report import Attribution, FindingsCounts, PeriodReport, UnitSection
 from config.errors import BadInput
 from config.settings import Settings
-from storage.db import reading
+from storage.db import reading, transaction
 from storage.runtime import Runtime
+from tests.fixtures.audit_data import device, recording, unit, utc
 from tests.fixtures.period_data import FORMULA, MAY, NOW, U1, build_scene
 
 
@@ -134,3 +135,16 @@ def test_local_dates_in_the_deployment_zone(runtime: Runtime, settings: Settings
         # 13 May 08:00 UTC is 16:00 in Shanghai: a one-day report of 13 May holds A4 alone
         report = period_report(s, shanghai, date(2024, 5, 13), date(2024, 5, 13), None, NOW)
     assert [a.action_id for a in report.actions] == ["A4"] and report.timezone == "Asia/Shanghai"
+
+
+def test_late_in_sql_is_past_the_deadline_not_at_it(runtime: Runtime) -> None:
+    """The loader's SQL lateness on each backend agrees with ``is_late`` at the boundary, to the second."""
+    t = utc(2024, 5, 10, 8)
+    deadline = timedelta(hours=runtime.settings.upload_deadline_hours)
+    with transaction(runtime.sessions) as s:
+        device(s, "DX", unit(s, "U9").id)
+        recording(s, "DX", t, seconds=60, received_at=t + timedelta(seconds=60) + deadline)  # exactly at it
+        recording(s, "DX", t, seconds=60, received_at=t + timedelta(seconds=61) + deadline)  # one second past
+        recording(s, "DX", t, seconds=60, received_at=t + timedelta(seconds=60))
+    u9 = _unit(_report(runtime), "U9")
+    assert (u9.uploads.recordings, u9.uploads.late) == (3, 1)

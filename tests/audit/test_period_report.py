@@ -8,6 +8,7 @@ from audit.period_report import (
     ActionLine,
     Attribution,
     Period,
+    Tally,
     UploadLine,
     attribution,
     build_period_report,
@@ -47,30 +48,32 @@ def test_tally_rate_and_reasons_counted_once_per_action() -> None:
 
 
 def test_late_means_past_the_deadline_not_at_it() -> None:
-    on_time = UploadLine(1, "D", "U1", "device", T, T + DAY)
-    late = UploadLine(2, "D", "U1", "device", T, T + DAY + timedelta(seconds=1))
-    assert not is_late(on_time, DAY) and is_late(late, DAY)
+    assert not is_late(T, T + DAY, DAY) and is_late(T, T + DAY + timedelta(seconds=1), DAY)
 
 
 def test_unit_filter_keeps_what_is_attributed_to_the_unit_and_says_how() -> None:
     uploads = [
-        UploadLine(1, "D1", "U1", "device", T, T + 2 * DAY),
-        UploadLine(2, "D8", "U1", "action", T, T + 2 * DAY),
-        UploadLine(3, "D9", "U2", "assignment", T, T + 2 * DAY),
-        UploadLine(4, "D7", None, None, T, T + 2 * DAY),
+        UploadLine("D1", "U1", "device", True, 5),
+        UploadLine("D1", "U1", "device", False, 7),
+        UploadLine("D8", "U1", "action", True),
+        UploadLine("D9", "U2", "assignment", True),
+        UploadLine("D7", None, None, True),
+        UploadLine("D6", None, None, False),
     ]
-    assert attribution(uploads, DAY) == Attribution(3, 1, 1, 1)
+    assert attribution(uploads) == Attribution(3, 1, 1, 1)
     report = build_period_report(
         Period(date(2024, 5, 1), date(2024, 5, 31)),
         [_action("a", "complete"), _action("b", "complete", unit="U2")],
-        [],
+        {"U1": Tally(2, 2), "U2": Tally(1, 0, 0, 1)},
         uploads,
-        deadline=DAY,
         unit="U1",
         timezone="UTC",
         generated_at=T,
     )
     assert [s.unit for s in report.units] == ["U1"]
-    assert (report.total.uploads.late, report.attribution) == (2, Attribution(1, 1, 0, 0))
-    assert report.total.change is None  # no previous actions: no change to state
+    assert (report.total.uploads.recordings, report.total.uploads.late) == (13, 6)
+    assert report.attribution == Attribution(1, 1, 0, 0)
+    assert (report.total.previous.actions, report.total.change) == (2, 0.0)
+    devices = {b.key: (b.uploads.recordings, b.uploads.late) for b in report.devices}
+    assert devices == {"D1": (12, 5), "D8": (1, 1)}
     assert not report.findings_available and report.units[0].findings is None
