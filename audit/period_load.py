@@ -52,10 +52,8 @@ def _reason_codes(reasons: Any) -> tuple[str, ...]:
     return tuple(str(r["code"]) for r in reasons if isinstance(r, dict) and r.get("code"))
 
 
-def load_actions(
-    session: Session, lo: datetime, hi: datetime, unit_id: int | None, now: datetime, *, details: bool
-) -> list[ActionLine]:
-    """Actions started in [lo, hi); with ``details`` also their devices and who carried them."""
+def load_actions(session: Session, lo: datetime, hi: datetime, unit_id: int | None, now: datetime) -> list[ActionLine]:
+    """Actions started in [lo, hi) with their devices and who carried them."""
     conditions: list[Any] = [Action.started_at >= lo, Action.started_at < hi]
     if unit_id is not None:
         conditions.append(Action.unit_id == unit_id)
@@ -76,29 +74,28 @@ def load_actions(
     ).all()
     devices: dict[int, list[str]] = defaultdict(list)
     carriers: dict[int, set[str]] = defaultdict(set)
-    if details:
-        for action_id, serial in session.execute(
-            select(ActionDevice.action_id, Device.serial)
-            .join(Action, Action.id == ActionDevice.action_id)
-            .join(Device, Device.id == ActionDevice.device_id)
-            .where(*conditions)
-        ):
-            devices[action_id].append(serial)
-        for action_id, code in session.execute(
-            select(ActionDevice.action_id, Officer.code)
-            .join(Action, Action.id == ActionDevice.action_id)
-            .join(
-                DeviceAssignment,
-                and_(
-                    DeviceAssignment.device_id == ActionDevice.device_id,
-                    DeviceAssignment.valid_from < Action.ended_at,
-                    or_(DeviceAssignment.valid_to.is_(None), DeviceAssignment.valid_to > Action.started_at),
-                ),
-            )
-            .join(Officer, Officer.id == DeviceAssignment.officer_id)
-            .where(*conditions)
-        ):
-            carriers[action_id].add(code)
+    for action_id, serial in session.execute(
+        select(ActionDevice.action_id, Device.serial)
+        .join(Action, Action.id == ActionDevice.action_id)
+        .join(Device, Device.id == ActionDevice.device_id)
+        .where(*conditions)
+    ):
+        devices[action_id].append(serial)
+    for action_id, code in session.execute(
+        select(ActionDevice.action_id, Officer.code)
+        .join(Action, Action.id == ActionDevice.action_id)
+        .join(
+            DeviceAssignment,
+            and_(
+                DeviceAssignment.device_id == ActionDevice.device_id,
+                DeviceAssignment.valid_from < Action.ended_at,
+                or_(DeviceAssignment.valid_to.is_(None), DeviceAssignment.valid_to > Action.started_at),
+            ),
+        )
+        .join(Officer, Officer.id == DeviceAssignment.officer_id)
+        .where(*conditions)
+    ):
+        carriers[action_id].add(code)
     return [
         ActionLine(
             id=row_id,

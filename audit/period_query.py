@@ -80,7 +80,7 @@ def period_report(
     lo, hi = period_bounds(period.start, period.end, settings.tz)
     prev_lo, _ = period_bounds(before.start, before.end, settings.tz)
     assert lo is not None and hi is not None and prev_lo is not None
-    current = load_actions(session, lo, hi, unit_id, now, details=True)
+    current = load_actions(session, lo, hi, unit_id, now)
     previous = load_previous(session, prev_lo, lo, unit_id, now)
     uploads = load_uploads(session, lo, hi, unit_id, settings.upload_deadline_hours * 3600)
     if callable(findings):
