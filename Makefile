@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup lint typecheck pytest ffmpeg ceph lock bench clean
+.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph lock bench clean
 
 run: setup
 	$(BIN)/bwc init
@@ -14,7 +14,7 @@ run: setup
 
 test: setup lint typecheck pytest
 
-setup: $(STAMP) ffmpeg
+setup: $(STAMP) ffmpeg pdf-tools
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ ffmpeg:
 	@command -v ffprobe >/dev/null && command -v ffmpeg >/dev/null || { \
 	  echo "ffmpeg not found: installing it from Debian's packages"; \
 	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq ffmpeg; }
+
+# The period report's PDF needs a Chinese TrueType font (WenQuanYi Zen Hei); its tests read the PDF back with
+# poppler's pdftotext. Both from Debian's packages.
+pdf-tools:
+	@test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc && command -v pdftotext >/dev/null || { \
+	  echo "Chinese PDF font or pdftotext not found: installing fonts-wqy-zenhei and poppler-utils from Debian"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends fonts-wqy-zenhei poppler-utils; }
 
 # Ceph's RADOS Gateway, a real S3 server the tests start on loopback (tests/fixtures/ceph_rgw.sh). Only the tests
 # need it; where it cannot be installed they skip its half with a note (under CI=true they fail instead).
@@ -44,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ffmpeg ceph
+pytest: $(STAMP) ffmpeg pdf-tools ceph
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
 	  "its tests are skipped and only the SQLite half runs (under CI=true they fail instead)."
 	$(BIN)/pytest -q $(PYTEST_ARGS)
@@ -61,6 +69,7 @@ bench: setup
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     audit_retired_keys: str = ""
     checkpoint_seconds: float = Field(60.0, gt=0)
     timezone: str = "UTC"
+    # the language of written reports (the period report's XLSX and PDF) when none is asked for
+    language: Literal["en", "zh"] = "en"
 
     # ingest
     station: str = "default"

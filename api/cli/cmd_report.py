@@ -1,4 +1,4 @@
-"""``bwc report missing``: actions lacking full-process footage, per unit and period (SPEC §6, §7)."""
+"""``bwc report missing`` (SPEC §6, §7) and ``bwc report period``, the written report (SPEC §14)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ import typer
 from rich.console import Console
 
 from api.cli.common import err, fail, out, runtime
+from audit.labels import LANGS
+from audit.period_query import ledger_findings, period_report
+from audit.period_render_pdf import render_period_pdf
+from audit.period_render_xlsx import render_period_xlsx
 from audit.report_formats import render_csv, render_json, render_table, render_xlsx
 from audit.reports import missing_report
 from config.errors import BwcError
@@ -100,6 +104,42 @@ def missing(
             highlight=False,
             markup=False,
         )
+
+
+@report_app.command("period")
+def period(
+    date_from: Annotated[str, typer.Option("--from", metavar="DATE", help="first day, inclusive, in BWC_TIMEZONE")],
+    date_to: Annotated[str, typer.Option("--to", metavar="DATE", help="last day, inclusive, in BWC_TIMEZONE")],
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="FILE.xlsx or FILE.pdf")],
+    unit: Annotated[str | None, typer.Option("--unit", help="only this unit")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="en or zh (default: BWC_LANGUAGE)")] = None,
+) -> None:
+    """The written report for a period (SPEC §14): coverage per unit, trend, reasons, late uploads, findings."""
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    suffix = out_file.suffix.lower()
+    if suffix not in (".xlsx", ".pdf"):
+        raise typer.BadParameter(f"{out_file} must end in .xlsx or .pdf", param_hint="--out")
+    if lang is not None and lang not in LANGS:
+        raise typer.BadParameter(f"{lang!r} is not one of {', '.join(LANGS)}", param_hint="--lang")
+    rt = runtime()
+    try:
+        with reading(rt.sessions) as session:
+            report = period_report(session, rt.settings, start, end, unit, utcnow(), ledger_findings())
+        language = lang or rt.settings.language
+        body = render_period_xlsx(report, language) if suffix == ".xlsx" else render_period_pdf(report, language)
+    except BwcError as exc:
+        fail(exc.message, exc.exit_code)
+    finally:
+        rt.close()
+    try:
+        out_file.write_bytes(body)
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror or exc}")
+    err.print(
+        f"{report.total.current.actions} action(s) in {len(report.units)} unit(s); report written to {out_file}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

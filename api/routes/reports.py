@@ -12,8 +12,10 @@ from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, require
 from api.downloads import content_disposition
 from api.params import SeqQuery
+from api.period_download import PDF, period_disposition, render_period
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
+from audit.period_query import ledger_findings, period_report, report_json
 from audit.report_formats import render_csv, render_json, render_xlsx
 from audit.reports import missing_report
 from storage.events import iso_utc
@@ -53,6 +55,30 @@ def report_missing(
     if unit:
         stem += f"-{unit}"
     return Response(body, media_type=media, headers={"Content-Disposition": content_disposition(f"{stem}.{ext}")})
+
+
+@router.get(
+    "/reports/period",
+    summary="The written report for a period (SPEC §14): per unit coverage, trend, reasons, late uploads, findings",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, XLSX: {}, PDF: {}}}},
+)
+def report_period(
+    session: ReadSessionDep,
+    rt: RuntimeDep,
+    _who: Auditors,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: Annotated[str | None, Query(max_length=10)] = None,
+    unit: Annotated[str | None, Query(max_length=128)] = None,
+    format: Literal["json", "xlsx", "pdf"] = "json",
+    lang: Literal["en", "zh"] | None = None,
+) -> Response:
+    start, end = date_param(from_, "from"), date_param(to, "to")
+    report = period_report(session, rt.settings, start, end, unit or None, utcnow(), ledger_findings())
+    if format == "json":
+        return Response(render_json(report_json(report)), media_type="application/json")
+    body, media = render_period(report, format, lang or rt.settings.language)
+    return Response(body, media_type=media, headers={"Content-Disposition": period_disposition(report, format)})
 
 
 @router.get("/audit/events", summary="Audit events in sequence order, after a given seq, optionally of one subject")

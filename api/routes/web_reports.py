@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from api.deps import ReadSessionDep, RuntimeDep
+from api.routes import web_period
 from api.routes.actions import date_param
 from api.routes.reports import XLSX
 from api.routes.web_common import LangQuery, guard, page, pick_lang
@@ -101,3 +102,6 @@ def report_download(
 
 def _today(tz: ZoneInfo) -> date:
     return datetime.now(tz).date()
+
+
+router.include_router(web_period.router)  # the period report's page and downloads (SPEC §14)

@@ -38,6 +38,7 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/cases/{case_number}/export"): frozenset({"reviewer"}),
     ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
     ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
+    ("GET", "/api/v1/reports/period"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/checkpoint"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events/{seq}/proof"): frozenset({"auditor"}),
@@ -61,6 +62,8 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/exports/{case_number:path}"): frozenset({"reviewer"}),
     ("GET", "/reports/missing"): frozenset({"reviewer", "auditor"}),
     ("GET", "/reports/missing.{fmt}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/reports/period"): frozenset({"auditor"}),
+    ("GET", "/reports/period.{fmt}"): frozenset({"auditor"}),
 }
 PUBLIC = {
     ("GET", "/api/v1/healthz"),

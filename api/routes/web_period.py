@@ -1,0 +1,114 @@
+"""The period report's page and its XLSX and PDF downloads (SPEC §14), for auditors.
+
+Presets name whole calendar spans around today in ``BWC_TIMEZONE``: this week (Monday–Sunday), this month,
+this half-year (January–June or July–December). Without dates the page opens on this month. A unit's name
+drills down to its actions; without a unit the page lists none (a year holds too many to show).
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from api.deps import ReadSessionDep, RuntimeDep
+from api.period_download import period_disposition, render_period
+from api.routes.actions import date_param
+from api.routes.web_common import LangQuery, guard, page, pick_lang
+from audit.labels import reason_label
+from audit.period_query import ledger_findings, period_report
+from audit.period_words import percent, points, words
+from config.errors import BadInput
+from storage.models import Unit
+from storage.types import utcnow
+
+router = APIRouter(include_in_schema=False)
+
+PERIOD_ROLES = frozenset({"admin", "auditor"})
+MAX_LISTED = 1000
+DateQuery = Annotated[str | None, Query(max_length=10)]
+UnitQuery = Annotated[str | None, Query(max_length=128)]
+
+
+def presets(today: date) -> dict[str, tuple[date, date]]:
+    """This week, this month and this half-year, each a whole span containing ``today``."""
+    monday = today - timedelta(days=today.weekday())
+    month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    first_half = today.month <= 6
+    half = (
+        (date(today.year, 1, 1), date(today.year, 6, 30))
+        if first_half
+        else (
+            date(today.year, 7, 1),
+            date(today.year, 12, 31),
+        )
+    )
+    return {
+        "week": (monday, monday + timedelta(days=6)),
+        "month": (today.replace(day=1), month_end),
+        "half_year": half,
+    }
+
+
+def _lang(value: str | None, default: str) -> str:
+    return pick_lang(value) if value else default
+
+
+def _dates(from_: str | None, to: str | None, today: date) -> tuple[date | None, date | None]:
+    if not from_ and not to:
+        return presets(today)["month"]
+    return date_param(from_, "from"), date_param(to, "to")
+
+
+@router.get("/reports/period")
+def period_page(
+    request: Request,
+    session: ReadSessionDep,
+    rt: RuntimeDep,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: DateQuery = None,
+    unit: UnitQuery = None,
+    lang: LangQuery = None,
+) -> Response:
+    lang = _lang(lang, rt.settings.language)
+    who = guard(request, rt, lang, PERIOD_ROLES)
+    if isinstance(who, Response):
+        return who
+    today = datetime.now(rt.settings.tz).date()
+    units = list(session.scalars(select(Unit.code).order_by(Unit.code)))
+    unit = unit or None
+    form = {"from": from_ or "", "to": to or "", "unit": unit or ""}
+    context: dict[str, Any] = {"units": units, "presets": presets(today), "w": words(lang)}
+    context |= {"percent": percent, "points": points, "max_listed": MAX_LISTED}
+    context["reason_label"] = lambda code: reason_label(code, lang)
+    try:
+        start, end = _dates(from_, to, today)
+        form |= {"from": str(start or ""), "to": str(end or "")}
+        report = period_report(session, rt.settings, start, end, unit, utcnow(), ledger_findings())
+    except BadInput as exc:
+        return page(request, "period.html", lang, 400, who=who, form=form, report=None, error=str(exc), **context)
+    return page(request, "period.html", lang, who=who, form=form, report=report, error=None, **context)
+
+
+@router.get("/reports/period.{fmt}")
+def period_download(
+    fmt: Literal["xlsx", "pdf"],
+    request: Request,
+    session: ReadSessionDep,
+    rt: RuntimeDep,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: DateQuery = None,
+    unit: UnitQuery = None,
+    lang: LangQuery = None,
+) -> Response:
+    lang = _lang(lang, rt.settings.language)
+    who = guard(request, rt, lang, PERIOD_ROLES)
+    if isinstance(who, Response):
+        return who
+    start, end = _dates(from_, to, datetime.now(rt.settings.tz).date())
+    report = period_report(session, rt.settings, start, end, unit or None, utcnow(), ledger_findings())
+    body, media = render_period(report, fmt, lang)
+    return Response(body, media_type=media, headers={"Content-Disposition": period_disposition(report, fmt)})
