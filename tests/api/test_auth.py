@@ -24,6 +24,10 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/metrics"): frozenset({"auditor"}),
     ("GET", "/api/v1/recordings"): frozenset({"reviewer", "auditor"}),
     ("POST", "/api/v1/recordings"): frozenset({"station"}),
+    ("OPTIONS", "/api/v1/uploads"): frozenset({"station"}),
+    ("POST", "/api/v1/uploads"): frozenset({"station"}),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): frozenset({"station"}),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): frozenset({"station"}),
     ("GET", "/api/v1/recordings/{recording_id}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/recordings/{recording_id}/content"): frozenset({"reviewer"}),
     ("GET", "/api/v1/ingest/failures"): frozenset({"auditor"}),
@@ -73,6 +77,7 @@ SAMPLE_PARAMS = {
     "case_number:path": "NO/SUCH/CASE",
     "action_id:path": "NO/SUCH/ACTION",
     "fmt": "xlsx",
+    "upload_id": "0" * 32,
 }
 
 
