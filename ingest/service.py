@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from typing import BinaryIO, cast
 from sqlalchemy import select
 
 from config.errors import BadInput
+from ingest.failures import open_failures
 from ingest.naming import classify, name_patterns, parse_name
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import commit_stored, ingest_file
@@ -26,6 +28,7 @@ from ingest.probe import ProbeResult, probe
 from ingest.reader import FileState
 from ingest.sidecars import commit_sidecar
 from ingest.transfer import Transfer
+from ingest.watcher import Handler, OutcomeHook, ScanProgress, Watcher, scan_once
 from storage.db import reading
 from storage.leftovers import SPOOL_PREFIX, spool_dir
 from storage.models import Recording
@@ -35,9 +38,54 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# What the watcher calls for each complete file: (watched root, file) -> outcome. Local ingest and a pushing
-# station differ only in this function.
-Handler = Callable[[Path, Path], IngestOutcome]
+
+def local_handler(rt: Runtime, station: str, actor: str | None = None) -> Handler:
+    """The watcher's handler where the database and the store are at hand: the full local pipeline."""
+
+    def handle(root: Path, path: Path) -> IngestOutcome:
+        return ingest_file(rt, root, path, station, actor)
+
+    return handle
+
+
+def local_backoff(rt: Runtime, station: str) -> list[tuple[str, datetime]]:
+    """The station's open failures and when each is due again (so a restart keeps their back-off)."""
+    with rt.sessions() as s:
+        return [(failure.path, failure.next_attempt_at) for failure, _code in open_failures(s, station)]
+
+
+def local_watcher(
+    rt: Runtime,
+    root: Path,
+    station: str,
+    *,
+    actor: str | None = None,
+    on_outcome: OutcomeHook | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Watcher:
+    """A watcher that ingests into this service's own database and store (``bwc watch DIR``, ``bwc run``)."""
+    return Watcher(
+        rt.settings,
+        root,
+        station,
+        local_handler(rt, station, actor),
+        backoff=lambda: local_backoff(rt, station),
+        on_outcome=on_outcome,
+        clock=clock,
+    )
+
+
+def local_scan(
+    rt: Runtime,
+    root: Path,
+    station: str,
+    progress: ScanProgress | None = None,
+    *,
+    on_outcome: OutcomeHook | None = None,
+    actor: str | None = None,
+) -> list[IngestOutcome]:
+    """Ingest what is complete under ``root`` now (``bwc watch DIR --once``)."""
+    return scan_once(rt.settings, root, station, local_handler(rt, station, actor), progress, on_outcome=on_outcome)
 
 
 @dataclass(frozen=True)
@@ -49,15 +97,6 @@ class Claim:
     actor: str
     sha256: str
     device: str | None = None  # wins over the device the name gives
-
-
-def local_handler(rt: Runtime, station: str, actor: str | None = None) -> Handler:
-    """The watcher's handler where the database and the store are at hand: the full local pipeline."""
-
-    def handle(root: Path, path: Path) -> IngestOutcome:
-        return ingest_file(rt, root, path, station, actor)
-
-    return handle
 
 
 def kind_of(relpath: str) -> str:

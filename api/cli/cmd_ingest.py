@@ -20,7 +20,8 @@ from config import logs
 from ingest.failures import open_failures
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
-from ingest.watcher import ScanProgress, Watcher, scan_once
+from ingest.service import local_scan, local_watcher
+from ingest.watcher import ScanProgress
 from storage.db import reading
 from storage.leftovers import clean_leftovers, last_cleanup
 from storage.objects import StoreError
@@ -107,14 +108,14 @@ def watch(
         _clean_leftovers(rt)
         if once:
             with _scan_progress() as progress:
-                outcomes = scan_once(rt, folder, code, progress)
+                outcomes = local_scan(rt, folder, code, progress)
             raise typer.Exit(_report(outcomes, fmt))
         logs.set_level(rt.settings.log_level)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda _signo, _frame: stop.set())
         common.err.print(f"watching {folder} for station {code} (Ctrl-C stops)", highlight=False)
-        Watcher(rt, folder, code).run(stop)
+        local_watcher(rt, folder, code).run(stop)
     finally:
         rt.close()
 
