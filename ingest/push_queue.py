@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS queue (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL,
     last_error TEXT,
+    last_failed_at REAL,
     resumed_from INTEGER,
     bytes_sent INTEGER NOT NULL DEFAULT 0,
     server_status TEXT,
@@ -58,6 +59,7 @@ class QueueItem:
     attempts: int
     next_attempt_at: float | None
     last_error: str | None
+    last_failed_at: float | None
     resumed_from: int | None
     bytes_sent: int
     server_status: str | None
@@ -137,13 +139,13 @@ class PushQueue:
                 (offset, n, time.time(), path),
             )
 
-    def failed(self, path: str, error: str, next_attempt_at: float) -> int:
+    def failed(self, path: str, error: str, next_attempt_at: float, now: float) -> int:
         """Count a failed attempt; returns the attempts so far."""
         with self._db() as db:
             db.execute(
-                "UPDATE queue SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ?"
-                " WHERE path = ?",
-                (error, next_attempt_at, time.time(), path),
+                "UPDATE queue SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, last_failed_at = ?,"
+                " updated_at = ? WHERE path = ?",
+                (error, next_attempt_at, now, now, path),
             )
             row = db.execute("SELECT attempts FROM queue WHERE path = ?", (path,)).fetchone()
         return int(row[0]) if row is not None else 0

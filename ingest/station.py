@@ -155,7 +155,8 @@ class StationPusher:
         item = self.queue.get(relpath)
         if item is not None and item.state == "done" and (item.size, item.mtime_ns) == (st.st_size, st.st_mtime_ns):
             return self._after(path, item, "skipped_seen")
-        if item is not None and item.next_attempt_at is not None and item.next_attempt_at > time.time():
+        due = item.next_attempt_at if item is not None and item.state != "done" else None
+        if item is not None and due is not None and due > time.time():
             return self._waiting_out(item)
         if kind == "sidecar" and self._media_pending(path, relpath):
             return IngestOutcome("waiting", relpath, self.station, kind="sidecar", reason="its media is not pushed yet")
@@ -222,8 +223,6 @@ class StationPusher:
             server_status=ack.status,
             server_sha256=ack.sha256,
             recording_id=ack.recording_id,
-            next_attempt_at=None,
-            last_error=None,
         )
         log.info("push.%s path=%s sha256=%s recording=%s", ack.status, item.path, ack.sha256, ack.recording_id)
         done = self.queue.get(item.path)
@@ -314,8 +313,9 @@ class StationPusher:
         attempts = (current.attempts if current is not None else item.attempts) + 1
         if wait is None:
             wait = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** (attempts - 1))
-        due = time.time() + wait
-        self.queue.failed(item.path, f"{reason}: {error}", due)
+        now = time.time()
+        due = now + wait
+        self.queue.failed(item.path, f"{reason}: {error}", due, now)
         log.warning("push.failed path=%s reason=%s retry_in=%.1fs error=%s", item.path, reason, wait, error)
         return IngestOutcome(
             "failed",
