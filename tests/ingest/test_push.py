@@ -356,7 +356,12 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
         )
         probe_url = server.base + probe.headers["Location"]
         wrong = {**patch_headers, "Upload-Offset": "5"}  # 409 when a slot is free, 503 while it is held
-        busy = _until("the slot held", lambda: (r := httpx.patch(probe_url, headers=wrong)).status_code == 503 and r)
+
+        def refused() -> httpx.Response | None:
+            response = httpx.patch(probe_url, headers=wrong)
+            return response if response.status_code == 503 else None
+
+        busy = _until("the slot held", refused)
         assert busy.headers["Retry-After"] == "2" and busy.json()["error"]["code"] == "too_many_uploads"
 
         sha = _random_file(station.folder / "clip.mp4", 100_000)
