@@ -111,7 +111,10 @@ def watch(
     once: bool = typer.Option(False, "--once", help="Ingest what is complete now, then exit."),
     fmt: Format = typer.Option(Format.table, "--format", help="With --once: table or json."),
     server: str | None = typer.Option(
-        None, "--server", help="Push to this service (http://host:port) instead of ingesting here."
+        None,
+        "--server",
+        help="Push to this service (http://host:port) instead of ingesting here (or BWC_SERVER).",
+        envvar="BWC_SERVER",
     ),
     token: str | None = typer.Option(
         None, "--token", envvar="BWC_TOKEN", help="The station token for --server (or BWC_TOKEN).", show_default=False
