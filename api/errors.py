@@ -58,6 +58,9 @@ async def _bwc_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status >= 500:
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, message)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    retry_after = getattr(exc, "retry_after", None)  # back-pressure (ingest.upload_sessions.Busy): when to come back
+    if retry_after is not None:
+        headers = {"Retry-After": str(int(retry_after))}
     return error_response(exc.status, exc.code, message, headers)
 
 

@@ -1,106 +1,119 @@
-"""One file uploaded by a docking station (SPEC §8 ``POST /recordings``), stored like a watched file.
+"""What the upload routes share: the file name a station sends, back-pressure, and the calls into ingest.
 
-The body streams once into the store (hashed on the way; a wrong digest stores nothing) and, on the same
-pass, into a spool file under ``BWC_HOME/spool`` for ffprobe, which needs a seekable file (an MP4's index
-may sit at its end). The database part is the ingest pipeline's own commit, so an upload and a watched file
-become the same recording, sighting and audit events.
+Both ways a station pushes — one-shot ``POST /recordings`` and resumable ``/uploads`` (tus) — end in the one
+ingest path (:func:`ingest.service.receive`); nothing here stores or commits on its own.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
-import logging
-import tempfile
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, cast
 from urllib.parse import unquote
 
-from sqlalchemy import select
-
 from api.body import BodyReader
 from config.errors import BadInput
-from ingest.naming import classify, compile_patterns, parse_name
-from ingest.pipeline import commit_stored
-from ingest.probe import probe
-from ingest.reader import FileState
-from ingest.transfer import Transfer
-from storage.db import reading
-from storage.leftovers import SPOOL_PREFIX, spool_dir
-from storage.models import Recording
+from ingest.naming import classify
+from ingest.outcome import IngestOutcome
+from ingest.service import Claim, receive
+from ingest.upload_sessions import BUSY_RETRY_SECONDS, Busy, UploadBusy
 from storage.runtime import Runtime
-from storage.types import utcnow
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    recording_id: int
-    sha256: str
-    size: int
-    duplicate: bool
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+DEVICE = re.compile(r"^[^/\\\x00-\x1f]{1,128}$")
+MAX_NAME = 1024
 
 
 def upload_relpath(header: str) -> str:
-    """The station-relative path an ``X-Filename`` names (percent-encoded UTF-8 allowed), or BadInput."""
+    """The station-relative path a station names (percent-encoded UTF-8 allowed), or BadInput.
+
+    Media files and sidecars are accepted (SPEC §4: a sidecar is stored and linked to its recording).
+    """
     name = unquote(header.strip())
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         name = name.encode("latin-1").decode("utf-8")  # raw UTF-8 bytes arrive as latin-1 text
     name = name.replace("\\", "/").lstrip("/")
     parts = PurePosixPath(name).parts
-    if not parts or any(p in ("..", ".") for p in parts) or any(ord(c) < 32 for c in name):
-        raise BadInput(f"X-Filename {header!r} is not a file name", code="bad_filename")
+    if not parts or len(name) > MAX_NAME or any(p in ("..", ".") for p in parts) or any(ord(c) < 32 for c in name):
+        raise BadInput(f"file name {header[:200]!r} is not a file name", code="bad_filename")
     kind = classify(parts[-1])
-    if kind != "media":
-        raise BadInput(f"X-Filename {parts[-1]!r} is not a media file ({kind})", code="not_media")
+    if kind not in ("media", "sidecar"):
+        raise BadInput(f"file name {parts[-1]!r} is not a media file nor a sidecar ({kind})", code="not_media")
     return "/".join(parts)
 
 
-def receive_upload(
-    rt: Runtime,
-    body: BodyReader,
-    *,
-    relpath: str,
-    device: str,
-    expected_sha256: str,
-    station: str,
-    actor: str,
-    now: datetime | None = None,
-) -> UploadResult:
-    """Store, probe and commit one uploaded file; raises DigestMismatch (nothing stored) or StoreError."""
-    settings = rt.settings
-    now = now or utcnow()
-    spool_folder = spool_dir(settings)
-    spool_folder.mkdir(parents=True, exist_ok=True)
-    suffix = PurePosixPath(relpath).suffix
-    # A crash leaves this file behind; start-up removes it once idle (storage.leftovers).
-    with tempfile.NamedTemporaryFile(dir=spool_folder, prefix=SPOOL_PREFIX, suffix=suffix) as spool:
-        body.tee(cast(BinaryIO, spool))
-        stored = rt.store.put(
-            cast(BinaryIO, body),
-            expected_sha256=expected_sha256.lower(),
-            extra_digests=tuple(settings.extra_digests),
-            retain_until=now + timedelta(days=settings.retention_days),
-        )
-        spool.flush()
-        with reading(rt.sessions) as s:
-            known = s.scalar(select(Recording.id).where(Recording.sha256 == stored.sha256)) is not None
-        result = probe(Path(spool.name)) if stored.size and not known else None
-    # The header names the device; the file name may still carry officer, start and sequence.
-    names = replace(parse_name(relpath, compile_patterns(settings.name_patterns)), device=device)
-    # An upload has no file mtime of its own: the time it arrived stands in (the last start-time fallback).
-    state = FileState(size=stored.size, mtime_ns=int(now.timestamp() * 1e9), inode=0)
-    recording_id, _sighting, duplicate = commit_stored(
-        rt, relpath, station, actor, now, names, Transfer(stored, state, result)
-    )
-    log.info(
-        "upload.%s recording=%s sha256=%s station=%s actor=%s",
-        "duplicate" if duplicate else "stored",
-        recording_id,
-        stored.sha256,
-        station,
-        actor,
-    )
-    return UploadResult(recording_id, stored.sha256, stored.size, duplicate)
+def check_sha256(value: str) -> str:
+    if not SHA256_HEX.match(value):
+        raise BadInput("the SHA-256 must be 64 hex digits", code="bad_sha256")
+    return value.lower()
+
+
+def check_device(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not DEVICE.match(value.strip()):
+        raise BadInput("the device id must be 1–128 characters without slashes or control characters")
+    return value.strip()
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """tus ``Upload-Metadata``: comma-separated ``key base64value`` pairs (values are UTF-8 here)."""
+    found: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, value = pair.partition(" ")
+        try:
+            found[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadInput(f"Upload-Metadata {key!r} is not base64 UTF-8", code="bad_metadata") from None
+    return found
+
+
+class UploadSlots:
+    """How many uploads this process takes at once; one more is told to come back (503, ``Retry-After``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._active = 0
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    @contextlib.contextmanager
+    def slot(self, upload_id: str | None = None) -> Iterator[None]:
+        with self._lock:
+            if self._active >= self.limit:
+                raise Busy(
+                    f"{self._active} uploads are running (the limit is {self.limit}); try again shortly",
+                    retry_after=BUSY_RETRY_SECONDS,
+                    code="too_many_uploads",
+                )
+            if upload_id is not None:
+                if upload_id in self._ids:
+                    raise UploadBusy(f"upload {upload_id!r} is receiving bytes in another request")
+                self._ids.add(upload_id)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if upload_id is not None:
+                    self._ids.discard(upload_id)
+
+
+def receive_upload(rt: Runtime, body: BodyReader, claim: Claim) -> IngestOutcome:
+    """One-shot upload: the body streams into the store (spooled for ffprobe on the way) and is committed."""
+    return receive(rt, cast(BinaryIO, body), claim)
+
+
+def receive_part_file(rt: Runtime, part: Path, claim: Claim) -> IngestOutcome:
+    """A finished resumable upload: its part file goes through the same ingest path (hashed again there)."""
+    with open(part, "rb") as source:
+        return receive(rt, source, claim, seekable=part)

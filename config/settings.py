@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     # a crash's leftovers (partial objects, upload spool files, open S3 multipart uploads) idle this long are
     # removed at start-up; younger ones may belong to a live ingest in another process and are never touched
     leftover_minutes: float = Field(60.0, gt=0)
+    # pushed uploads (tus, api/routes/uploads.py): at most this many at once per process, refused (507) when the
+    # disk holding the partial files would keep less than this free, forgotten when not resumed for this long
+    upload_max_concurrent: int = Field(8, ge=1, le=1024)
+    upload_min_free_mb: float = Field(1024.0, ge=0)
+    upload_expiry_hours: float = Field(24.0, gt=0)
+    # the station's side (``bwc watch --server``): bytes per PATCH, and an optional bandwidth cap (0: none)
+    push_chunk_mb: float = Field(8.0, gt=0)
+    push_max_rate_mbps: float = Field(0.0, ge=0)
 
     # retention and fixity
     retention_days: int = Field(180, ge=1)

@@ -10,10 +10,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from config.errors import BadInput
-from config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS
+from config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS, Settings
 from storage.types import INT32_MAX
 
 MediaClass = Literal["media", "sidecar", "temporary", "other"]
@@ -47,6 +48,16 @@ def compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
         except re.error as exc:
             raise BadInput(f"name pattern #{index} {source!r} is not a valid regular expression: {exc}") from exc
     return compiled
+
+
+@lru_cache(maxsize=8)
+def _compiled(sources: tuple[str, ...]) -> list[re.Pattern[str]]:
+    return compile_patterns(sources)
+
+
+def name_patterns(settings: Settings) -> list[re.Pattern[str]]:
+    """The configured name patterns, compiled once per process (not per file or request)."""
+    return _compiled(tuple(settings.name_patterns))
 
 
 def parse_name(relpath: str, patterns: Sequence[re.Pattern[str]]) -> NameInfo:

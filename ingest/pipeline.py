@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from config.settings import Settings
 from ingest import failures
 from ingest.catalog import find_sighting
 from ingest.jobs import after_ingest, failed
-from ingest.naming import NameInfo, classify, compile_patterns, parse_name
+from ingest.naming import NameInfo, classify, name_patterns, parse_name
 from ingest.outcome import IngestOutcome
 from ingest.paths import UnsafePath, relative_inside
 from ingest.probe import ProbeResult
@@ -128,7 +127,7 @@ def _ingest_media(
     except OSError as exc:
         return failed(rt, station, relpath, failures.UNREADABLE, str(exc), actor, now)
 
-    names = parse_name(relpath, _patterns(rt.settings))
+    names = parse_name(relpath, name_patterns(rt.settings))
     try:
         recording_id, sighting_id, duplicate = commit_stored(rt, relpath, station, actor, now, names, moved)
     except SQLAlchemyError as exc:
@@ -340,13 +339,3 @@ def _probe_fields(result: ProbeResult | None, size: int) -> dict[str, object]:
         fields["status"] = "unplayable"
         fields["probe_error"] = result.error or "cannot be probed"
     return fields
-
-
-_PATTERN_CACHE: dict[tuple[str, ...], list[re.Pattern[str]]] = {}
-
-
-def _patterns(settings: Settings) -> list[re.Pattern[str]]:
-    key = tuple(settings.name_patterns)
-    if key not in _PATTERN_CACHE:
-        _PATTERN_CACHE[key] = compile_patterns(key)
-    return _PATTERN_CACHE[key]

@@ -27,7 +27,7 @@ from ingest.transfer import transfer
 from storage.db import reading, transaction
 from storage.events import SYSTEM_ACTOR, append_event
 from storage.models import Sidecar, Sighting, Station
-from storage.objects import DigestMismatch, StoreError, sha256_of_stream
+from storage.objects import DigestMismatch, StoredObject, StoreError, sha256_of_stream
 from storage.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -184,30 +184,7 @@ def ingest_sidecar(
         return failed(rt, station, relpath, failures.UNREADABLE, str(exc), actor, now, kind="sidecar")
 
     try:
-        with transaction(rt.sessions) as s:
-            station_row = Registry(s, actor, origin="ingest").station(station)
-            existing = _linked_copy(s, recording_id, sha256) if recording_id is not None else None
-            duplicate = existing is not None
-            if existing is None:
-                row = Sidecar(
-                    recording_id=recording_id,
-                    sha256=sha256,
-                    size=moved.stored.size,
-                    object_key=moved.stored.key,
-                    object_version=moved.stored.version_id,
-                    original_name=relpath.rsplit("/", 1)[-1],
-                    source_path=relpath,
-                    station_id=station_row.id,
-                    received_at=now,
-                )
-                s.add(row)
-                s.flush()
-                existing = row.id
-                details = {"path": relpath, "station": station, "size": moved.stored.size, "recording": recording_id}
-                append_event(s, "sidecar.stored", f"sidecar:{sha256}", details, actor=actor)
-            if recording_id is not None:
-                hold_sidecar(s, rt.store, recording_id, sha256)
-            failures.resolve_failure(s, station_row, relpath, now)
+        existing, duplicate, recording_id = commit_sidecar(rt, relpath, station, actor, now, moved.stored)
     except SQLAlchemyError as exc:
         reason = failures.DATABASE
         return failed(rt, station, relpath, reason, f"{type(exc).__name__}: {exc}", actor, now, kind="sidecar")
@@ -225,6 +202,42 @@ def ingest_sidecar(
         sha256=sha256,
         after_ingest=done,
     )
+
+
+def commit_sidecar(
+    rt: Runtime, relpath: str, station: str, actor: str, now: datetime, stored: StoredObject
+) -> tuple[int, bool, int | None]:
+    """Record stored sidecar bytes and link them to the recording with their stem (watched or pushed alike).
+
+    Returns (sidecar id, duplicate, recording id or None); raises SQLAlchemyError, or StoreError when a held
+    recording's sidecar cannot be held too (nothing committed then).
+    """
+    with transaction(rt.sessions) as s:
+        recording_id = recording_for(s, station, relpath)
+        station_row = Registry(s, actor, origin="ingest").station(station)
+        existing = _linked_copy(s, recording_id, stored.sha256) if recording_id is not None else None
+        duplicate = existing is not None
+        if existing is None:
+            row = Sidecar(
+                recording_id=recording_id,
+                sha256=stored.sha256,
+                size=stored.size,
+                object_key=stored.key,
+                object_version=stored.version_id,
+                original_name=relpath.rsplit("/", 1)[-1],
+                source_path=relpath,
+                station_id=station_row.id,
+                received_at=now,
+            )
+            s.add(row)
+            s.flush()
+            existing = row.id
+            details = {"path": relpath, "station": station, "size": stored.size, "recording": recording_id}
+            append_event(s, "sidecar.stored", f"sidecar:{stored.sha256}", details, actor=actor)
+        if recording_id is not None:
+            hold_sidecar(s, rt.store, recording_id, stored.sha256)
+        failures.resolve_failure(s, station_row, relpath, now)
+    return existing, duplicate, recording_id
 
 
 def _after(rt: Runtime, path: Path, relpath: str, sha256: str, actor: str) -> str | None:

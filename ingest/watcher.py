@@ -1,4 +1,7 @@
-"""The watcher: notices complete files in a station's export folder and hands them to the pipeline.
+"""The watcher: notices complete files in a station's export folder and hands them to its handler.
+
+The handler decides what "ingest" means: the local pipeline (:func:`ingest.service.local_handler`) or a push
+to the service over HTTP (:mod:`ingest.station`); the watcher itself touches neither database nor store.
 
 Filesystem events only mark candidates; a full rescan at start-up and every ``rescan_seconds`` catches
 whatever events were missed. Readiness (size and mtime unchanged for ``stable_seconds``) is judged by
@@ -21,26 +24,26 @@ from urllib.parse import unquote, urlsplit
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ingest.failures import open_failures
+from config.settings import Settings
 from ingest.naming import classify, is_temporary
 from ingest.outcome import IngestOutcome
-from ingest.pipeline import ingest_file
 from ingest.readiness import ReadinessTracker, complete_now
-from storage.runtime import Runtime
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 OutcomeHook = Callable[[IngestOutcome], None]
 ScanProgress = Callable[[int, int], None]  # (files handled, files in all)
+Handler = Callable[[Path, Path], IngestOutcome]  # (watched root, complete file) -> what became of it
+Backoff = Callable[[], list[tuple[str, datetime]]]  # (relpath, next attempt) of files that failed before
 POLL_SECONDS = 1.0  # how often a not-yet-stable candidate's stat is looked at again
 MAX_SLEEP = 0.5  # upper bound on how long a stop request waits to be noticed
 
 
-def excluded_dirs(rt: Runtime, root: Path) -> list[Path]:
+def excluded_dirs(settings: Settings, root: Path) -> list[Path]:
     """Folders inside the watched root that are ours (done folder, local object store): never ingested."""
-    mine = [rt.settings.done_dir] if rt.settings.done_dir is not None else []
-    url = rt.settings.store_url
+    mine = [settings.done_dir] if settings.done_dir is not None else []
+    url = settings.store_url
     if url.startswith("file://"):
         mine.append(Path(unquote(urlsplit(url).path)))
     real_root = root.resolve()
@@ -62,17 +65,17 @@ def _media_first(path: Path) -> tuple[int, str]:
 
 
 def scan_once(
-    rt: Runtime,
+    settings: Settings,
     root: Path,
     station: str,
+    handler: Handler,
     progress: ScanProgress | None = None,
     *,
     on_outcome: OutcomeHook | None = None,
-    actor: str | None = None,
 ) -> list[IngestOutcome]:
     """Ingest every file under ``root`` that is complete now (``--once``); younger ones are ``not_stable``."""
     root = Path(os.path.abspath(root))
-    files = sorted(walk_files(root, excluded_dirs(rt, root)), key=_media_first)
+    files = sorted(walk_files(root, excluded_dirs(settings, root)), key=_media_first)
     media = [p for p in files if classify(p.name) == "media"]
     sidecars = [p for p in files if classify(p.name) != "media"]
     outcomes: list[IngestOutcome] = []
@@ -92,12 +95,12 @@ def scan_once(
 
     # Media files are independent: hash, store and probe several at once (ffprobe and I/O overlap).
     for _path, outcome in parallel(
-        rt.settings.ingest_workers, media, lambda p: _scan_one(rt, root, p, station, actor, handled)
+        settings.ingest_workers, media, lambda p: _scan_one(settings, root, p, station, handler, handled)
     ):
         record(outcome)
     # Sidecars last, one by one: most went with their media already.
     for path in sidecars:
-        record(_scan_one(rt, root, path, station, actor, handled))
+        record(_scan_one(settings, root, path, station, handler, handled))
     return outcomes
 
 
@@ -117,7 +120,7 @@ def parallel(workers: int, paths: Sequence[Path], work: Callable[[Path], T]) -> 
 
 
 def _scan_one(
-    rt: Runtime, root: Path, path: Path, station: str, actor: str | None, handled: set[str]
+    settings: Settings, root: Path, path: Path, station: str, handler: Handler, handled: set[str]
 ) -> IngestOutcome | None:
     if str(path) in handled:
         return None
@@ -127,11 +130,11 @@ def _scan_one(
         return None  # moved away meanwhile (a sidecar that went with its media)
     except OSError:
         st = None  # let the pipeline report it
-    if st is not None and not complete_now(st.st_mtime_ns, time.time(), rt.settings.stable_seconds):
+    if st is not None and not complete_now(st.st_mtime_ns, time.time(), settings.stable_seconds):
         relpath = path.relative_to(root).as_posix()
         kind = classify(path.name)
         return IngestOutcome("not_stable", relpath, station, kind=kind, reason="not yet stable (still being written?)")
-    return ingest_file(rt, root, path, station, actor)
+    return handler(root, path)
 
 
 class _Events(FileSystemEventHandler):
@@ -151,29 +154,32 @@ class _Events(FileSystemEventHandler):
 
 
 class Watcher:
-    """Watch ``root`` for ``station`` until a stop event is set; ``on_outcome`` hears every file handled."""
+    """Watch ``root`` for ``station`` until a stop event is set, handing each complete file to ``handler``;
+    ``on_outcome`` hears every file handled, ``backoff`` tells which files failed before and when to retry."""
 
     def __init__(
         self,
-        rt: Runtime,
+        settings: Settings,
         root: Path,
         station: str,
+        handler: Handler,
         *,
-        actor: str | None = None,
+        backoff: Backoff | None = None,
         on_outcome: OutcomeHook | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.rt = rt
+        self.settings = settings
         self.root = Path(os.path.abspath(root))
         self.station = station
-        self.actor = actor
+        self.handler = handler
+        self.backoff = backoff
         self.on_outcome = on_outcome
         self.clock = clock
-        self.excluded = excluded_dirs(rt, self.root)
+        self.excluded = excluded_dirs(settings, self.root)
         self._lock = threading.Lock()
         self._candidates: set[Path] = set()
         self._wake = threading.Event()
-        self._tracker = ReadinessTracker(rt.settings.stable_seconds, is_temporary)
+        self._tracker = ReadinessTracker(settings.stable_seconds, is_temporary)
         self._handled: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) already dealt with
         self._retry_at: dict[Path, float] = {}  # path -> clock time of the next try after a failure
 
@@ -203,7 +209,7 @@ class Watcher:
             while not stop.is_set():
                 if self.clock() >= next_rescan:
                     self.rescan()
-                    next_rescan = self.clock() + self.rt.settings.rescan_seconds
+                    next_rescan = self.clock() + self.settings.rescan_seconds
                 self._wake.clear()
                 delay = self.tick(stop)
                 wait = min(delay, max(0.0, next_rescan - self.clock()), MAX_SLEEP)
@@ -216,13 +222,11 @@ class Watcher:
 
     def _load_backoff(self) -> None:
         """Open failures from earlier runs keep their back-off across restarts."""
-        with self.rt.sessions() as s:
-            rows = open_failures(s, self.station)
+        if self.backoff is None:
+            return
         now_wall, now = utcnow(), self.clock()
-        for failure, _code in rows:
-            self._retry_at[Path(os.path.abspath(self.root / failure.path))] = now + _seconds_until(
-                failure.next_attempt_at, now_wall
-            )
+        for relpath, next_attempt_at in self.backoff():
+            self._retry_at[Path(os.path.abspath(self.root / relpath))] = now + _seconds_until(next_attempt_at, now_wall)
 
     def tick(self, stop: threading.Event | None = None) -> float:
         """Look at every candidate once and ingest the ready ones; returns how long to sleep at most."""
@@ -253,17 +257,17 @@ class Watcher:
         sidecars = [p for p in ready if classify(p.name) != "media"]
         for group in (media, sidecars):
             for path, outcome in parallel(
-                self.rt.settings.ingest_workers if group is media else 1, group, lambda p: self._try_ingest(p, stop)
+                self.settings.ingest_workers if group is media else 1, group, lambda p: self._try_ingest(p, stop)
             ):
                 sleep = min(sleep, self._handle(path, outcome))
         return sleep
 
     def _try_ingest(self, path: Path, stop: threading.Event | None) -> IngestOutcome | Exception | None:
-        """Runs on a worker thread: the pipeline only, no watcher state."""
+        """Runs on a worker thread: the handler only, no watcher state."""
         if (stop is not None and stop.is_set()) or not os.path.lexists(path):
             return None
         try:
-            return ingest_file(self.rt, self.root, path, self.station, self.actor)
+            return self.handler(self.root, path)
         except Exception as exc:  # a bug or a database outage must not end the watcher: retry this file later
             log.exception("watch.ingest_crashed path=%s", path)
             return exc
@@ -272,8 +276,8 @@ class Watcher:
         if outcome is None:
             return POLL_SECONDS * 60
         if isinstance(outcome, Exception):
-            self._retry_at[path] = self.clock() + self.rt.settings.retry_base_seconds
-            return self.rt.settings.retry_base_seconds
+            self._retry_at[path] = self.clock() + self.settings.retry_base_seconds
+            return self.settings.retry_base_seconds
         self._note(path, outcome)
         for side in outcome.sidecars:
             self._note(self.root / side.path, side)
@@ -287,11 +291,11 @@ class Watcher:
 
     def _note(self, path: Path, outcome: IngestOutcome) -> None:
         move_pending = (
-            self.rt.settings.after_ingest != "keep" and outcome.after_ingest is None and outcome.status != "ignored"
+            self.settings.after_ingest != "keep" and outcome.after_ingest is None and outcome.status != "ignored"
         )
         if outcome.final and move_pending and os.path.lexists(path):
             # Stored, but the move or delete did not happen (full disk, permissions): try that again later.
-            self._retry_at[path] = self.clock() + self.rt.settings.retry_base_seconds
+            self._retry_at[path] = self.clock() + self.settings.retry_base_seconds
             self._tracker.forget(str(path))
             return
         if outcome.final:
@@ -307,7 +311,7 @@ class Watcher:
             wait = (
                 _seconds_until(outcome.next_attempt_at, utcnow())
                 if outcome.next_attempt_at is not None
-                else self.rt.settings.retry_base_seconds
+                else self.settings.retry_base_seconds
             )
             self._retry_at[path] = self.clock() + wait
 

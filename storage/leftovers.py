@@ -1,5 +1,6 @@
 """What crashes leave behind — partial objects, upload spool files, open S3 multipart uploads — removed at
 start-up (``bwc init``, ``bwc run``, ``bwc watch``) once idle for ``leftover_minutes``, with one audit event.
+Pushed uploads (tus) past their expiry go at the same time.
 
 Only leftovers idle that long are touched, so a live ingest or upload in another process is never disturbed:
 its partial file or spool file keeps being written, its multipart upload keeps receiving parts.
@@ -83,8 +84,12 @@ def remove_spool_leftovers(folder: Path, before: datetime) -> list[Leftover]:
 
 def clean_leftovers(rt: Runtime, now: datetime | None = None, actor: str = "system") -> Cleanup:
     """Remove every leftover idle for ``leftover_minutes`` and record what went in one audit event."""
-    cutoff = (now or utcnow()) - timedelta(minutes=rt.settings.leftover_minutes)
+    from ingest.upload_sessions import remove_expired_uploads  # ingest sits above storage: imported late
+
+    now = now or utcnow()
+    cutoff = now - timedelta(minutes=rt.settings.leftover_minutes)
     removed = rt.store.remove_leftovers(cutoff) + remove_spool_leftovers(spool_dir(rt.settings), cutoff)
+    removed += remove_expired_uploads(rt, now, cutoff)  # resumable uploads never resumed (tus expiration)
     cleanup = Cleanup(removed, cutoff)
     if removed:
         with transaction(rt.sessions) as s:

@@ -373,3 +373,28 @@ class Finding(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     unit: Mapped[Unit | None] = relationship(lazy="joined")
+class UploadSession(Base):
+    """A resumable upload from a station (tus): what it claims, how far its bytes got, and how it ended.
+
+    The bytes live in ``BWC_HOME/uploads/<id>.part``; ``offset`` is the durable part of them (fsynced before it
+    is written here), so a crash of the service never claims bytes the disk may not hold.
+    """
+
+    __tablename__ = "upload_sessions"
+    __table_args__ = (Index("ix_upload_sessions_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    station_code: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(256))
+    relpath: Mapped[str] = mapped_column(Text)
+    device: Mapped[str | None] = mapped_column(String(128))
+    claimed_sha256: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # set once the bytes are stored and committed: stored | duplicate, and what they became
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    stored_sha256: Mapped[str | None] = mapped_column(String(64))
+    recording_id: Mapped[int | None] = mapped_column(Integer)
+    sidecar_id: Mapped[int | None] = mapped_column(Integer)

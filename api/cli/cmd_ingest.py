@@ -7,20 +7,33 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from typer.core import TyperGroup
 
 from api.cli import common
 from api.cli.common import EXIT_FINDING, EXIT_OK, Format, fail, print_json, print_table
 from config import logs
+from config.settings import get_settings
 from ingest.failures import open_failures
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
-from ingest.watcher import ScanProgress, Watcher, scan_once
+from ingest.push_queue import PushQueue, queue_path
+from ingest.service import local_scan, local_watcher
+from ingest.station import PushProgress, StationPusher, push_once, queue_backoff
+from ingest.watcher import ScanProgress, Watcher
 from storage.db import reading
 from storage.leftovers import clean_leftovers, last_cleanup
 from storage.objects import StoreError
@@ -97,26 +110,110 @@ def watch(
     station: str | None = typer.Option(None, "--station", help="Station code (default: BWC_STATION)."),
     once: bool = typer.Option(False, "--once", help="Ingest what is complete now, then exit."),
     fmt: Format = typer.Option(Format.table, "--format", help="With --once: table or json."),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="Push to this service (http://host:port) instead of ingesting here (or BWC_SERVER).",
+        envvar="BWC_SERVER",
+    ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="BWC_TOKEN", help="The station token for --server (or BWC_TOKEN).", show_default=False
+    ),
+    tries: int = typer.Option(8, "--tries", min=1, help="With --server --once: passes over files that failed."),
 ) -> None:
-    """Watch a folder and ingest every complete file; with --once, ingest what is complete now and exit."""
+    """Watch a folder and ingest every complete file; with --once, ingest what is complete now and exit.
+
+    With --server the station pushes each file to the service (resumable uploads, a local queue in BWC_HOME)
+    and needs no database or store of its own.
+    """
     if not folder.is_dir():
         fail(f"{folder} is not a folder")
+    if server is not None:
+        _push(folder, station, once, fmt, server, token, tries)
+        return
     rt = common.runtime()
     code = rt.settings.station if station is None else station
     try:
         _clean_leftovers(rt)
         if once:
             with _scan_progress() as progress:
-                outcomes = scan_once(rt, folder, code, progress)
+                outcomes = local_scan(rt, folder, code, progress)
             raise typer.Exit(_report(outcomes, fmt))
         logs.set_level(rt.settings.log_level)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda _signo, _frame: stop.set())
+        stop = _stop_on_signals()
         common.err.print(f"watching {folder} for station {code} (Ctrl-C stops)", highlight=False)
-        Watcher(rt, folder, code).run(stop)
+        local_watcher(rt, folder, code).run(stop)
     finally:
         rt.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signo, _frame: stop.set())
+    return stop
+
+
+def _push(
+    folder: Path, station: str | None, once: bool, fmt: Format, server: str, token: str | None, tries: int
+) -> None:
+    """``bwc watch DIR --server URL --token T``: the station side of pushing (ingest.station)."""
+    if not token:
+        fail("--server needs --token (a station token: bwc token create --role station)")
+    if not server.startswith(("http://", "https://")):
+        fail(f"--server {server!r} must be an http:// or https:// URL")
+    settings = get_settings()
+    code = settings.station if station is None else station
+    queue = PushQueue(queue_path(settings.home))
+    with _push_progress() as progress:
+        pusher = StationPusher(settings, server, token, code, queue, progress=progress)
+        try:
+            if once:
+                outcomes = push_once(settings, folder, code, pusher, tries=tries)
+                raise typer.Exit(_report(outcomes, fmt))
+            logs.set_level(settings.log_level)
+            stop = _stop_on_signals()
+            common.err.print(f"pushing {folder} to {server} as station {code} (Ctrl-C stops)", highlight=False)
+            Watcher(settings, folder, code, pusher, backoff=lambda: queue_backoff(queue)).run(stop)
+        finally:
+            pusher.close()
+
+
+class _RichPush:
+    """One bar per file being pushed (bytes, rate, time left), on stderr."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, TaskID] = {}
+
+    def start(self, path: str, total: int, offset: int) -> None:
+        self.tasks[path] = self.bar.add_task(path, total=total, completed=offset)
+
+    def advance(self, path: str, n: int) -> None:
+        if path in self.tasks:
+            self.bar.advance(self.tasks[path], n)
+
+    def finish(self, path: str) -> None:
+        task = self.tasks.pop(path, None)
+        if task is not None:
+            self.bar.remove_task(task)
+
+
+@contextmanager
+def _push_progress() -> Iterator[PushProgress | None]:
+    """Byte progress per upload on a terminal; nothing when piped (a systemd journal)."""
+    if not common.err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=common.err, transient=True) as bar:
+        yield _RichPush(bar)
 
 
 def _clean_leftovers(rt: Runtime) -> None:
@@ -158,8 +255,16 @@ def ingest_status(
     station: str | None = typer.Option(None, "--station", help="Only this station's failures."),
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
-    """Files that could not be stored yet: reason, attempts, last error and the next try."""
-    rt = common.runtime()
+    """Files that could not be stored yet: reason, attempts, last error and the next try.
+
+    On a pushing station (a queue in BWC_HOME, no database) it shows the station's queue instead.
+    """
+    settings = get_settings()
+    queue_file = queue_path(settings.home)
+    if queue_file.exists():
+        _queue_status(PushQueue(queue_file), fmt)
+        return
+    rt = common.runtime(settings)
     try:
         with reading(rt.sessions) as s:
             rows = [failure_json(f, code) for f, code in open_failures(s, station)]
@@ -175,6 +280,30 @@ def ingest_status(
         at, details = cleanup
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(details["counts"].items()))
         common.out.print(f"last leftovers clean-up: {iso(at)}: {kinds} ({details['bytes']} bytes)", highlight=False)
+
+
+def _queue_status(queue: PushQueue, fmt: Format) -> None:
+    items = queue.items()
+    if fmt is Format.json:
+        print_json([i.as_json() for i in items])
+        return
+    columns = ["state", "path", "size", "offset", "attempts", "last_error", "next_attempt_at", "after_ingest"]
+    rows = [
+        [
+            i.state,
+            i.path,
+            i.size,
+            i.offset,
+            i.attempts,
+            i.last_error if i.state != "done" else "",
+            iso(datetime.fromtimestamp(i.next_attempt_at, UTC)) if i.next_attempt_at and i.state != "done" else "",
+            i.after_ingest,
+        ]
+        for i in items
+    ]
+    print_table("station push queue", columns, rows)
+    pending = sum(1 for i in items if i.state != "done")
+    common.out.print(f"{pending} to push, {len(items) - pending} acknowledged by the server", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

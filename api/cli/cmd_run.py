@@ -107,12 +107,12 @@ def _start_checkpointer(settings: Settings, stop: threading.Event) -> threading.
 
 
 def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, server: uvicorn.Server) -> None:
-    from ingest.watcher import Watcher
+    from ingest.service import local_watcher
     from storage.runtime import build_runtime
 
     rt = build_runtime(settings)
     try:
-        Watcher(rt, settings.inbox_path, settings.station).run(stop)
+        local_watcher(rt, settings.inbox_path, settings.station).run(stop)
     except Exception:
         # A service that silently stopped ingesting would lose files: take the whole process down, loudly.
         log.exception("run.watcher_crashed inbox=%s", settings.inbox_path)

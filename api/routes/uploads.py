@@ -1,14 +1,24 @@
-"""``POST /recordings``: a docking station uploads one file, streamed, never held in memory."""
+"""Stations push files: one-shot ``POST /recordings`` and resumable ``/uploads`` (tus 1.0 core, creation,
+termination, expiration). Bodies stream; nothing is held in memory; the server hashes what it received.
+
+tus says a finished ``PATCH`` answers 204 without a body, so what the bytes became travels in headers, on that
+``PATCH`` and on every later ``HEAD`` (for a station whose connection broke just before the answer):
+``X-Ingest-Status`` (stored | duplicate), ``X-Content-SHA256`` (the digest the server computed),
+``X-Recording-Id`` / ``X-Sidecar-Id``.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import replace
+from email.utils import format_datetime
 from functools import partial
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -16,57 +26,312 @@ from api.auth import Principal
 from api.body import BodyReader
 from api.deps import RuntimeDep, require
 from api.routes import API_PREFIX
-from api.upload import receive_upload, upload_relpath
-from config.errors import BadInput
+from api.upload import (
+    UploadSlots,
+    check_device,
+    check_sha256,
+    parse_metadata,
+    receive_part_file,
+    receive_upload,
+    upload_relpath,
+)
+from config.errors import BadInput, BwcError
+from ingest.outcome import IngestOutcome
+from ingest.service import Claim
+from ingest.upload_sessions import (
+    STORE_RETRY_SECONDS,
+    Busy,
+    OffsetMismatch,
+    SessionView,
+    check_disk,
+    create_session,
+    get_session,
+    make_durable,
+    open_for_append,
+    part_path,
+    record_outcome,
+    remove_session,
+)
 from storage.db import transaction
 from storage.models import Recording
+from storage.objects import DigestMismatch, StoreUnavailable
 from storage.runtime import Runtime
 from storage.shapes import recording_json
+from storage.types import INT64_MAX
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix=API_PREFIX, tags=["recordings"])
+router = APIRouter(prefix=API_PREFIX, tags=["uploads"])
 
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,termination,expiration"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+SYNC_BYTES = 8 * 1024 * 1024  # a PATCH makes its bytes durable (fsync + offset) at least this often
+Station = Annotated[Principal, Depends(require("station"))]
+UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="upload id (from the creation's Location)")]
+TusHeader = Annotated[str | None, Header(alias="Tus-Resumable", max_length=16)]
+
+BACK_PRESSURE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Too many uploads at once, or the store is away: come back after Retry-After"},
+    507: {"description": "The disk holding uploads is nearly full: come back after Retry-After"},
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"description": "These bytes were stored before; a duplicate sighting is recorded"},
-    422: {"description": "Bad headers, not a media file, or the body's SHA-256 differs (nothing stored)"},
+    422: {"description": "Bad headers, not a media file nor a sidecar, or the body's SHA-256 differs (nothing kept)"},
+    **BACK_PRESSURE,
 }
 
 
-@router.post("/recordings", status_code=201, summary="Upload one recording (station)", responses=ERRORS)
+class TusVersionMismatch(BwcError):
+    code = "tus_version"
+    status = 412
+
+
+class UnsupportedContentType(BwcError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+def _slots(request: Request, rt: Runtime) -> UploadSlots:
+    slots = getattr(request.app.state, "upload_slots", None)
+    if not isinstance(slots, UploadSlots):
+        slots = UploadSlots(rt.settings.upload_max_concurrent)
+        request.app.state.upload_slots = slots
+    return slots
+
+
+def _station(who: Principal, rt: Runtime) -> str:
+    return who.station_code or rt.settings.station
+
+
+def _tus(value: str | None) -> None:
+    if value != TUS_VERSION:
+        raise TusVersionMismatch(f"Tus-Resumable must be {TUS_VERSION} (got {value!r})")
+
+
+def _tus_headers(view: SessionView | None = None) -> dict[str, str]:
+    headers = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
+    if view is not None:
+        headers["Upload-Offset"] = str(view.offset)
+        headers["Upload-Length"] = str(view.length)
+        headers["Upload-Expires"] = format_datetime(view.expires_at, usegmt=True)
+        if view.complete:
+            headers["X-Ingest-Status"] = str(view.outcome)
+            headers["X-Content-SHA256"] = str(view.stored_sha256)
+            if view.recording_id is not None:
+                headers["X-Recording-Id"] = str(view.recording_id)
+            if view.sidecar_id is not None:
+                headers["X-Sidecar-Id"] = str(view.sidecar_id)
+    return headers
+
+
+@router.post("/recordings", status_code=201, summary="Upload one recording or sidecar (station)", responses=ERRORS)
 async def upload_recording(
     request: Request,
     rt: RuntimeDep,
-    who: Annotated[Principal, Depends(require("station"))],
+    who: Station,
     x_device_id: Annotated[str, Header(min_length=1, max_length=128, pattern=r"^[^/\\\x00-\x1f]+$")],
     x_filename: Annotated[str, Header(min_length=1, max_length=1024)],
     x_content_sha256: Annotated[str, Header(pattern=r"^[0-9a-fA-F]{64}$")],
 ) -> JSONResponse:
     relpath = upload_relpath(x_filename)
-    station = who.station_code or rt.settings.station
+    station = _station(who, rt)
+    claim = Claim(relpath, station, who.actor, x_content_sha256.lower(), x_device_id.strip())
     body = BodyReader(request.stream())
-    # The store is sync: it runs in a worker thread, pulling the body from this event loop chunk by chunk.
-    work = partial(
-        receive_upload,
-        rt,
-        body,
-        relpath=relpath,
-        device=x_device_id.strip(),
-        expected_sha256=x_content_sha256,
-        station=station,
-        actor=who.actor,
-    )
+    with _slots(request, rt).slot():
+        # The store is sync: it runs in a worker thread, pulling the body from this event loop chunk by chunk.
+        try:
+            outcome = await anyio.to_thread.run_sync(partial(_store_errors, receive_upload, rt, body, claim))
+        except ClientDisconnect:
+            # The station went away mid-upload: nothing was stored; it sends the file again later.
+            log.warning("upload.disconnected file=%s station=%s after=%d bytes", relpath, station, body.bytes_read)
+            raise BadInput("the upload was cut off before its end", code="incomplete_upload") from None
+    shape = await run_in_threadpool(_outcome_shape, rt, outcome)
+    return JSONResponse(shape, status_code=200 if outcome.status == "duplicate" else 201)
+
+
+def _store_errors(work: Any, *args: Any) -> IngestOutcome:
+    """A store that is away is back-pressure (503 with Retry-After), not an error of the station's."""
     try:
-        result = await anyio.to_thread.run_sync(work)
-    except ClientDisconnect:
-        # The station went away mid-upload: nothing was stored; it sends the file again later.
-        log.warning("upload.disconnected file=%s station=%s after=%d bytes", relpath, station, body.bytes_read)
-        raise BadInput("the upload was cut off before its end", code="incomplete_upload") from None
-    shape = await run_in_threadpool(_recording_shape, rt, result.recording_id)
-    return JSONResponse({**shape, "duplicate": result.duplicate}, status_code=200 if result.duplicate else 201)
+        result: IngestOutcome = work(*args)
+    except StoreUnavailable as exc:
+        raise Busy(str(exc), retry_after=STORE_RETRY_SECONDS, code="store_unavailable") from exc
+    return result
 
 
-def _recording_shape(rt: Runtime, recording_id: int) -> dict[str, Any]:
+def _outcome_shape(rt: Runtime, outcome: IngestOutcome) -> dict[str, Any]:
+    duplicate = outcome.status == "duplicate"
+    if outcome.kind == "sidecar":
+        return {
+            "kind": "sidecar",
+            "id": outcome.sidecar_id,
+            "sha256": outcome.sha256,
+            "recording_id": outcome.recording_id,
+            "duplicate": duplicate,
+        }
     with transaction(rt.sessions) as s:
-        recording = s.get(Recording, recording_id)
+        recording = s.get(Recording, outcome.recording_id)
         assert recording is not None
-        return recording_json(recording)
+        return {**recording_json(recording), "duplicate": duplicate}
+
+
+@router.options("/uploads", status_code=204, summary="tus discovery: version and extensions (station)")
+async def upload_options(who: Station) -> Response:
+    headers = {"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS}
+    return Response(status_code=204, headers=headers)
+
+
+@router.post(
+    "/uploads",
+    status_code=201,
+    summary="Start a resumable upload (tus creation; station)",
+    responses={
+        201: {"description": "Created: Location names the upload, PATCH its bytes there"},
+        412: {"description": "Tus-Resumable is not 1.0.0"},
+        422: {"description": "Bad Upload-Length or Upload-Metadata (filename, sha256 required; device optional)"},
+        **BACK_PRESSURE,
+    },
+)
+async def create_upload(
+    request: Request,
+    rt: RuntimeDep,
+    who: Station,
+    tus_resumable: TusHeader = None,
+    upload_length: Annotated[int | None, Header(alias="Upload-Length", ge=0, le=INT64_MAX)] = None,
+    upload_metadata: Annotated[str | None, Header(alias="Upload-Metadata", max_length=8192)] = None,
+) -> Response:
+    _tus(tus_resumable)
+    if upload_length is None:
+        raise BadInput("Upload-Length is required (Upload-Defer-Length is not supported)", code="bad_upload_length")
+    meta = parse_metadata(upload_metadata)
+    if "filename" not in meta or "sha256" not in meta:
+        raise BadInput("Upload-Metadata must carry filename and sha256", code="bad_metadata")
+    relpath = upload_relpath(meta["filename"])
+    sha256 = check_sha256(meta["sha256"])
+    device = check_device(meta.get("device"))
+    view = await run_in_threadpool(
+        partial(
+            create_session,
+            rt,
+            relpath=relpath,
+            station=_station(who, rt),
+            actor=who.actor,
+            claimed_sha256=sha256,
+            length=upload_length,
+            device=device,
+        )
+    )
+    headers = {**_tus_headers(view), "Location": f"{API_PREFIX}/uploads/{view.id}"}
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/uploads/{upload_id}", summary="How far an upload got (tus; station)")
+async def upload_offset(rt: RuntimeDep, who: Station, upload_id: UploadId, tus_resumable: TusHeader = None) -> Response:
+    _tus(tus_resumable)
+    view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
+    return Response(status_code=200, headers=_tus_headers(view))
+
+
+@router.patch(
+    "/uploads/{upload_id}",
+    status_code=204,
+    summary="Append bytes at Upload-Offset (tus; station)",
+    responses={
+        204: {"description": "Appended; Upload-Offset says how far. The last bytes also carry X-Ingest-Status"},
+        404: {"description": "No such upload (or it expired)"},
+        409: {"description": "Upload-Offset is not the stored offset, or another request is appending"},
+        412: {"description": "Tus-Resumable is not 1.0.0"},
+        415: {"description": "Content-Type is not application/offset+octet-stream"},
+        422: {"description": "More bytes than Upload-Length, or the SHA-256 differs (the upload is removed)"},
+        **BACK_PRESSURE,
+    },
+)
+async def append_upload(
+    request: Request,
+    rt: RuntimeDep,
+    who: Station,
+    upload_id: UploadId,
+    tus_resumable: TusHeader = None,
+    upload_offset: Annotated[int | None, Header(alias="Upload-Offset", ge=0, le=INT64_MAX)] = None,
+    content_type: Annotated[str | None, Header(alias="Content-Type", max_length=128)] = None,
+) -> Response:
+    _tus(tus_resumable)
+    if (content_type or "").split(";")[0].strip().lower() != OFFSET_CONTENT_TYPE:
+        raise UnsupportedContentType(f"Content-Type must be {OFFSET_CONTENT_TYPE}")
+    if upload_offset is None:
+        raise BadInput("Upload-Offset is required", code="bad_upload_offset")
+    view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
+    if view.complete:
+        if upload_offset != view.length:
+            raise OffsetMismatch(f"the upload is complete at {view.length} bytes")
+        return Response(status_code=204, headers=_tus_headers(view))  # the answer the station may have missed
+    with _slots(request, rt).slot(upload_id):
+        await run_in_threadpool(check_disk, rt.settings, view.length - view.offset)
+        offset, disconnected = await _append(request, rt, view, upload_offset)
+        if disconnected:
+            log.warning("upload.disconnected id=%s offset=%d of %d", view.id, offset, view.length)
+            return Response(status_code=204, headers=_tus_headers(_at(view, offset)))
+        if offset < view.length:
+            return Response(status_code=204, headers=_tus_headers(_at(view, offset)))
+        done = await anyio.to_thread.run_sync(partial(_finish, rt, view))
+    return Response(status_code=204, headers=_tus_headers(done))
+
+
+async def _append(request: Request, rt: Runtime, view: SessionView, offset: int) -> tuple[int, bool]:
+    """Write the body after the durable bytes, fsyncing as it goes; returns (durable offset, disconnected)."""
+    fd, offset = await run_in_threadpool(open_for_append, rt, view, offset)
+    disconnected = False
+    unsynced = 0
+    try:
+        try:
+            async for chunk in request.stream():
+                if offset + len(chunk) > view.length:
+                    raise BadInput(f"more bytes than Upload-Length {view.length}", code="upload_too_long")
+                _write_all(fd, chunk)
+                offset += len(chunk)
+                unsynced += len(chunk)
+                if unsynced >= SYNC_BYTES:
+                    await run_in_threadpool(make_durable, rt, view, fd, offset)
+                    unsynced = 0
+        except ClientDisconnect:
+            disconnected = True  # what arrived is kept: the station resumes from it
+        await run_in_threadpool(make_durable, rt, view, fd, offset)
+    finally:
+        os.close(fd)
+    return offset, disconnected
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _at(view: SessionView, offset: int) -> SessionView:
+    return replace(view, offset=offset)
+
+
+def _finish(rt: Runtime, view: SessionView) -> SessionView:
+    """All bytes are in: through the one ingest path. A wrong digest removes the upload; a store away keeps it."""
+    claim = Claim(view.relpath, view.station, view.actor, view.claimed_sha256, view.device)
+    try:
+        outcome = _store_errors(receive_part_file, rt, part_path(rt.settings, view.id), claim)
+    except DigestMismatch:
+        remove_session(rt, view.id)
+        log.warning("upload.digest_mismatch id=%s path=%s: removed", view.id, view.relpath)
+        raise
+    return record_outcome(rt, view, outcome)
+
+
+@router.delete(
+    "/uploads/{upload_id}",
+    status_code=204,
+    summary="Abandon an upload (tus termination; station)",
+    responses={404: {"description": "No such upload"}, 412: {"description": "Tus-Resumable is not 1.0.0"}},
+)
+async def terminate_upload(
+    rt: RuntimeDep, who: Station, upload_id: UploadId, tus_resumable: TusHeader = None
+) -> Response:
+    _tus(tus_resumable)
+    view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
+    await run_in_threadpool(remove_session, rt, view.id)
+    return Response(status_code=204, headers={"Tus-Resumable": TUS_VERSION})

@@ -24,6 +24,10 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/metrics"): frozenset({"auditor"}),
     ("GET", "/api/v1/recordings"): frozenset({"reviewer", "auditor"}),
     ("POST", "/api/v1/recordings"): frozenset({"station"}),
+    ("OPTIONS", "/api/v1/uploads"): frozenset({"station"}),
+    ("POST", "/api/v1/uploads"): frozenset({"station"}),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): frozenset({"station"}),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): frozenset({"station"}),
     ("GET", "/api/v1/recordings/{recording_id}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/recordings/{recording_id}/content"): frozenset({"reviewer"}),
     ("GET", "/api/v1/ingest/failures"): frozenset({"auditor"}),
@@ -84,6 +88,7 @@ SAMPLE_PARAMS = {
     "action_id:path": "NO/SUCH/ACTION",
     "fmt": "xlsx",
     "finding_id": "999999",
+    "upload_id": "0" * 32,
 }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator, MutableMapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.auth import create_token
 from config.settings import Settings
+from storage.db import transaction
+from storage.leftovers import clean_leftovers
+from storage.models import Sidecar
 from storage.runtime import Runtime, build_runtime
+from storage.types import utcnow
 from tests.api.conftest import Tokens, events, make_tokens, recordings
 from tests.fixtures.media import MediaFactory
 
@@ -100,7 +107,7 @@ def test_bad_headers_are_422_before_any_byte_is_stored(
         {k: v for k, v in good.items() if k != "X-Filename"},
         {**good, "X-Content-SHA256": "not-hex"},
         {**good, "X-Filename": "../../etc/passwd.mp4"},
-        {**good, "X-Filename": "notes.txt"},
+        {**good, "X-Filename": "notes.docx"},
         {**good, "X-Filename": "clip.mp4.part"},
         {**good, "X-Device-Id": "a/b"},
     ]
@@ -205,3 +212,186 @@ def test_a_cut_off_upload_stores_nothing(client: TestClient, tokens: Tokens, run
     assert not incoming.exists() or list(incoming.iterdir()) == []
     spool = runtime.settings.home / "spool"
     assert not spool.exists() or list(spool.iterdir()) == []
+
+
+# -- resumable uploads (tus 1.0) ---------------------------------------------------------------------------------
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def _meta(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def _create(client: TestClient, tokens: Tokens, name: str, data: bytes, sha256: str | None = None) -> str:
+    sha = sha256 or hashlib.sha256(data).hexdigest()
+    headers = {**tokens.headers("station"), **TUS, "Upload-Length": str(len(data))}
+    response = client.post("/api/v1/uploads", headers={**headers, "Upload-Metadata": _meta(filename=name, sha256=sha)})
+    assert response.status_code == 201, response.text
+    assert response.headers["Upload-Offset"] == "0" and response.headers["Tus-Resumable"] == "1.0.0"
+    return str(response.headers["Location"])
+
+
+def _patch(client: TestClient, tokens: Tokens, url: str, offset: int, data: bytes) -> Any:
+    headers = {
+        **tokens.headers("station"),
+        **TUS,
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+    }
+    return client.patch(url, headers=headers, content=data)
+
+
+def _head(client: TestClient, tokens: Tokens, url: str, role: str = "station") -> Any:
+    return client.head(url, headers={**tokens.headers(role), **TUS})
+
+
+def _parts(runtime: Runtime) -> list[Path]:
+    folder = runtime.settings.home / "uploads"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_tus_upload_in_pieces_with_a_resume(
+    client: TestClient, tokens: Tokens, runtime: Runtime, media: MediaFactory, tmp_path: Path
+) -> None:
+    path = media.make(tmp_path / "DEV-5_P5_20240501100000_0003.mp4", seconds=2)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    url = _create(client, tokens, "DEV-5/" + path.name, data)
+
+    first = _patch(client, tokens, url, 0, data[:1000])
+    assert first.status_code == 204 and first.headers["Upload-Offset"] == "1000"
+    assert "X-Ingest-Status" not in first.headers
+    # A station that lost its answer asks where to go on; a PATCH from elsewhere is refused with 409.
+    head = _head(client, tokens, url)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == "1000"
+    assert head.headers["Upload-Length"] == str(len(data)) and head.headers["Cache-Control"] == "no-store"
+    assert _patch(client, tokens, url, 0, data[:10]).status_code == 409
+    assert recordings(runtime) == []
+
+    last = _patch(client, tokens, url, 1000, data[1000:])
+    assert last.status_code == 204, last.text
+    assert last.headers["X-Ingest-Status"] == "stored" and last.headers["X-Content-SHA256"] == sha
+    [recording] = recordings(runtime)
+    assert recording.sha256 == sha and str(recording.id) == last.headers["X-Recording-Id"]
+    assert recording.status == "ok" and recording.officer_code == "P5"  # probed, named like a watched file
+    assert _parts(runtime) == []  # the part file went once committed
+    again = _head(client, tokens, url)  # the outcome stays readable for a station that missed the answer
+    assert again.headers["X-Ingest-Status"] == "stored" and again.headers["Upload-Offset"] == str(len(data))
+
+    # The same bytes again through another upload: a duplicate sighting, the same recording.
+    url2 = _create(client, tokens, "DEV-5/copy.mp4", data)
+    dup = _patch(client, tokens, url2, 0, data)
+    assert dup.headers["X-Ingest-Status"] == "duplicate" and dup.headers["X-Recording-Id"] == str(recording.id)
+    assert len(recordings(runtime)) == 1 and len(events(runtime, "recording.duplicate")) == 1
+
+
+def test_tus_wrong_digest_is_422_and_nothing_is_kept(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
+    data = b"these are not the bytes the station hashed" * 1000
+    claimed = "cd" * 32
+    url = _create(client, tokens, "clip.mp4", data, sha256=claimed)
+    response = _patch(client, tokens, url, 0, data)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "digest_mismatch"
+    assert runtime.store.head(hashlib.sha256(data).hexdigest()) is None and runtime.store.head(claimed) is None
+    assert recordings(runtime) == [] and _parts(runtime) == []
+    assert _head(client, tokens, url).status_code == 404  # the upload is gone too
+
+
+def test_tus_refuses_bad_requests_before_storing(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
+    station = {**tokens.headers("station"), **TUS}
+    sha = "ab" * 32
+    cases = [
+        ({**tokens.headers("station"), "Upload-Length": "5"}, 412),  # no Tus-Resumable
+        ({**station}, 422),  # no Upload-Length
+        ({**station, "Upload-Length": "-1"}, 422),
+        ({**station, "Upload-Length": "5", "Upload-Metadata": _meta(filename="x.mp4")}, 422),  # no sha256
+        ({**station, "Upload-Length": "5", "Upload-Metadata": _meta(filename="x.mp4", sha256="nothex")}, 422),
+        ({**station, "Upload-Length": "5", "Upload-Metadata": _meta(filename="../x.mp4", sha256=sha)}, 422),
+        ({**station, "Upload-Length": "5", "Upload-Metadata": _meta(filename="x.docx", sha256=sha)}, 422),
+        ({**station, "Upload-Length": "5", "Upload-Metadata": "filename !!!"}, 422),
+    ]
+    for headers, status in cases:
+        response = client.post("/api/v1/uploads", headers=headers)
+        assert response.status_code == status, (headers, response.text)
+        assert response.json()["error"]["code"]
+    url = _create(client, tokens, "x.mp4", b"12345")
+    too_long = _patch(client, tokens, url, 0, b"123456")
+    assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "upload_too_long"
+    plain = client.patch(url, headers={**station, "Upload-Offset": "0", "Content-Type": "text/plain"}, content=b"1")
+    assert plain.status_code == 415
+    assert _head(client, tokens, url).headers["Upload-Offset"] == "0"  # nothing of those counted
+    assert _head(client, tokens, "/api/v1/uploads/" + "0" * 32).status_code == 404
+    assert recordings(runtime) == []
+
+
+def test_tus_upload_belongs_to_its_token_and_head_checks_roles(
+    client: TestClient, tokens: Tokens, runtime: Runtime
+) -> None:
+    url = _create(client, tokens, "x.mp4", b"12345")
+    assert client.head(url, headers=TUS).status_code == 401
+    assert _head(client, tokens, url, role="reviewer").status_code == 403
+    other = make_tokens_named(runtime, "station-2")
+    assert client.head(url, headers={**other, **TUS}).status_code == 404  # another station's upload is not seen
+
+
+def make_tokens_named(runtime: Runtime, name: str) -> dict[str, str]:
+    with transaction(runtime.sessions) as s:
+        _token, secret = create_token(s, role="station", name=name, station_code="ST-OTHER", actor="test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_tus_discovery_and_termination(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
+    options = client.options("/api/v1/uploads", headers=tokens.headers("station"))
+    assert options.status_code == 204
+    assert options.headers["Tus-Version"] == "1.0.0"
+    assert set(options.headers["Tus-Extension"].split(",")) == {"creation", "termination", "expiration"}
+    url = _create(client, tokens, "x.mp4", b"12345")
+    assert _patch(client, tokens, url, 0, b"12").status_code == 204
+    assert len(_parts(runtime)) == 1
+    gone = client.delete(url, headers={**tokens.headers("station"), **TUS})
+    assert gone.status_code == 204
+    assert _parts(runtime) == [] and _head(client, tokens, url).status_code == 404
+
+
+def test_nearly_full_disk_is_507_with_retry_after(runtime: Runtime, tokens: Tokens) -> None:
+    full = runtime.settings.model_copy(update={"upload_min_free_mb": 1e12})  # more than any disk has
+    with TestClient(create_app(full)) as c:
+        headers = {**tokens.headers("station"), **TUS, "Upload-Length": "5"}
+        response = c.post(
+            "/api/v1/uploads", headers={**headers, "Upload-Metadata": _meta(filename="x.mp4", sha256="ab" * 32)}
+        )
+    assert response.status_code == 507
+    assert response.json()["error"]["code"] == "insufficient_storage"
+    assert int(response.headers["Retry-After"]) > 0
+    assert _parts(runtime) == []
+
+
+def test_uploads_never_resumed_expire_at_start_up(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
+    url = _create(client, tokens, "x.mp4", b"1234567890")
+    assert _patch(client, tokens, url, 0, b"12345").status_code == 204
+    fresh = clean_leftovers(runtime)  # not yet expired: left alone
+    assert "upload" not in fresh.counts() and len(_parts(runtime)) == 1
+    later = utcnow() + timedelta(hours=runtime.settings.upload_expiry_hours + 1)
+    cleanup = clean_leftovers(runtime, now=later)
+    assert cleanup.counts()["upload"] == 1 and cleanup.bytes >= 5
+    assert _parts(runtime) == [] and _head(client, tokens, url).status_code == 404
+    assert len(events(runtime, "storage.leftovers_removed")) == 1
+
+
+def test_a_sidecar_uploads_and_links_to_its_recording(
+    client: TestClient, tokens: Tokens, runtime: Runtime, media: MediaFactory, tmp_path: Path
+) -> None:
+    clip = media.make(tmp_path / "DEV-9_P9_20240501090000_0011.mp4", seconds=1)
+    media_up = client.post("/api/v1/recordings", content=clip.read_bytes(), headers=_headers(tokens, clip))
+    assert media_up.status_code == 201, media_up.text
+    gps = tmp_path / "DEV-9_P9_20240501090000_0011.gps"
+    gps.write_text("$GPGGA,090000,3957.0,N,11624.0,E\n")
+    response = client.post("/api/v1/recordings", content=gps.read_bytes(), headers=_headers(tokens, gps))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["kind"] == "sidecar" and body["recording_id"] == media_up.json()["id"]
+    with runtime.sessions() as s:
+        [sidecar] = s.query(Sidecar).all()
+        assert sidecar.recording_id == media_up.json()["id"] and sidecar.original_name == gps.name
+    assert runtime.store.verify(body["sha256"])

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ingest.pipeline import ingest_file
-from ingest.watcher import scan_once
+from ingest.service import local_scan
 from storage.events import event_details
 from storage.objects import open_store
 from storage.runtime import Runtime
@@ -107,7 +107,7 @@ def test_a_symlink_escaping_the_inbox_is_refused(
     (inbox / "DSJ-A001" / NAME).symlink_to(secret)
     (inbox / "linked-folder").symlink_to(secret.parent, target_is_directory=True)
 
-    outcomes = scan_once(runtime, inbox, "ST-1")
+    outcomes = local_scan(runtime, inbox, "ST-1")
 
     assert [(o.path, o.status, o.reason) for o in outcomes] == [(f"DSJ-A001/{NAME}", "failed", "unsafe_path")]
     direct = ingest_file(runtime, inbox, inbox / "linked-folder" / "secret.mp4", "ST-1")
@@ -121,13 +121,13 @@ def test_a_file_still_being_written_is_not_taken(runtime: Runtime, inbox: Path, 
     path = media.make(inbox / NAME)
     (inbox / "DSJ-A001_001_20240501090000_0002.mp4.part").write_bytes(b"half a file")
 
-    first = scan_once(runtime, inbox, "ST-1")
+    first = local_scan(runtime, inbox, "ST-1")
 
     assert [(o.path, o.status) for o in first] == [(NAME, "not_stable")]
     assert db.count_recordings() == 0
     old = time.time() - 7200
     os.utime(path, (old, old))  # it has not changed for two hours now
-    second = scan_once(runtime, inbox, "ST-1")
+    second = local_scan(runtime, inbox, "ST-1")
     assert [(o.path, o.status) for o in second] == [(NAME, "stored")]
     assert db.count_recordings() == 1  # the .part file is never taken
 

@@ -18,7 +18,7 @@ import pytest
 from config.settings import Settings
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
-from ingest.watcher import Watcher
+from ingest.service import local_watcher
 from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 from tests.ingest.conftest import Db
@@ -113,7 +113,7 @@ def test_the_watcher_ingests_the_good_file_beside_a_fifo_and_returns(
     os.mkfifo(fifo)
     good = media.make(inbox / GOOD)
     heard: list[IngestOutcome] = []
-    watcher = Watcher(runtime, inbox, "ST-W", on_outcome=heard.append)
+    watcher = local_watcher(runtime, inbox, "ST-W", on_outcome=heard.append)
     watcher.rescan()
 
     tick = threading.Thread(target=watcher.tick, daemon=True)

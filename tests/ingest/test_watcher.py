@@ -9,7 +9,7 @@ from pathlib import Path
 from ingest.naming import is_temporary
 from ingest.outcome import IngestOutcome
 from ingest.readiness import ReadinessTracker, complete_now
-from ingest.watcher import Watcher, scan_once
+from ingest.service import local_scan, local_watcher
 from storage.objects import open_store
 from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
@@ -63,7 +63,7 @@ def test_the_watcher_waits_for_a_file_to_hold_still(runtime: Runtime, inbox: Pat
     runtime.settings.stable_seconds = 5
     clock = FakeClock()
     heard: list[IngestOutcome] = []
-    watcher = Watcher(runtime, inbox, "ST-1", clock=clock, on_outcome=heard.append)
+    watcher = local_watcher(runtime, inbox, "ST-1", clock=clock, on_outcome=heard.append)
     path = media.make(inbox / NAME)
 
     watcher.rescan()
@@ -97,7 +97,7 @@ def test_the_watcher_honours_the_failure_back_off(
     broken = Runtime(runtime.settings, runtime.engine, runtime.sessions, open_store(f"file://{blocker}/objects"))
     clock = FakeClock()
     heard: list[IngestOutcome] = []
-    watcher = Watcher(broken, inbox, "ST-1", clock=clock, on_outcome=heard.append)
+    watcher = local_watcher(broken, inbox, "ST-1", clock=clock, on_outcome=heard.append)
     media.make(inbox / NAME)
 
     watcher.rescan()
@@ -122,11 +122,11 @@ def test_back_off_survives_a_restart(
     blocker.write_text("not mounted")
     broken = Runtime(runtime.settings, runtime.engine, runtime.sessions, open_store(f"file://{blocker}/objects"))
     media.make(inbox / NAME)
-    scan_once(broken, inbox, "ST-1")
+    local_scan(broken, inbox, "ST-1")
     assert db.failures()[0].attempts == 1
 
     heard: list[IngestOutcome] = []
-    watcher = Watcher(broken, inbox, "ST-1", clock=FakeClock(), on_outcome=heard.append)
+    watcher = local_watcher(broken, inbox, "ST-1", clock=FakeClock(), on_outcome=heard.append)
     stop = threading.Event()
     stop.set()  # run() loads the back-off and returns at once
     watcher.run(stop)
@@ -150,7 +150,7 @@ def test_the_watcher_ingests_what_is_there_and_what_arrives(
             changed.notify_all()
 
     stop = threading.Event()
-    watcher = Watcher(runtime, inbox, "ST-1", on_outcome=on_outcome)
+    watcher = local_watcher(runtime, inbox, "ST-1", on_outcome=on_outcome)
     thread = threading.Thread(target=watcher.run, args=(stop,))
     thread.start()
     try:
@@ -182,8 +182,8 @@ def test_a_done_folder_inside_the_inbox_is_not_ingested_again(
     runtime.settings.done_dir = inbox / "done"
     media.make(inbox / NAME)
 
-    first = scan_once(runtime, inbox, "ST-1")
-    second = scan_once(runtime, inbox, "ST-1")
+    first = local_scan(runtime, inbox, "ST-1")
+    second = local_scan(runtime, inbox, "ST-1")
 
     assert [o.status for o in first] == ["stored"] and second == []
     assert (inbox / "done" / NAME).exists() and len(db.sightings()) == 1
@@ -199,7 +199,7 @@ def test_scan_once_reports_progress_and_takes_media_before_sidecars(
     (inbox / "notes.docx").write_text("not evidence")
     progress: list[tuple[int, int]] = []
 
-    outcomes = scan_once(runtime, inbox, "ST-1", progress=lambda done, total: progress.append((done, total)))
+    outcomes = local_scan(runtime, inbox, "ST-1", progress=lambda done, total: progress.append((done, total)))
 
     assert [(o.path, o.status) for o in outcomes] == [(f"b/{NAME}", "stored"), ("a/lonely.json", "stored")]
     assert [s.path for s in outcomes[0].sidecars] == [f"b/{NAME.replace('.mp4', '.json')}"]
@@ -216,7 +216,7 @@ def test_a_move_that_failed_after_commit_is_retried_by_the_watcher(
     done.write_text("a file where the done folder should be")
     clock = FakeClock()
     heard: list[IngestOutcome] = []
-    watcher = Watcher(runtime, inbox, "ST-1", clock=clock, on_outcome=heard.append)
+    watcher = local_watcher(runtime, inbox, "ST-1", clock=clock, on_outcome=heard.append)
     path = media.make(inbox / NAME)
 
     watcher.rescan()

@@ -1,7 +1,7 @@
 """findings: the rectification ledger (SPEC §13)
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -11,7 +11,7 @@ import storage.types
 
 
 revision = '0004'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
