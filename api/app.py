@@ -11,7 +11,20 @@ from fastapi import APIRouter, FastAPI
 from api.errors import install_error_handlers
 from api.metrics import RequestMetrics, StoredTotals, make_metrics
 from api.request_guard import RefuseNul
-from api.routes import API_PREFIX, actions, audit, cases, failures, health, links, recordings, reports, uploads, web
+from api.routes import (
+    API_PREFIX,
+    access,
+    actions,
+    audit,
+    cases,
+    failures,
+    health,
+    links,
+    recordings,
+    reports,
+    uploads,
+    web,
+)
 from config.settings import Settings, get_settings
 from storage.runtime import build_runtime
 
@@ -20,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, recordings, uploads, failures, actions, links, cases, reports, audit):
+    for module in (health, recordings, uploads, failures, actions, links, cases, reports, audit, access):
         router.include_router(module.router)
     return router
 

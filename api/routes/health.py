@@ -43,5 +43,5 @@ def healthz(rt: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request, _who: Annotated[Principal, Depends(require("auditor"))]) -> Response:
+def metrics(request: Request, _who: Annotated[Principal, Depends(require("metrics.read"))]) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

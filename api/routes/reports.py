@@ -13,6 +13,7 @@ from api.deps import ReadSessionDep, RuntimeDep, require
 from api.params import SeqQuery
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
+from audit.access import report_unit, scope_for
 from audit.report_formats import render_csv, render_json, render_xlsx
 from audit.reports import missing_report
 from storage.events import iso_utc
@@ -21,7 +22,8 @@ from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
-Auditors = Annotated[Principal, Depends(require("auditor"))]
+Auditors = Annotated[Principal, Depends(require("audit.read"))]
+ReportReaders = Annotated[Principal, Depends(require("reports.missing"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -34,13 +36,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def report_missing(
     session: ReadSessionDep,
     rt: RuntimeDep,
-    _who: Auditors,
+    who: ReportReaders,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: Annotated[str | None, Query(max_length=10)] = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
     start, end = date_param(from_, "from"), date_param(to, "to")
+    unit = report_unit(scope_for(session, who, utcnow()), unit)
     report = missing_report(session, rt.settings, start, end, unit, utcnow())
     if format == "json":
         return Response(render_json(report), media_type="application/json")

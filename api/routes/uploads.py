@@ -36,7 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def upload_recording(
     request: Request,
     rt: RuntimeDep,
-    who: Annotated[Principal, Depends(require("station"))],
+    who: Annotated[Principal, Depends(require("ingest.upload"))],
     x_device_id: Annotated[str, Header(min_length=1, max_length=128, pattern=r"^[^/\\\x00-\x1f]+$")],
     x_filename: Annotated[str, Header(min_length=1, max_length=1024)],
     x_content_sha256: Annotated[str, Header(pattern=r"^[0-9a-fA-F]{64}$")],

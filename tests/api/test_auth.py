@@ -37,11 +37,14 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/cases/{case_number}/hold"): frozenset(),
     ("GET", "/api/v1/cases/{case_number}/export"): frozenset({"reviewer"}),
     ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
-    ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
+    ("GET", "/api/v1/reports/missing"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/checkpoint"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events/{seq}/proof"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/consistency"): frozenset({"auditor"}),
+    ("GET", "/api/v1/access/grants"): frozenset(),
+    ("POST", "/api/v1/access/grants"): frozenset(),
+    ("DELETE", "/api/v1/access/grants/{grant_id}"): frozenset(),
 }
 # Web pages take the token from the login cookie; without one a page redirects to the login form.
 WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
@@ -73,6 +76,7 @@ SAMPLE_PARAMS = {
     "case_number:path": "NO/SUCH/CASE",
     "action_id:path": "NO/SUCH/ACTION",
     "fmt": "xlsx",
+    "grant_id": "999999",
 }
 
 
