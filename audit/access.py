@@ -5,6 +5,10 @@ granted to the token's holder (a grant names the person, i.e. the token's name) 
 expired nor been revoked. A recording is in scope when its device or station belongs to one of the units,
 or when it is linked to an action in scope. Admin and auditor tokens see everything (``Scope.units`` None).
 
+Evidence that no unit claims yet (an action without a unit; a recording whose device and station have no
+unit and that no action with a unit links) is unclaimed: every reviewer sees it, since a reviewer is who
+claims it (a manual link). Once any unit claims it, only that unit's reviewers and grant holders do.
+
 Every decision for evidence is made here, for the API and the web pages alike; a request outside scope is
 ``ApprovalRequired`` (403 ``approval_required``). Granting, each use of a grant and revoking are audit events
 (``access.granted``, ``access.grant_used``, ``access.revoked``, subject ``grant:<id>``).
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import BadInput, Conflict, Forbidden, NotFound
@@ -77,12 +81,12 @@ def action_condition(scope: Scope) -> ColumnElement[bool] | None:
     """A condition on ``Action`` for the actions in scope (None: no filter)."""
     if scope.units is None:
         return None
-    parts: list[ColumnElement[bool]] = []
+    parts: list[ColumnElement[bool]] = [Action.unit_id.is_(None)]
     if scope.units:
         parts.append(Action.unit_id.in_(_unit_ids(scope.units)))
     if scope.grants:
         parts.append(Action.case_number.in_(sorted(scope.grants)))
-    return or_(*parts) if parts else false()
+    return or_(*parts)
 
 
 def _recording_by_unit(units: frozenset[str]) -> ColumnElement[bool]:
@@ -94,6 +98,19 @@ def _recording_by_unit(units: frozenset[str]) -> ColumnElement[bool]:
             select(ActionRecording.recording_id)
             .join(Action, Action.id == ActionRecording.action_id)
             .where(Action.unit_id.in_(unit_ids))
+        ),
+    )
+
+
+def _recording_unclaimed() -> ColumnElement[bool]:
+    """No unit claims the recording: neither its device, nor its station, nor an action with a unit."""
+    return ~or_(
+        Recording.device_id.in_(select(Device.id).where(Device.unit_id.is_not(None))),
+        Recording.station_id.in_(select(Station.id).where(Station.unit_id.is_not(None))),
+        Recording.id.in_(
+            select(ActionRecording.recording_id)
+            .join(Action, Action.id == ActionRecording.action_id)
+            .where(Action.unit_id.is_not(None))
         ),
     )
 
@@ -110,12 +127,12 @@ def recording_condition(scope: Scope) -> ColumnElement[bool] | None:
     """A condition on ``Recording`` for the recordings in scope (None: no filter)."""
     if scope.units is None:
         return None
-    parts: list[ColumnElement[bool]] = []
+    parts: list[ColumnElement[bool]] = [_recording_unclaimed()]
     if scope.units:
         parts.append(_recording_by_unit(scope.units))
     if scope.grants:
         parts.append(_recording_by_grant(scope.grants))
-    return or_(*parts) if parts else false()
+    return or_(*parts)
 
 
 # -- checks on one thing: each returns the grants it relied on (to be audited as uses) -------------------
@@ -132,7 +149,7 @@ def _outside(what: str, scope: Scope) -> ApprovalRequired:
 def check_action(session: Session, scope: Scope, action: Action) -> list[int]:
     if scope.units is None:
         return []
-    if action.unit is not None and action.unit.code in scope.units:
+    if action.unit is None or action.unit.code in scope.units:
         return []
     if action.case_number is not None and action.case_number in scope.grants:
         return [scope.grants[action.case_number]]
@@ -142,9 +159,8 @@ def check_action(session: Session, scope: Scope, action: Action) -> list[int]:
 def check_recording(session: Session, scope: Scope, recording: Recording) -> list[int]:
     if scope.units is None:
         return []
-    if scope.units and session.scalar(
-        select(Recording.id).where(Recording.id == recording.id, _recording_by_unit(scope.units))
-    ):
+    mine = or_(_recording_unclaimed(), _recording_by_unit(scope.units)) if scope.units else _recording_unclaimed()
+    if session.scalar(select(Recording.id).where(Recording.id == recording.id, mine)):
         return []
     if scope.grants:
         cases = session.scalars(
@@ -165,13 +181,12 @@ def check_case(session: Session, scope: Scope, case_number: str, *, whole: bool)
         select(Action.id, Unit.code).outerjoin(Unit, Unit.id == Action.unit_id).where(Action.case_number == case_number)
     ).all()
     if not units:
-        raise NotFound(f"no actions for case {case_number!r}")
+        raise NotFound(f"no actions for case {case_number!r}", code="no_case")
     if scope.units is None:
         return []
+    in_scope = [code is None or code in scope.units for _id, code in units]
     if case_number in scope.grants:
-        mine = all(code in scope.units for _id, code in units)
-        return [] if mine else [scope.grants[case_number]]
-    in_scope = [code in scope.units for _id, code in units]
+        return [] if all(in_scope) else [scope.grants[case_number]]
     if all(in_scope) or (any(in_scope) and not whole):
         return []
     what = f"case {case_number!r}" if not any(in_scope) else f"part of case {case_number!r} (for an export)"

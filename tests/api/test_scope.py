@@ -29,7 +29,7 @@ from tests.fixtures.media import MediaFactory
 class Scene:
     a: Ingested  # DEV-1, linked to A-1 (U1)
     b: Ingested  # DEV-2, linked to A-2 (U2)
-    c: Ingested  # DEV-3, linked to nothing, no unit
+    c: Ingested  # DEV-3, linked to nothing, no unit: unclaimed, every reviewer sees it
     bob: str  # reviewer, U1
     carol: str  # reviewer, U2
 
@@ -89,13 +89,13 @@ def _grant(client: TestClient, tokens: Tokens, case: str, hours: float = 2) -> d
 def test_api_reviewer_sees_exactly_their_units(client: TestClient, tokens: Tokens, scene: Scene) -> None:
     bob = scene.auth(scene.bob)
     listed = client.get("/api/v1/recordings", headers=bob).json()["recordings"]
-    assert [r["id"] for r in listed] == [scene.a.id]
+    assert [r["id"] for r in listed] == [scene.a.id, scene.c.id]
     assert client.get(f"/api/v1/recordings/{scene.a.id}", headers=bob).status_code == 200
+    assert client.get(f"/api/v1/recordings/{scene.c.id}", headers=bob).status_code == 200
     content = client.get(f"/api/v1/recordings/{scene.a.id}/content", headers=bob)
     assert content.status_code == 200 and content.content == scene.a.path.read_bytes()
-    for rec in (scene.b, scene.c):
-        _denied(client.get(f"/api/v1/recordings/{rec.id}", headers=bob))
-        _denied(client.get(f"/api/v1/recordings/{rec.id}/content", headers=bob))
+    _denied(client.get(f"/api/v1/recordings/{scene.b.id}", headers=bob))
+    _denied(client.get(f"/api/v1/recordings/{scene.b.id}/content", headers=bob))
     assert [a["action_id"] for a in client.get("/api/v1/actions", headers=bob).json()["actions"]] == ["A-1"]
     assert client.get("/api/v1/actions/A-1", headers=bob).status_code == 200
     _denied(client.get("/api/v1/actions/A-2", headers=bob))
@@ -118,10 +118,14 @@ def test_api_reviewer_sees_exactly_their_units(client: TestClient, tokens: Token
 def test_reviewer_cannot_link_another_units_recording_into_their_scope(
     client: TestClient, tokens: Tokens, scene: Scene
 ) -> None:
-    bob = scene.auth(scene.bob)
-    _denied(client.post(f"/api/v1/actions/A-1/links/{scene.c.id}", headers=bob))
+    bob, carol = scene.auth(scene.bob), scene.auth(scene.carol)
+    _denied(client.post(f"/api/v1/actions/A-1/links/{scene.b.id}", headers=bob))
     _denied(client.post(f"/api/v1/actions/A-2/links/{scene.a.id}", headers=bob))
-    _denied(client.get(f"/api/v1/recordings/{scene.c.id}", headers=bob))  # still outside
+    _denied(client.get(f"/api/v1/recordings/{scene.b.id}", headers=bob))  # still outside
+    # claiming unclaimed footage is what reviewers do; once claimed by U1 it is out of U2's sight
+    assert client.get(f"/api/v1/recordings/{scene.c.id}", headers=carol).status_code == 200
+    assert client.post(f"/api/v1/actions/A-1/links/{scene.c.id}", headers=bob).status_code == 201
+    _denied(client.get(f"/api/v1/recordings/{scene.c.id}", headers=carol))
 
 
 def test_grant_opens_one_case_and_every_use_is_audited(
@@ -137,10 +141,10 @@ def test_grant_opens_one_case_and_every_use_is_audited(
     assert {r["id"] for r in client.get("/api/v1/recordings", headers=bob).json()["recordings"]} == {
         scene.a.id,
         scene.b.id,
+        scene.c.id,
     }
     export = client.get("/api/v1/cases/C-U2/export", headers=bob)
     assert export.status_code == 200 and export.content[:2] == b"PK"
-    _denied(client.get(f"/api/v1/recordings/{scene.c.id}", headers=bob))  # the grant is for one case only
     _denied(_carol_other(client, scene))
 
     subject = f"grant:{grant['id']}"
@@ -219,7 +223,7 @@ def test_pages_show_a_reviewer_exactly_their_units_plus_grants(
     index = client.get("/")
     assert index.status_code == 200
     assert f"/recordings/{scene.a.id}/play" in index.text
-    assert f"/recordings/{scene.b.id}/play" not in index.text and f"/recordings/{scene.c.id}/play" not in index.text
+    assert f"/recordings/{scene.b.id}/play" not in index.text and f"/recordings/{scene.c.id}/play" in index.text
     assert "Ingest failures" not in index.text  # the API does not show reviewers ingest failures either
     search = client.get("/cases")
     assert "A-1" in search.text and "A-2" not in search.text
