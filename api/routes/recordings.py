@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.errors import error_response
+from api.openapi_errors import error
 from api.params import OffsetQuery, RowId, time_param
 from api.ranges import RangeNotSatisfiable, parse_range
 from api.routes import API_PREFIX
@@ -44,6 +45,13 @@ MEDIA_TYPES = {
     "wav": "audio/wav",
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
+}
+
+
+# What ``/content`` may carry: the recording's own type, by its extension (SPEC §8: for playback).
+CONTENT_TYPES: dict[str, Any] = {
+    t: {"schema": {"type": "string", "format": "binary"}}
+    for t in [*sorted(set(MEDIA_TYPES.values())), "application/octet-stream"]
 }
 
 
@@ -106,7 +114,11 @@ def show_recording(
     "/recordings/{recording_id}/content",
     summary="The recorded bytes, with single-range HTTP Range for playback; every read is an audit event",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},
+    responses={
+        200: {"description": "The whole recording", "content": CONTENT_TYPES},
+        206: {"description": "The requested byte range (Content-Range)", "content": CONTENT_TYPES},
+        416: {**error("The range cannot be satisfied"), "headers": {"Content-Range": {"schema": {"type": "string"}}}},
+    },
 )
 def recording_content(
     recording_id: RowId,
