@@ -41,6 +41,7 @@ from bench.contention import percentiles
 from bench.coverage import _recording, database, drop
 from config.settings import Settings
 from storage.db import transaction
+from storage.migrate import upgrade
 from storage.models import Action, ActionDevice, Device, Recording, Unit
 from storage.runtime import Runtime, build_runtime
 
@@ -187,6 +188,7 @@ def main() -> None:
         proc = None
         try:
             rt = build_runtime(settings)
+            upgrade(rt.engine)
             began = time.perf_counter()
             cases = populate_month(rt, args.actions)
             print(f"populate + link: {time.perf_counter() - began:.1f} s", flush=True)

@@ -22,13 +22,20 @@ from schemathesis.core.result import Ok
 
 from api.app import create_app
 from api.auth import ROLES, create_token
+from audit.imports import import_actions
 from config.settings import Settings
+from ingest.pipeline import ingest_file
 from storage.db import transaction
 from storage.runtime import build_runtime
 from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.databases import PgDatabase, SqliteTemplate
+from tests.fixtures.media import MediaFactory
 
 EXAMPLES = 8
+ACTIONS_CSV = (
+    b"action_id,case_number,unit,started_at,ended_at,officers,devices,location,kind\r\n"
+    b"A-1,C-1,U1,2024-05-01T08:00:00Z,2024-05-01T08:00:01Z,,DEV-1,Main St,inspection\r\n"
+)
 # Every check but one: positive_data_acceptance expects any schema-valid request to succeed, but some
 # inputs are judged beyond what JSON Schema can say (a date that does not exist, a CSV row, an unknown unit
 # or a case that is not there for a grant) and are refused with the declared 422 ``bad_input``.
@@ -56,6 +63,7 @@ def live(
     tmp_path_factory: pytest.TempPathFactory,
     _sqlite_template: SqliteTemplate,
     _pg_database: PgDatabase | None,
+    media: MediaFactory,
 ) -> Iterator[Live]:
     home = tmp_path_factory.mktemp("schemathesis")
     if request.param == "sqlite":
@@ -71,6 +79,12 @@ def live(
     assert key is not None
     key.parent.mkdir(parents=True, exist_ok=True)
     key.write_text(pem(new_signer(cfg.audit_origin)))
+    # Something to find: recording 1 (DEV-1) filmed action A-1 of case C-1 in unit U1.
+    clip = media.make(home / "cam" / "DEV-1_P1_20240501080000_0001.mp4", seconds=1)
+    assert ingest_file(rt, clip.parent, clip, "ST-FUZZ").status == "stored"
+    with transaction(rt.sessions) as s:
+        done = import_actions(s, rt.settings, ACTIONS_CSV, "test", "actions.csv")
+        assert not done.errors, done.errors
     secrets: dict[str, str] = {}
     with transaction(rt.sessions) as s:
         for role in ROLES:
