@@ -61,6 +61,7 @@ bench: setup
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
