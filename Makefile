@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.report
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -10,8 +10,22 @@ from fastapi import APIRouter, FastAPI
 
 from api.errors import install_error_handlers
 from api.metrics import RequestMetrics, StoredTotals, make_metrics
+from api.openapi_errors import BASE, GUARDED
 from api.request_guard import RefuseNul
-from api.routes import API_PREFIX, actions, audit, cases, failures, health, links, recordings, reports, uploads, web
+from api.routes import (
+    API_PREFIX,
+    access,
+    actions,
+    audit,
+    cases,
+    failures,
+    health,
+    links,
+    recordings,
+    reports,
+    uploads,
+    web,
+)
 from api.routes import findings as findings_routes
 from config.settings import Settings, get_settings
 from storage.runtime import build_runtime
@@ -21,9 +35,9 @@ log = logging.getLogger(__name__)
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for module in (health, recordings, uploads, failures, actions, links, cases, reports, audit):
-        router.include_router(module.router)
-    router.include_router(findings_routes.router)
+    router.include_router(health.router, responses=BASE)  # public but metrics: that route adds its own
+    for module in (recordings, uploads, failures, actions, links, cases, reports, audit, access, findings_routes):
+        router.include_router(module.router, responses=GUARDED)  # statuses every guarded route may answer
     return router
 
 

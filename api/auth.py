@@ -1,9 +1,11 @@
-"""API tokens (SPEC §8): bearer secrets of which only the SHA-256 is kept, each with one role."""
+"""API tokens (SPEC §8, §15): bearer secrets of which only the SHA-256 is kept, each with one role and,
+for reviewers, the units whose evidence they may read."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import BadInput, Conflict, NotFound
 from storage.events import append_event
-from storage.models import ApiToken, Station
+from storage.models import ApiToken, Station, TokenUnit
 from storage.types import INT32_MAX, iso, iso_or_none, utcnow
 
 ROLES = ("admin", "station", "reviewer", "auditor")
@@ -28,6 +30,7 @@ class Principal:
     role: str
     station_id: int | None = None
     station_code: str | None = None
+    units: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -44,8 +47,18 @@ def new_token_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+SCOPED_ROLE = "reviewer"  # the one role whose reads are limited to its units (admin and auditor see all)
+MAX_UNIT_CODE = 128
+
+
 def create_token(
-    session: Session, *, role: str, name: str, station_code: str | None = None, actor: str = "cli"
+    session: Session,
+    *,
+    role: str,
+    name: str,
+    station_code: str | None = None,
+    units: Sequence[str] = (),
+    actor: str = "cli",
 ) -> tuple[ApiToken, str]:
     """Store a new token's hash and return the row with the secret, which is never seen again."""
     if role not in ROLES:
@@ -55,6 +68,7 @@ def create_token(
         raise BadInput("a token needs a name")
     if station_code and role != "station":
         raise BadInput("--station applies to station tokens only")
+    codes = _unit_codes(role, units)
     live = select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
     if session.scalars(live).first() is not None:
         raise Conflict(f"a live token named {name!r} exists; revoke it first", code="token_exists")
@@ -63,14 +77,39 @@ def create_token(
     token = ApiToken(name=name, role=role, token_hash=hash_token(secret), station_id=station.id if station else None)
     session.add(token)
     session.flush()
-    append_event(
-        session,
-        "token.created",
-        f"token:{token.id}",
-        {"name": name, "role": role, "station": station_code},
-        actor=actor,
-    )
+    session.add_all(TokenUnit(token_id=token.id, unit_code=code) for code in codes)
+    details: dict[str, Any] = {"name": name, "role": role, "station": station_code}
+    if codes:
+        details["units"] = list(codes)
+    append_event(session, "token.created", f"token:{token.id}", details, actor=actor)
     return token, secret
+
+
+def _unit_codes(role: str, units: Sequence[str]) -> list[str]:
+    """The distinct unit codes of a reviewer token; other roles see everything or nothing, never by unit."""
+    codes = sorted({u.strip() for u in units})
+    if not codes:
+        return []
+    if role != SCOPED_ROLE:
+        raise BadInput(f"--unit applies to reviewer tokens only ({role} tokens are not scoped by unit)")
+    for code in codes:
+        if not code or len(code) > MAX_UNIT_CODE or "\x00" in code:
+            raise BadInput(f"unit code {code!r} must be 1 to {MAX_UNIT_CODE} characters", code="bad_unit")
+    return codes
+
+
+def token_units(session: Session, token_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Each token's unit codes, sorted, in one query."""
+    found: dict[int, list[str]] = {}
+    if token_ids:
+        rows = session.execute(
+            select(TokenUnit.token_id, TokenUnit.unit_code)
+            .where(TokenUnit.token_id.in_(token_ids))
+            .order_by(TokenUnit.unit_code)
+        )
+        for token_id, code in rows:
+            found.setdefault(token_id, []).append(code)
+    return found
 
 
 def _station(session: Session, code: str) -> Station:
@@ -87,11 +126,13 @@ def list_tokens(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(
         select(ApiToken, Station.code).outerjoin(Station, Station.id == ApiToken.station_id).order_by(ApiToken.id)
     ).all()
+    units = token_units(session, [t.id for t, _code in rows])
     return [
         {
             "id": t.id,
             "name": t.name,
             "role": t.role,
+            "units": units.get(t.id, []),
             "station": code,
             "created_at": iso(t.created_at),
             "revoked_at": iso_or_none(t.revoked_at),
@@ -127,4 +168,5 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     if row is None:
         return None
     token, code = row
-    return Principal(token.id, token.name, token.role, token.station_id, code)
+    units = frozenset(token_units(session, [token.id]).get(token.id, [])) if token.role == SCOPED_ROLE else frozenset()
+    return Principal(token.id, token.name, token.role, token.station_id, code, units)

@@ -10,7 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, authenticate
-from config.errors import Forbidden, Unauthorized
+from api.permissions import decide, rule
+from config.errors import Unauthorized
 from storage.db import reading, transaction
 from storage.runtime import Runtime
 
@@ -54,9 +55,13 @@ def resolve_principal(rt: Runtime, secret: str | None) -> Principal | None:
         return authenticate(session, secret)
 
 
-def require(*roles: str) -> Callable[..., Principal]:
-    """A dependency admitting a bearer token of one of ``roles``; admin is always admitted."""
-    allowed = frozenset(roles) | {"admin"}
+def require(capability: str) -> Callable[..., Principal]:
+    """A dependency admitting a bearer token whose role may use ``capability`` (``api.permissions.RULES``).
+
+    The dependency carries its capability (``.capability``) so that a test can walk the route table and
+    prove every route has one; scope (units, grants) is then decided by ``audit.access`` in the route.
+    """
+    rule(capability)  # an unknown capability fails at import, not at the first request
 
     def dependency(
         request: Request,
@@ -66,10 +71,10 @@ def require(*roles: str) -> Callable[..., Principal]:
         principal = resolve_principal(rt, credentials.credentials if credentials else None)
         if principal is None:
             raise Unauthorized("a valid bearer token is required" if credentials else "no bearer token given")
-        if principal.role not in allowed:
-            raise Forbidden(f"role {principal.role!r} may not do this; needs {' or '.join(sorted(allowed))}")
+        decide(principal, capability)
         request.state.principal = principal
         return principal
 
-    dependency.__name__ = f"require_{'_'.join(sorted(allowed))}"
+    dependency.__name__ = f"require_{capability.replace('.', '_')}"
+    dependency.capability = capability  # type: ignore[attr-defined]
     return dependency

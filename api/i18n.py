@@ -18,6 +18,9 @@ TEXT: dict[str, dict[str, str]] = {
         "token_help": "Paste a reviewer or auditor token from `bwc token create`.",
         "bad_token": "That token is unknown or revoked.",
         "forbidden": "This token's role may not view these pages.",
+        "approval_heading": "Approval required",
+        "approval_required": "This evidence belongs to a unit outside yours: seeing it needs an approval. "
+        "Ask an administrator to grant you access to the case (bwc access grant).",
         "signed_in_as": "Signed in as",
         "recent": "Recent recordings",
         "failures": "Ingest failures waiting for retry",
@@ -132,6 +135,9 @@ TEXT: dict[str, dict[str, str]] = {
         "token_help": "粘贴由 `bwc token create` 生成的审查员或审计员令牌。",
         "bad_token": "令牌无效或已被吊销。",
         "forbidden": "该令牌的角色无权查看此页面。",
+        "approval_heading": "需要审批",
+        "approval_required": "该证据属于您所在单位以外的单位：查看需经审批。"
+        "请管理员为您授予该案件的访问权限（bwc access grant）。",
         "signed_in_as": "当前用户",
         "recent": "最近的录像",
         "failures": "等待重试的入库失败文件",

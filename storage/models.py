@@ -254,6 +254,33 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class TokenUnit(Base):
+    """A unit whose evidence a reviewer token may read (SPEC §15); admin and auditor tokens need none."""
+
+    __tablename__ = "token_units"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class AccessGrant(Base):
+    """An approval (SPEC §15): the token holder ``holder`` may read case ``case_number`` until ``expires_at``."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (Index("ix_access_grants_holder", "holder", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))  # a token's name: the person behind it
+    case_number: Mapped[str] = mapped_column(String(128))
+    approver: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(256))
+
+
 class Action(Base):
     """An enforcement action (执法行动) with its stored coverage verdict."""
 
@@ -373,6 +400,8 @@ class Finding(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     unit: Mapped[Unit | None] = relationship(lazy="joined")
+
+
 class UploadSession(Base):
     """A resumable upload from a station (tus): what it claims, how far its bytes got, and how it ended.
 

@@ -21,6 +21,10 @@ def create(
     role: Annotated[str, typer.Option(help=f"one of {', '.join(ROLES)}")],
     name: Annotated[str, typer.Option(help="who holds it; audit events name the holder as token:NAME")],
     station: Annotated[str | None, typer.Option(help="station code a station token uploads as")] = None,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option("--unit", help="a unit whose evidence a reviewer may read (repeatable; SPEC §15)"),
+    ] = None,
 ) -> None:
     """Create a token and print it ALONE on stdout; it cannot be shown again."""
     if role not in ROLES:
@@ -28,13 +32,18 @@ def create(
     rt = runtime()
     try:
         with transaction(rt.sessions) as s:
-            token, secret = create_token(s, role=role, name=name, station_code=station, actor=CLI_ACTOR)
+            token, secret = create_token(
+                s, role=role, name=name, station_code=station, units=unit or (), actor=CLI_ACTOR
+            )
             token_id = token.id
     finally:
         rt.close()
     sys.stdout.write(secret + "\n")
     sys.stdout.flush()
-    err.print(f"token {token_id} ({name}, {role}) created; store it now, it is not kept", highlight=False)
+    scope = f", units {', '.join(sorted(set(unit)))}" if unit else ""
+    err.print(f"token {token_id} ({name}, {role}{scope}) created; store it now, it is not kept", highlight=False)
+    if role == "reviewer" and not unit:
+        err.print("note: a reviewer token without --unit sees only the cases granted to it", highlight=False)
 
 
 @token_app.command("list")
@@ -51,8 +60,11 @@ def list_(fmt: Annotated[Format, typer.Option("--format", help="table or json")]
         return
     print_table(
         "API tokens",
-        ["id", "name", "role", "station", "created", "revoked"],
-        [[r["id"], r["name"], r["role"], r["station"], r["created_at"], r["revoked_at"]] for r in rows],
+        ["id", "name", "role", "units", "station", "created", "revoked"],
+        [
+            [r["id"], r["name"], r["role"], ",".join(r["units"]), r["station"], r["created_at"], r["revoked_at"]]
+            for r in rows
+        ],
     )
 
 

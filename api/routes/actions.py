@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.routes import API_PREFIX
+from audit.access import action_condition, check_action, check_case, note_uses, scope_for
 from audit.action_rows import ActionWriter, parse_action
 from audit.csv_rows import BadRow
 from audit.holds import apply_case_holds, case_hold_json
@@ -33,8 +34,9 @@ router = APIRouter(prefix=API_PREFIX, tags=["actions"])
 
 MAX_CSV_BYTES = 512 * 1024 * 1024  # a city's year of actions is ~100 MB
 SPOOL_BYTES = 1024 * 1024
-Readers = Annotated[Principal, Depends(require("reviewer", "auditor"))]
-Admin = Annotated[Principal, Depends(require())]
+Readers = Annotated[Principal, Depends(require("actions.read"))]
+CaseReaders = Annotated[Principal, Depends(require("cases.read"))]
+Admin = Annotated[Principal, Depends(require("actions.write"))]
 
 
 class ActionIn(BaseModel):
@@ -60,6 +62,18 @@ class ActionIn(BaseModel):
         return value
 
 
+def case_actions(session: Session, rt: Runtime, who: Principal, case_number: str, what: str) -> list[dict[str, Any]]:
+    """The actions of a case that the caller may see (404 for no case, 403 when none is in scope)."""
+    now = utcnow()
+    scope = scope_for(session, who, now)
+    note_uses(rt.sessions, scope, check_case(session, scope, case_number, whole=False), what)
+    conditions: list[Any] = [Action.case_number == case_number]
+    scoped = action_condition(scope)
+    if scoped is not None:
+        conditions.append(scoped)
+    return actions_json(session, conditions, now)
+
+
 def date_param(value: str | None, name: str) -> date | None:
     if value is None or not value.strip():
         return None
@@ -80,7 +94,7 @@ def _recordings(session: Session, ids: set[int]) -> list[dict[str, Any]]:
 def list_actions(
     session: ReadSessionDep,
     rt: RuntimeDep,
-    _who: Readers,
+    who: Readers,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: Annotated[str | None, Query(max_length=10)] = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,
@@ -89,6 +103,9 @@ def list_actions(
 ) -> dict[str, Any]:
     lo, hi = period_bounds(date_param(from_, "from"), date_param(to, "to"), rt.settings.tz)
     conditions: list[Any] = []
+    scoped = action_condition(scope_for(session, who, utcnow()))
+    if scoped is not None:
+        conditions.append(scoped)
     if lo is not None:
         conditions.append(Action.started_at >= lo)
     if hi is not None:
@@ -102,10 +119,12 @@ def list_actions(
 
 
 @router.get("/actions/{action_id}", summary="One action with devices, recordings, coverage verdict and reasons")
-def show_action(action_id: str, session: ReadSessionDep, _who: Readers) -> dict[str, Any]:
+def show_action(action_id: str, session: ReadSessionDep, rt: RuntimeDep, who: Readers) -> dict[str, Any]:
     action = session.scalar(select(Action).where(Action.action_id == action_id))
     if action is None:
         raise NotFound(f"no action {action_id!r}")
+    scope = scope_for(session, who, utcnow())
+    note_uses(rt.sessions, scope, check_action(session, scope, action), "actions.read")
     data = action_json(session, action, utcnow())
     return {**data, "recording_details": _recordings(session, set(data["recordings"]))}
 
@@ -163,10 +182,8 @@ def _import(rt: Runtime, body: BinaryIO, who: Principal, name: str) -> dict[str,
 
 
 @router.get("/cases/{case_number}", summary="All actions and recordings of a case")
-def show_case(case_number: str, session: ReadSessionDep, _who: Readers) -> dict[str, Any]:
-    found = actions_json(session, [Action.case_number == case_number], utcnow())
-    if not found:
-        raise NotFound(f"no actions for case {case_number!r}")
+def show_case(case_number: str, session: ReadSessionDep, rt: RuntimeDep, who: CaseReaders) -> dict[str, Any]:
+    found = case_actions(session, rt, who, case_number, "cases.read")
     ids = {rid for a in found for rid in a["recordings"]}
     return {
         "case_number": case_number,

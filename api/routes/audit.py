@@ -16,7 +16,7 @@ from storage.types import INT64_MAX
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
-Auditors = Annotated[Principal, Depends(require("auditor"))]
+Auditors = Annotated[Principal, Depends(require("audit.read"))]
 
 
 @router.get(

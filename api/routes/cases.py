@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
 from api.routes import API_PREFIX
+from audit.access import check_case, record_uses, scope_for
 from audit.export import plan_export, safe_name
 from audit.export_bag import stream_bag
 from audit.holds import hold_case, release_case
@@ -20,8 +21,8 @@ from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"])
 
-Admin = Annotated[Principal, Depends(require())]
-Reviewer = Annotated[Principal, Depends(require("reviewer"))]
+Admin = Annotated[Principal, Depends(require("cases.hold"))]
+Reviewer = Annotated[Principal, Depends(require("cases.export"))]
 
 
 class ReasonIn(BaseModel):
@@ -51,7 +52,12 @@ def export(case_number: str, session: SessionDep, rt: RuntimeDep, who: Reviewer)
 
 
 def export_response(session: Session, rt: Runtime, case_number: str, who: Principal) -> StreamingResponse:
-    """The streamed export; its plan and audit event are committed by the request's session before any byte."""
+    """The streamed export; its plan and audit event are committed by the request's session before any byte.
+
+    An export copies the whole case, so every action of it must be in the caller's scope (SPEC §15)."""
+    now = utcnow()
+    scope = scope_for(session, who, now)
+    record_uses(session, scope, check_case(session, scope, case_number, whole=True), "cases.export")
     plan = plan_export(session, rt.settings, case_number, who.actor, utcnow())
     name = f"{safe_name(case_number)}-export.zip"
     return StreamingResponse(

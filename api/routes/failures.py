@@ -18,7 +18,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
 @router.get("/ingest/failures", summary="Open ingest failures, oldest first")
 def list_failures(
     session: ReadSessionDep,
-    _who: Annotated[Principal, Depends(require("auditor"))],
+    _who: Annotated[Principal, Depends(require("ingest.failures"))],
     station: Annotated[str | None, Query(max_length=128, description="only this station's files")] = None,
 ) -> dict[str, Any]:
     return {"failures": [failure_json(f, code) for f, code in open_failures(session, station)]}

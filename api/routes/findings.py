@@ -12,6 +12,7 @@ from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.downloads import content_disposition
 from api.params import OffsetQuery, RowId
 from api.routes import API_PREFIX
+from audit.access import check_unit, report_unit, scope_for
 from audit.findings import change_by_hand, get_finding, open_by_hand
 from audit.findings_formats import render_csv, render_xlsx
 from audit.findings_ledger import Filters, finding_json, ledger, list_findings
@@ -20,8 +21,8 @@ from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["findings"])
 
-Readers = Annotated[Principal, Depends(require("reviewer", "auditor"))]
-Auditors = Annotated[Principal, Depends(require("auditor"))]
+Readers = Annotated[Principal, Depends(require("findings.read"))]
+Auditors = Annotated[Principal, Depends(require("findings.write"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Status = Literal["open", "rectifying", "closed", "waived"]
 assert set(Status.__args__) == set(STATUSES)  # type: ignore[attr-defined]
@@ -57,7 +58,7 @@ class OpenIn(BaseModel):
 def findings(
     session: ReadSessionDep,
     rt: RuntimeDep,
-    _who: Readers,
+    who: Readers,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     status: Status | None = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
@@ -66,7 +67,9 @@ def findings(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: OffsetQuery = 0,
 ) -> dict[str, Any] | Response:
-    now, filters = utcnow(), Filters(unit, status, kind, overdue)
+    now = utcnow()
+    unit = report_unit(scope_for(session, who, now), unit)  # a reviewer sees their own units' ledger
+    filters = Filters(unit, status, kind, overdue)
     if format == "json":
         found = list_findings(session, filters, now, limit, offset)
         return {"findings": [finding_json(f, now) for f in found], "next_offset": offset + len(found)}
@@ -86,8 +89,11 @@ def open_finding(body: OpenIn, session: SessionDep, rt: RuntimeDep, who: Auditor
 
 
 @router.get("/findings/{finding_id}", summary="One finding with its history")
-def finding(finding_id: RowId, session: ReadSessionDep, _who: Readers) -> dict[str, Any]:
-    return finding_json(get_finding(session, finding_id), utcnow())
+def finding(finding_id: RowId, session: ReadSessionDep, who: Readers) -> dict[str, Any]:
+    now = utcnow()
+    found = get_finding(session, finding_id)
+    check_unit(scope_for(session, who, now), found.unit.code if found.unit else None, f"finding {finding_id}")
+    return finding_json(found, now)
 
 
 @router.post("/findings/{finding_id}/notes", summary="Add a note; `rectifying` starts the rectification (auditor)")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from api.auth import Principal
 from api.deps import RuntimeDep, require
+from api.openapi_errors import GUARDED
 from api.routes import API_PREFIX
 from storage.db import reading
 
@@ -42,6 +43,11 @@ def healthz(rt: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request, _who: Annotated[Principal, Depends(require("auditor"))]) -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}, **GUARDED},
+)
+def metrics(request: Request, _who: Annotated[Principal, Depends(require("metrics.read"))]) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

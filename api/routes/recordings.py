@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.errors import error_response
+from api.openapi_errors import error
 from api.params import OffsetQuery, RowId, time_param
 from api.ranges import RangeNotSatisfiable, parse_range
 from api.routes import API_PREFIX
+from audit.access import check_recording, note_uses, record_uses, recording_condition, scope_for
 from audit.fixity import EVENT_KIND as FIXITY_EVENT
 from config.errors import Conflict, NotFound
 from storage.events import append_event
@@ -28,7 +30,7 @@ from storage.models import AuditEvent, Device, Recording, Station
 from storage.objects import ObjectMissing
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import iso
+from storage.types import iso, utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])
@@ -43,6 +45,13 @@ MEDIA_TYPES = {
     "wav": "audio/wav",
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
+}
+
+
+# What ``/content`` may carry: the recording's own type, by its extension (SPEC §8: for playback).
+CONTENT_TYPES: dict[str, Any] = {
+    t: {"schema": {"type": "string", "format": "binary"}}
+    for t in [*sorted(set(MEDIA_TYPES.values())), "application/octet-stream"]
 }
 
 
@@ -62,7 +71,7 @@ def get_recording(session: Session, recording_id: int) -> Recording:
 def list_recordings(
     session: ReadSessionDep,
     rt: RuntimeDep,
-    _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
+    who: Annotated[Principal, Depends(require("recordings.read"))],
     device: Annotated[str | None, Query(max_length=128, description="device serial")] = None,
     station: Annotated[str | None, Query(max_length=128, description="station code")] = None,
     from_: Annotated[str | None, Query(alias="from", max_length=40, description="ISO 8601 time or date")] = None,
@@ -73,6 +82,9 @@ def list_recordings(
     tz = rt.settings.tz
     start, end = time_param(from_, tz, "from"), time_param(to, tz, "to", end=True)
     query = select(Recording)
+    scoped = recording_condition(scope_for(session, who, utcnow()))
+    if scoped is not None:
+        query = query.where(scoped)
     if device is not None:
         query = query.join(Device, Device.id == Recording.device_id).where(Device.serial == device)
     if station is not None:
@@ -89,23 +101,31 @@ def list_recordings(
 def show_recording(
     recording_id: RowId,
     session: ReadSessionDep,
-    _who: Annotated[Principal, Depends(require("reviewer", "auditor"))],
+    rt: RuntimeDep,
+    who: Annotated[Principal, Depends(require("recordings.read"))],
 ) -> dict[str, Any]:
-    return recording_json(get_recording(session, recording_id))
+    recording = get_recording(session, recording_id)
+    scope = scope_for(session, who, utcnow())
+    note_uses(rt.sessions, scope, check_recording(session, scope, recording), "recordings.read")
+    return recording_json(recording)
 
 
 @router.get(
     "/recordings/{recording_id}/content",
     summary="The recorded bytes, with single-range HTTP Range for playback; every read is an audit event",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},
+    responses={
+        200: {"description": "The whole recording", "content": CONTENT_TYPES},
+        206: {"description": "The requested byte range (Content-Range)", "content": CONTENT_TYPES},
+        416: {**error("The range cannot be satisfied"), "headers": {"Content-Range": {"schema": {"type": "string"}}}},
+    },
 )
 def recording_content(
     recording_id: RowId,
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    who: Annotated[Principal, Depends(require("reviewer"))],
+    who: Annotated[Principal, Depends(require("recordings.content"))],
     accept_damaged: Annotated[
         bool, Query(description="serve a recording that failed its fixity check anyway (audited)")
     ] = False,
@@ -136,6 +156,8 @@ def stream_recording(
 ) -> Response:
     """The response for one evidence read; the caller's session must commit before the response is sent."""
     recording = get_recording(session, recording_id)
+    scope = scope_for(session, who, utcnow())
+    grants = check_recording(session, scope, recording)
     damaged = recording.fixity_ok is False
     if damaged and not accept_damaged:
         finding = integrity_finding(session, recording)
@@ -158,6 +180,9 @@ def stream_recording(
         details["finding"] = integrity_finding(session, recording)
     if span is not None:
         details["range"] = [first, last]
+    if grants:
+        details["grants"] = grants
+    record_uses(session, scope, grants, "recordings.content")
     # Committed by the request's session before the response (and so any byte) is sent.
     append_event(session, "evidence.read", f"recording:{recording.id}", details, actor=who.actor)
     log.info("evidence.read recording=%s actor=%s range=%s", recording.id, who.actor, span)

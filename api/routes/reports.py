@@ -15,6 +15,7 @@ from api.params import SeqQuery
 from api.period_download import PDF, period_disposition, render_period
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
+from audit.access import report_unit, scope_for
 from audit.period_query import ledger_findings, period_report, report_json
 from audit.report_formats import render_csv, render_json, render_xlsx
 from audit.reports import missing_report
@@ -24,7 +25,9 @@ from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
-Auditors = Annotated[Principal, Depends(require("auditor"))]
+Auditors = Annotated[Principal, Depends(require("audit.read"))]
+PeriodReaders = Annotated[Principal, Depends(require("reports.period"))]
+ReportReaders = Annotated[Principal, Depends(require("reports.missing"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -37,13 +40,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def report_missing(
     session: ReadSessionDep,
     rt: RuntimeDep,
-    _who: Auditors,
+    who: ReportReaders,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: Annotated[str | None, Query(max_length=10)] = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
     start, end = date_param(from_, "from"), date_param(to, "to")
+    unit = report_unit(scope_for(session, who, utcnow()), unit)
     report = missing_report(session, rt.settings, start, end, unit, utcnow())
     if format == "json":
         return Response(render_json(report), media_type="application/json")
@@ -66,7 +70,7 @@ def report_missing(
 def report_period(
     session: ReadSessionDep,
     rt: RuntimeDep,
-    _who: Auditors,
+    _who: PeriodReaders,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: Annotated[str | None, Query(max_length=10)] = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,

@@ -66,7 +66,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 SYNC_BYTES = 8 * 1024 * 1024  # a PATCH makes its bytes durable (fsync + offset) at least this often
-Station = Annotated[Principal, Depends(require("station"))]
+Station = Annotated[Principal, Depends(require("ingest.upload"))]
 UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="upload id (from the creation's Location)")]
 TusHeader = Annotated[str | None, Header(alias="Tus-Resumable", max_length=16)]
 

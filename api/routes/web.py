@@ -18,14 +18,18 @@ from sqlalchemy import select
 from api.deps import TOKEN_COOKIE, ReadSessionDep, RuntimeDep, SessionDep, resolve_principal
 from api.i18n import TEXT, pick_lang
 from api.params import RowId
+from api.permissions import allowed, decide, page_capability
 from api.routes import web_cases, web_reports
 from api.routes.recordings import stream_recording
-from api.routes.web_common import PAGE_ROLES, PLAY_ROLES, LangQuery, guard, not_found, page
+from api.routes.web_common import LangQuery, guard, not_found, page
+from api.routes.web_scope import approval_page
+from audit.access import ApprovalRequired, check_recording, record_uses, recording_condition, scope_for
 from audit.trail import recording_trail
-from config.errors import Forbidden, NotFound, Unauthorized
+from config.errors import NotFound, Unauthorized
 from ingest.failures import open_failures
 from storage.models import Recording
 from storage.shapes import failure_json, recording_json
+from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False)
 router.include_router(web_cases.router)
@@ -59,7 +63,7 @@ def login(
     who = resolve_principal(rt, token.strip())
     if who is None:
         return page(request, "login.html", lang, 401, message=TEXT[lang]["bad_token"])
-    if who.role not in PAGE_ROLES:
+    if not allowed(who.role, "pages.browse"):
         return page(request, "login.html", lang, 403, message=TEXT[lang]["forbidden"])
     response = RedirectResponse(f"/?lang={lang}", status_code=303)
     response.set_cookie(
@@ -86,17 +90,16 @@ def index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQ
     who = guard(request, rt, lang)
     if isinstance(who, Response):
         return who
-    recent = session.scalars(
-        select(Recording).order_by(Recording.received_at.desc(), Recording.id.desc()).limit(RECENT)
+    query = select(Recording)
+    scoped = recording_condition(scope_for(session, who, utcnow()))
+    if scoped is not None:
+        query = query.where(scoped)
+    recent = session.scalars(query.order_by(Recording.received_at.desc(), Recording.id.desc()).limit(RECENT))
+    # Ingest failures are shown to whoever the API would show them to (None: the section is left out).
+    failures = (
+        [failure_json(f, code) for f, code in open_failures(session)] if allowed(who.role, "ingest.failures") else None
     )
-    return page(
-        request,
-        "index.html",
-        lang,
-        who=who,
-        recordings=[recording_json(r) for r in recent],
-        failures=[failure_json(f, code) for f, code in open_failures(session)],
-    )
+    return page(request, "index.html", lang, who=who, recordings=[recording_json(r) for r in recent], failures=failures)
 
 
 @router.get("/recordings/{recording_id}/play")
@@ -109,12 +112,18 @@ def play(
     accept_damaged: bool = False,
 ) -> Response:
     lang = pick_lang(lang)
-    who = guard(request, rt, lang, PLAY_ROLES)
+    who = guard(request, rt, lang)
     if isinstance(who, Response):
         return who
     recording = session.get(Recording, recording_id)
     if recording is None:
         return not_found(request, lang, who, "no_recording", recording_id)
+    scope = scope_for(session, who, utcnow())
+    try:
+        grants = check_recording(session, scope, recording)
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
+    record_uses(session, scope, grants, "recordings.play")
     return page(
         request,
         "play.html",
@@ -134,6 +143,5 @@ def page_content(
     who = resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
     if who is None:
         raise Unauthorized("sign in first")
-    if who.role not in PLAY_ROLES:
-        raise Forbidden(f"role {who.role!r} may not read evidence content")
+    decide(who, page_capability(request.scope["route"].path))
     return stream_recording(session, rt, recording_id, request.headers.get("range"), who, accept_damaged)

@@ -14,12 +14,16 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.routes.actions import case_actions
 from api.routes.cases import export_response
-from api.routes.web_common import PLAY_ROLES, LangQuery, guard, not_found, page, pick_lang
+from api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
+from api.routes.web_scope import approval_page
 from api.routes.web_timeline import BarIn, Timeline, build_timeline
+from audit.access import ApprovalRequired, action_condition, check_action, note_uses, scope_for
 from audit.holds import case_hold_json
 from audit.shapes import action_json, actions_json
 from audit.trail import recording_trail
+from config.errors import NotFound
 from config.settings import Settings
 from storage.models import Action, Recording
 from storage.shapes import recording_json
@@ -33,8 +37,11 @@ LATEST = 50
 RECORDING_PROBLEMS = frozenset({"no_audio", "no_video", "unplayable", "integrity"})
 
 
-def find_actions(session: Session, q: str, limit: int = MAX_RESULTS) -> tuple[list[dict[str, Any]], bool]:
-    """Actions whose case number or action id begins with ``q`` (case-insensitive on every database)."""
+def find_actions(
+    session: Session, q: str, limit: int = MAX_RESULTS, scoped: Any = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Actions whose case number or action id begins with ``q`` (case-insensitive on every database), among
+    those ``scoped`` admits (an ``audit.access`` condition; None for all)."""
     if q:
         prefix = q.lower()
         where: Any = or_(
@@ -45,6 +52,8 @@ def find_actions(session: Session, q: str, limit: int = MAX_RESULTS) -> tuple[li
     else:
         query = select(Action.id).order_by(Action.started_at.desc(), Action.action_id)
         limit = LATEST
+    if scoped is not None:
+        query = query.where(scoped)
     ids = list(session.scalars(query.limit(limit + 1)))
     more = len(ids) > limit
     found = actions_json(session, [Action.id.in_(ids[:limit])], utcnow()) if ids else []
@@ -72,7 +81,7 @@ def search(
     if isinstance(who, Response):
         return who
     q = q.strip()
-    found, more = find_actions(session, q)
+    found, more = find_actions(session, q, scoped=action_condition(scope_for(session, who, utcnow())))
     return page(request, "cases.html", lang, who=who, q=q, actions=found, more=more, limit=MAX_RESULTS)
 
 
@@ -84,9 +93,12 @@ def case(
     who = guard(request, rt, lang)
     if isinstance(who, Response):
         return who
-    found = actions_json(session, [Action.case_number == case_number], utcnow())
-    if not found:
+    try:
+        found = case_actions(session, rt, who, case_number, "cases.read")
+    except NotFound:
         return not_found(request, lang, who, "no_case", case_number)
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
     recordings = recordings_by_id(session, {rid for a in found for rid in a["recordings"]})
     return page(
         request,
@@ -106,12 +118,15 @@ def export_download(
 ) -> Response:
     """The case page's export button: the same streamed, audited ZIP as ``GET /api/v1/cases/{n}/export``."""
     lang = pick_lang(lang)
-    who = guard(request, rt, lang, PLAY_ROLES)
+    who = guard(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if session.scalar(select(Action.id).where(Action.case_number == case_number).limit(1)) is None:
+    try:
+        return export_response(session, rt, case_number, who)
+    except NotFound:
         return not_found(request, lang, who, "no_case", case_number)
-    return export_response(session, rt, case_number, who)
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
 
 
 @router.get("/actions/{action_id:path}")
@@ -125,6 +140,11 @@ def action_page(
     action = session.scalar(select(Action).where(Action.action_id == action_id))
     if action is None:
         return not_found(request, lang, who, "no_action", action_id)
+    scope = scope_for(session, who, utcnow())
+    try:
+        note_uses(rt.sessions, scope, check_action(session, scope, action), "actions.read")
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
     data = action_json(session, action, utcnow())
     recordings = recordings_by_id(session, set(data["recordings"]))
     return page(

@@ -15,10 +15,12 @@ from fastapi.templating import Jinja2Templates
 from api.auth import Principal
 from api.deps import TOKEN_COOKIE, resolve_principal
 from api.i18n import TEXT, pick_lang, reason_words, verdict_words
+from api.permissions import RULES, allowed, page_capability
 from storage.runtime import Runtime
 
-PAGE_ROLES = frozenset({"admin", "reviewer", "auditor"})
-PLAY_ROLES = frozenset({"admin", "reviewer"})
+# Who may sign in to the pages, and who may play evidence: read from the one permission table.
+PAGE_ROLES = RULES["pages.browse"].roles | {"admin"}
+PLAY_ROLES = RULES["recordings.content"].roles | {"admin"}
 
 LangQuery = Annotated[str | None, Query(max_length=8)]
 
@@ -76,18 +78,20 @@ def page(
         "local": lambda value, fmt="%Y-%m-%d %H:%M:%S": local_time(value, tz, fmt),
         "verdict_words": lambda verdict: verdict_words(verdict, lang),
         "reason_words": lambda reason: reason_words(reason, lang, lambda v: local_time(v, tz)),
-        "can_browse": who is not None and who.role in PAGE_ROLES,
-        "can_play": who is not None and who.role in PLAY_ROLES,
+        "can_browse": who is not None and allowed(who.role, "pages.browse"),
+        "can_play": who is not None and allowed(who.role, "recordings.content"),
     }
     return templates.TemplateResponse(request, name, {**helpers, **context}, status_code=status)
 
 
-def guard(request: Request, rt: Runtime, lang: str, roles: frozenset[str] = PAGE_ROLES) -> Principal | Response:
-    """The cookie's principal when its role may see the page; else a redirect to sign in, or a 403 page."""
+def guard(request: Request, rt: Runtime, lang: str) -> Principal | Response:
+    """The cookie's principal when its role may see the page; else a redirect to sign in, or a 403 page.
+
+    Which roles may see a page is decided by ``api.permissions`` (``PAGES``, by the route's path)."""
     who = resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
     if who is None:
         return RedirectResponse(f"/login?lang={lang}", status_code=303)
-    if who.role not in roles:
+    if not allowed(who.role, page_capability(request.scope["route"].path)):
         return page(request, "login.html", lang, 403, who=who, message=TEXT[lang]["forbidden"])
     return who
 

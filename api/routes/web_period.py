@@ -27,7 +27,6 @@ from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False)
 
-PERIOD_ROLES = frozenset({"admin", "auditor"})
 MAX_LISTED = 1000
 DateQuery = Annotated[str | None, Query(max_length=10)]
 UnitQuery = Annotated[str | None, Query(max_length=128)]
@@ -74,7 +73,7 @@ def period_page(
     lang: LangQuery = None,
 ) -> Response:
     lang = _lang(lang, rt.settings.language)
-    who = guard(request, rt, lang, PERIOD_ROLES)
+    who = guard(request, rt, lang)
     if isinstance(who, Response):
         return who
     today = datetime.now(rt.settings.tz).date()
@@ -105,7 +104,7 @@ def period_download(
     lang: LangQuery = None,
 ) -> Response:
     lang = _lang(lang, rt.settings.language)
-    who = guard(request, rt, lang, PERIOD_ROLES)
+    who = guard(request, rt, lang)
     if isinstance(who, Response):
         return who
     start, end = _dates(from_, to, datetime.now(rt.settings.tz).date())

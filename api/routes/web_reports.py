@@ -19,6 +19,8 @@ from api.routes import web_period
 from api.routes.actions import date_param
 from api.routes.reports import XLSX
 from api.routes.web_common import LangQuery, guard, page, pick_lang
+from api.routes.web_scope import approval_page
+from audit.access import ApprovalRequired, report_unit, scope_for
 from audit.report_formats import render_csv, render_xlsx
 from audit.reports import missing_report
 from config.errors import BadInput
@@ -68,7 +70,11 @@ def report_page(
     try:
         start, end = period(from_, to, _today(rt.settings.tz))
         form |= {"from": str(start or ""), "to": str(end or "")}
+        unit = report_unit(scope_for(session, who, utcnow()), unit)
+        form["unit"] = unit or ""
         report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
     except BadInput as exc:
         return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=str(exc))
     return page(request, "report.html", lang, who=who, units=units, form=form, report=report, error=None)
@@ -91,6 +97,10 @@ def report_download(
         return who
     unit = unit or None
     start, end = period(from_, to, _today(rt.settings.tz))
+    try:
+        unit = report_unit(scope_for(session, who, utcnow()), unit)
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
     report = missing_report(session, rt.settings, start, end, unit, utcnow())
     if fmt == "csv":
         body, media = render_csv(report), "text/csv; charset=utf-8"

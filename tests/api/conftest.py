@@ -19,6 +19,7 @@ from storage.runtime import Runtime
 from tests.fixtures.media import MediaFactory
 
 STATION = "ST-API"
+REVIEWER_UNITS = {"reviewer": ("U1",)}
 
 
 @pytest.fixture
@@ -37,12 +38,15 @@ class Tokens:
 
 
 def make_tokens(runtime: Runtime) -> Tokens:
-    """One live token per role, named ``<role>-1``; the station token belongs to station ST-API."""
+    """One live token per role, named ``<role>-1``; the station token belongs to station ST-API, the reviewer
+    to unit U1 (the unit of the evidence fixtures' actions)."""
     secrets: dict[str, str] = {}
     with transaction(runtime.sessions) as s:
         for role in ROLES:
             station = STATION if role == "station" else None
-            _token, secret = create_token(s, role=role, name=f"{role}-1", station_code=station, actor="test")
+            _token, secret = create_token(
+                s, role=role, name=f"{role}-1", station_code=station, units=REVIEWER_UNITS.get(role, ()), actor="test"
+            )
             secrets[role] = secret
     return Tokens(secrets)
 

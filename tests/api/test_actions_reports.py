@@ -48,7 +48,7 @@ def test_actions_cases_and_coverage(
 ) -> None:
     rec = ingest(runtime, media.make(tmp_path / "x" / "DEV-1_P1_20240501080000_0001.mp4", seconds=2))
     _import(client, tokens)
-    h = tokens.headers("reviewer")
+    h = tokens.headers("auditor")  # every unit (a reviewer of U1 sees only its part of case C-100)
 
     one = client.get("/api/v1/actions/A-1", headers=h).json()
     assert one["devices"] == ["DEV-1", "DEV-2"] and one["recordings"] == [rec.id]

@@ -41,7 +41,7 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/cases/{case_number}/hold"): frozenset(),
     ("GET", "/api/v1/cases/{case_number}/export"): frozenset({"reviewer"}),
     ("POST", "/api/v1/cases/{case_number}/release"): frozenset(),
-    ("GET", "/api/v1/reports/missing"): frozenset({"auditor"}),
+    ("GET", "/api/v1/reports/missing"): frozenset({"reviewer", "auditor"}),
     ("GET", "/api/v1/reports/period"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/events"): frozenset({"auditor"}),
     ("GET", "/api/v1/audit/checkpoint"): frozenset({"auditor"}),
@@ -54,6 +54,9 @@ API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/findings/{finding_id}/notes"): frozenset({"auditor"}),
     ("POST", "/api/v1/findings/{finding_id}/close"): frozenset({"auditor"}),
     ("POST", "/api/v1/findings/{finding_id}/waive"): frozenset({"auditor"}),
+    ("GET", "/api/v1/access/grants"): frozenset(),
+    ("POST", "/api/v1/access/grants"): frozenset(),
+    ("DELETE", "/api/v1/access/grants/{grant_id}"): frozenset(),
 }
 # Web pages take the token from the login cookie; without one a page redirects to the login form.
 WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
@@ -89,6 +92,7 @@ SAMPLE_PARAMS = {
     "fmt": "xlsx",
     "finding_id": "999999",
     "upload_id": "0" * 32,
+    "grant_id": "999999",
 }
 
 

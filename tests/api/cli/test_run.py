@@ -75,7 +75,8 @@ class Service:
 def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
     rt = build_runtime(settings)
     with transaction(rt.sessions) as s:
-        _token, reviewer = create_token(s, role="reviewer", name="run-reviewer", actor="test")
+        # the inbox's recordings belong to no unit yet: only an unscoped token (admin, auditor) sees them (SPEC §15)
+        _token, reviewer = create_token(s, role="admin", name="run-reviewer", actor="test")
         _token, station = create_token(s, role="station", name="run-station", station_code="ST-RUN", actor="test")
         _token, auditor = create_token(s, role="auditor", name="run-auditor", actor="test")
     rt.close()

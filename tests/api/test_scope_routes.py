@@ -1,0 +1,120 @@
+"""The route table, walked: every route names a capability of the one permission table, the table says what
+``test_auth``'s access tables say, and every scoped route keeps another unit's evidence from a reviewer.
+
+A new route without ``require(capability)`` (API) or an entry in ``PAGES`` (web) fails here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.permissions import PAGES, RULES
+from config.settings import Settings
+from tests.api.test_auth import API_ACCESS, PUBLIC, WEB_ACCESS
+from tests.api.test_scope import Scene
+from tests.api.test_scope import scene as scene
+
+
+def _api_routes() -> list[tuple[str, set[str], APIRoute]]:
+    """(full path, methods, route) of every route the app serves, included routers' too."""
+    app = create_app(Settings(home="/nonexistent-bwc-home"))
+    found = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, APIRoute):
+            found.append((str(ctx.path), set(ctx.methods or ()), route))
+    return found
+
+
+def _capabilities(dependant: Dependant) -> set[str]:
+    found: set[str] = set()
+    for dep in dependant.dependencies:
+        cap = getattr(dep.call, "capability", None)
+        if isinstance(cap, str):
+            found.add(cap)
+        found |= _capabilities(dep)
+    return found
+
+
+def _table() -> list[tuple[str, str, str]]:
+    """(method, path, capability) of every guarded route: API ones by their dependency, pages by ``PAGES``."""
+    rows: list[tuple[str, str, str]] = []
+    for path, methods, route in _api_routes():
+        for method in sorted(methods - {"HEAD"}):
+            if (method, path) in PUBLIC:
+                continue
+            caps = _capabilities(route.dependant)
+            if path.startswith("/api/"):
+                assert len(caps) == 1, f"{method} {path} must depend on exactly one require(...): {caps}"
+                rows.append((method, path, caps.pop()))
+            else:
+                assert path in PAGES, f"page {method} {path} is not in api.permissions.PAGES"
+                rows.append((method, path, PAGES[path]))
+    return rows
+
+
+def test_every_route_has_one_capability_of_the_table() -> None:
+    rows = _table()
+    assert {(m, p) for m, p, _c in rows} == set(API_ACCESS) | set(WEB_ACCESS)
+    for method, path, cap in rows:
+        assert cap in RULES, (method, path, cap)
+        expected = API_ACCESS.get((method, path), WEB_ACCESS.get((method, path)))
+        assert RULES[cap].roles == expected, (method, path, cap)
+    assert set(PAGES) == {p for _m, p in WEB_ACCESS}
+
+
+def test_every_capability_a_reviewer_holds_is_scoped() -> None:
+    held = {c for c, r in RULES.items() if "reviewer" in r.roles}
+    assert held and all(RULES[c].scoped for c in held), held
+
+
+SCOPED = sorted((m, p) for m, p, c in _table() if RULES[c].scoped)
+
+
+def _url(path: str, found: Scene) -> str:
+    values = {
+        "{recording_id}": str(found.a.id),
+        "{action_id}": "A-1",
+        "{action_id:path}": "A-1",
+        "{case_number}": "C-U1",
+        "{case_number:path}": "C-U1",
+        "{fmt}": "csv",
+    }
+    for name, value in values.items():
+        path = path.replace(name, value)
+    assert "{" not in path, path
+    return path
+
+
+@pytest.mark.parametrize(("method", "path"), SCOPED)
+def test_scoped_route_keeps_another_units_evidence_out(
+    client: TestClient,
+    scene: Scene,
+    method: str,
+    path: str,
+) -> None:
+    """Carol (unit U2) asks every scoped route for U1's things: refused for approval, or answered without them."""
+    url = _url(path, scene)
+    if path.startswith("/api/"):
+        response = client.request(method, url, headers=scene.auth(scene.carol))
+    else:
+        client.cookies.clear()
+        assert client.post("/login", data={"token": scene.carol}, follow_redirects=False).status_code == 303
+        response = client.request(method, url)
+    if response.status_code == 403:
+        body: Any = response.json() if "json" in response.headers.get("content-type", "") else None
+        if body is not None:
+            assert body["error"]["code"] == "approval_required", body
+        else:
+            assert "Approval required" in response.text
+        return
+    assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    text = response.content.decode("utf-8", "replace")
+    for secret in ("A-1", "C-U1", scene.a.sha256):
+        assert secret not in text, (url, secret)
