@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from audit.findings_ledger import findings_summary
 from audit.period_load import load_actions, load_previous, load_uploads, unit_id_of
 from audit.period_report import FindingsCounts, Period, PeriodReport, build_period_report
 from audit.reports import period_bounds
@@ -28,8 +29,8 @@ MAX_DAYS = 366 * 5
 
 
 def ledger_findings() -> Findings:
-    """The findings ledger's per-unit summary (SPEC §13); the ledger is wired in here, None until it exists."""
-    return None
+    """The findings ledger's per-unit summary (SPEC §13): opened, closed in time, closed late, overdue."""
+    return findings_summary
 
 
 def period_of(start: date | None, end: date | None) -> Period:

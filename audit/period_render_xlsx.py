@@ -1,7 +1,8 @@
 """The period report as a workbook: a summary with the trend chart, reasons, devices, officers, and the
 actions behind every unit's totals (the drill-down; each unit's name on the summary links to its rows).
 
-Every cell goes through ``_cell``: text a spreadsheet would run as a formula stays text (OWASP CSV injection).
+Every row goes through ``audit.safe_cells.append_row``: text a spreadsheet would run as a formula stays text
+(OWASP CSV injection), the one rule every CSV and XLSX the product writes follows.
 """
 
 from __future__ import annotations
@@ -21,21 +22,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 from audit.labels import reason_label, verdict_words
 from audit.period_report import Breakdown, PeriodReport, UnitSection
 from audit.period_words import words
+from audit.safe_cells import append_row
 
 SHEETS = ("summary 概览", "reasons 原因", "devices 设备", "officers 人员", "actions 行动明细")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BOLD = Font(bold=True)
 
 
-def _cell(value: Any) -> Any:
-    """A value as the workbook stores it: text that starts like a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _append(ws: Worksheet, values: Sequence[Any], bold: bool = False) -> None:
-    ws.append([_cell(v) for v in values])
+    append_row(ws, values)
     if bold:
         for c in ws[ws.max_row]:
             c.font = BOLD

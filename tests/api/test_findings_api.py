@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from api.auth import create_token
 from storage.db import transaction
 from storage.runtime import Runtime
 from tests.api.conftest import Tokens
@@ -29,8 +30,17 @@ def action_a9(runtime: Runtime) -> str:
     return "action:A9"
 
 
-def test_auditors_change_findings_and_reviewers_read_them(client: TestClient, tokens: Tokens, action_a9: str) -> None:
-    auditor, reviewer = tokens.headers("auditor"), tokens.headers("reviewer")
+def _reviewer_of(runtime: Runtime, unit: str) -> dict[str, str]:
+    with transaction(runtime.sessions) as s:
+        _row, secret = create_token(s, role="reviewer", name=f"reviewer-of-{unit}", units=[unit], actor="test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_auditors_change_findings_and_reviewers_read_them(
+    client: TestClient, tokens: Tokens, action_a9: str, runtime: Runtime
+) -> None:
+    auditor, reviewer = tokens.headers("auditor"), _reviewer_of(runtime, UNIT)
+    outsider = tokens.headers("reviewer")  # a reviewer of another unit
     body = {"subject": action_a9, "category": "language", "note": FORMULA}
     assert client.post("/api/v1/findings", json=body, headers=reviewer).status_code == 403
     opened = client.post("/api/v1/findings", json=body, headers=auditor)
@@ -46,6 +56,8 @@ def test_auditors_change_findings_and_reviewers_read_them(client: TestClient, to
     again = client.post(f"/api/v1/findings/{fid}/waive", json={"reason": "no"}, headers=auditor)
     assert again.status_code == 409 and again.json()["error"]["code"] == "finding_status"
 
+    refused = client.get(f"/api/v1/findings/{fid}", headers=outsider)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "approval_required"
     shown = client.get(f"/api/v1/findings/{fid}", headers=reviewer).json()
     assert [h["change"] for h in shown["history"]] == ["opened", "rectifying", "close"]
     listed = client.get("/api/v1/findings", params={"unit": UNIT, "status": "closed"}, headers=reviewer).json()

@@ -15,7 +15,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.permissions import PAGES, RULES
+from audit.findings import open_by_hand
 from config.settings import Settings
+from storage.db import transaction
+from storage.runtime import Runtime
+from storage.types import utcnow
 from tests.api.test_auth import API_ACCESS, PUBLIC, WEB_ACCESS
 from tests.api.test_scope import Scene
 from tests.api.test_scope import scene as scene
@@ -77,8 +81,16 @@ def test_every_capability_a_reviewer_holds_is_scoped() -> None:
 SCOPED = sorted((m, p) for m, p, c in _table() if RULES[c].scoped)
 
 
-def _url(path: str, found: Scene) -> str:
+def _u1_finding(runtime: Runtime) -> str:
+    """A finding of U1's (an auditor's, on A-1) for the routes that name one."""
+    with transaction(runtime.sessions) as s:
+        found = open_by_hand(s, "action:A-1", "uniform", "seen in the footage", "token:auditor", utcnow(), {})
+        return str(found.id)
+
+
+def _url(path: str, found: Scene, finding_id: str | None = None) -> str:
     values = {
+        "{finding_id}": finding_id or "",
         "{recording_id}": str(found.a.id),
         "{action_id}": "A-1",
         "{action_id:path}": "A-1",
@@ -96,11 +108,12 @@ def _url(path: str, found: Scene) -> str:
 def test_scoped_route_keeps_another_units_evidence_out(
     client: TestClient,
     scene: Scene,
+    runtime: Runtime,
     method: str,
     path: str,
 ) -> None:
     """Carol (unit U2) asks every scoped route for U1's things: refused for approval, or answered without them."""
-    url = _url(path, scene)
+    url = _url(path, scene, _u1_finding(runtime) if "{finding_id}" in path else None)
     if path.startswith("/api/"):
         response = client.request(method, url, headers=scene.auth(scene.carol))
     else:
