@@ -133,8 +133,14 @@ def stream_recording(
     range_header: str | None,
     who: Principal,
     accept_damaged: bool = False,
+    audit_details: dict[str, Any] | None = None,
+    audited: bool = True,
 ) -> Response:
-    """The response for one evidence read; the caller's session must commit before the response is sent."""
+    """The response for one evidence read; the caller's session must commit before the response is sent.
+
+    ``audit_details`` join the read's event; ``audited=False`` writes none, for the later Range requests of one
+    web viewing, whose first read was audited.
+    """
     recording = get_recording(session, recording_id)
     damaged = recording.fixity_ok is False
     if damaged and not accept_damaged:
@@ -159,7 +165,9 @@ def stream_recording(
     if span is not None:
         details["range"] = [first, last]
     # Committed by the request's session before the response (and so any byte) is sent.
-    append_event(session, "evidence.read", f"recording:{recording.id}", details, actor=who.actor)
+    if audited:
+        details |= audit_details or {}
+        append_event(session, "evidence.read", f"recording:{recording.id}", details, actor=who.actor)
     log.info("evidence.read recording=%s actor=%s range=%s", recording.id, who.actor, span)
     headers = {
         "Accept-Ranges": "bytes",

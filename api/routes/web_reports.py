@@ -15,16 +15,17 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from api.deps import ReadSessionDep, RuntimeDep
+from api.i18n import TEXT
 from api.routes.actions import date_param
 from api.routes.reports import XLSX
-from api.routes.web_common import LangQuery, guard, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, guard, page, pick_lang
 from audit.report_formats import render_csv, render_xlsx
 from audit.reports import missing_report
 from config.errors import BadInput
 from storage.models import Unit
 from storage.types import utcnow
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 DEFAULT_DAYS = 30
 DateQuery = Annotated[str | None, Query(max_length=10)]
@@ -66,10 +67,14 @@ def report_page(
     form: dict[str, Any] = {"from": from_ or "", "to": to or "", "unit": unit or ""}
     try:
         start, end = period(from_, to, _today(rt.settings.tz))
-        form |= {"from": str(start or ""), "to": str(end or "")}
-        report = missing_report(session, rt.settings, start, end, unit, utcnow())
-    except BadInput as exc:
-        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=str(exc))
+    except BadInput:  # its words name the parameters; the page says it in the page's language
+        error = TEXT[lang]["bad_date"]
+        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
+    form |= {"from": str(start or ""), "to": str(end or "")}
+    if start is not None and end is not None and start > end:
+        error = TEXT[lang]["from_after_to"]
+        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
+    report = missing_report(session, rt.settings, start, end, unit, utcnow())
     return page(request, "report.html", lang, who=who, units=units, form=form, report=report, error=None)
 
 
