@@ -25,7 +25,7 @@ from audit.holds import apply_case_holds
 from audit.imports import ImportReport, import_assignments, import_devices, import_officers
 from audit.linking import on_actions_changed
 from audit.registry import Change, Registry, assign_device, update_device, update_officer
-from config.errors import BwcError
+from config.errors import BadInput, BwcError
 from config.settings import Settings
 from storage.models import Device, DeviceAssignment, Officer, Unit
 from storage.runtime import Runtime
@@ -37,7 +37,7 @@ MAX_CSV_BYTES = 10 * 1024 * 1024
 LISTED = 1000
 Field = Annotated[str, Form(max_length=256)]
 Csrf = Annotated[str, Form(max_length=128)]
-CsvFile = Annotated[UploadFile, File(description="a CSV file")]
+CsvFile = Annotated[UploadFile | None, File(description="a CSV file")]
 Importer = Callable[..., ImportReport]
 
 SECTIONS = ("devices", "officers", "assignments", "tokens")
@@ -114,6 +114,19 @@ def _refused(request: Request, lang: str, who: Principal, csrf: str) -> Response
     return message(request, lang, 403, TEXT[lang]["csrf_failed"], who=who)
 
 
+def _offset(value: str) -> float | None:
+    """A clock offset typed in seconds (empty: leave the stored one); a year either way at most."""
+    if not value.strip():
+        return None
+    try:
+        offset = float(value)
+    except ValueError:
+        raise BadInput(f"clock offset: {value!r} is not a number of seconds") from None
+    if not abs(offset) <= 366 * 86400:  # also refuses nan
+        raise BadInput("clock offset: more than a year")
+    return offset
+
+
 def _error_words(exc: BwcError) -> str:
     return exc.message.replace("--", "")
 
@@ -150,10 +163,10 @@ def add_device(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    serial: Field,
+    serial: Field = "",
     model: Field = "",
     unit: Field = "",
-    clock_offset_seconds: Annotated[float | None, Form(ge=-86400 * 365, le=86400 * 365)] = None,
+    clock_offset_seconds: Annotated[str, Form(max_length=32)] = "",
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
@@ -164,6 +177,9 @@ def add_device(
         return refused
     serial = serial.strip()
     try:
+        offset = _offset(clock_offset_seconds)
+        if not serial:
+            raise BadInput("serial: required")
         with session.begin_nested():  # a refused change leaves nothing behind; the page still renders
             result = _apply(
                 session,
@@ -175,7 +191,7 @@ def add_device(
                     serial,
                     model=model.strip() or None,
                     unit=unit.strip() or None,
-                    clock_offset_seconds=clock_offset_seconds,
+                    clock_offset_seconds=offset,
                 ),
             )
     except BwcError as exc:
@@ -189,10 +205,10 @@ def add_officer(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    code: Field,
+    code: Field = "",
     name: Field = "",
     unit: Field = "",
-    certified: Annotated[str, Form(pattern="^(|yes|no)$")] = "",
+    certified: Annotated[str, Form(max_length=8)] = "",
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
@@ -204,6 +220,8 @@ def add_officer(
     code = code.strip()
     known = {"yes": True, "no": False}.get(certified)
     try:
+        if not code:
+            raise BadInput("code: required")
         with session.begin_nested():  # a refused change leaves nothing behind; the page still renders
             result = _apply(
                 session,
@@ -225,9 +243,9 @@ def add_assignment(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    device: Field,
-    officer: Field,
-    valid_from: Annotated[str, Form(alias="from", max_length=40)],
+    device: Field = "",
+    officer: Field = "",
+    valid_from: Annotated[str, Form(alias="from", max_length=40)] = "",
     valid_to: Annotated[str, Form(alias="to", max_length=40)] = "",
     csrf: Csrf = "",
     lang: LangQuery = None,
@@ -240,6 +258,9 @@ def add_assignment(
     tz = rt.settings.tz
 
     def change(reg: Registry) -> Change:
+        for label, value in (("device", device), ("officer", officer), ("from", valid_from)):
+            if not value.strip():
+                raise BadInput(f"{label}: required")
         start = parse_time(valid_from, tz, "from", date_only=True)
         end = parse_time(valid_to, tz, "to", date_only=True) if valid_to.strip() else None
         return assign_device(reg, device.strip(), officer.strip(), start, end)
@@ -260,7 +281,7 @@ async def import_csv(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    file: CsvFile,
+    file: CsvFile = None,
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
@@ -273,6 +294,8 @@ async def import_csv(
     importer = IMPORTERS.get(section)
     if importer is None:
         return message(request, lang, 404, TEXT[lang]["not_found_generic"], who=who)
+    if file is None:
+        return admin_page(request, session, lang, who, section, 422, error=TEXT[lang]["no_file"])
     body = await file.read(MAX_CSV_BYTES + 1)
     if len(body) > MAX_CSV_BYTES:
         text = TEXT[lang]["csv_too_large"].format(mb=MAX_CSV_BYTES // (1024 * 1024))
@@ -304,8 +327,8 @@ def add_token(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    name: Field,
-    role: Annotated[str, Form(max_length=16)],
+    name: Field = "",
+    role: Annotated[str, Form(max_length=16)] = "",
     station: Field = "",
     csrf: Csrf = "",
     lang: LangQuery = None,

@@ -223,6 +223,7 @@ __all__ = [
     "PLAY_ROLES",
     "LangQuery",
     "PageRoute",
+    "error_text",
     "guard",
     "local_time",
     "message",

@@ -18,7 +18,7 @@ from api.deps import ReadSessionDep, RuntimeDep
 from api.i18n import TEXT
 from api.routes.actions import date_param
 from api.routes.reports import XLSX
-from api.routes.web_common import LangQuery, PageRoute, guard, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
 from audit.report_formats import render_csv, render_xlsx
 from audit.reports import missing_report
 from config.errors import BadInput
@@ -74,7 +74,11 @@ def report_page(
     if start is not None and end is not None and start > end:
         error = TEXT[lang]["from_after_to"]
         return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
-    report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    try:
+        report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    except BadInput as exc:  # an unknown unit
+        error = error_text(exc, lang)[1]
+        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
     return page(request, "report.html", lang, who=who, units=units, form=form, report=report, error=None)
 
 
