@@ -12,8 +12,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, hash_token
@@ -153,13 +154,13 @@ def viewing_to_audit(session: Session, session_id: int, recording_id: int) -> in
         viewing_id = open_viewing(session, session_id, recording_id)
     else:
         viewing_id = latest.id
-    claimed = session.execute(
+    claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(WebViewing)
         .where(WebViewing.id == viewing_id, WebViewing.read_at.is_(None))
         .values(read_at=now, last_read_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed:
+    )
+    if claimed.rowcount:
         return viewing_id
     session.execute(
         update(WebViewing)

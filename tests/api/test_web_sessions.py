@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import select, update
 
 from api.app import create_app
@@ -23,9 +24,8 @@ from tests.api.web_client import csrf_in, sign_in, signed_in
 TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "templates"
 
 
-def _set_cookie(response: object, name: str) -> str:
-    headers = response.headers
-    for value in headers.get_list("set-cookie"):
+def _set_cookie(response: Response, name: str) -> str:
+    for value in response.headers.get_list("set-cookie"):
         if value.startswith(f"{name}="):
             return str(value)
     return ""
