@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, hash_token
@@ -124,7 +124,10 @@ def throttled(session: Session, client: str, token_name: str | None, now: dateti
 
 
 def record_failure(session: Session, client: str, token_name: str | None) -> None:
-    session.add(LoginFailure(client=client[:64], token_name=token_name))
+    """Count one refused sign-in; failures older than the window count no more and are dropped here."""
+    now = utcnow()
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= now - THROTTLE_WINDOW))
+    session.add(LoginFailure(at=now, client=client[:64], token_name=token_name))
     session.flush()
 
 
