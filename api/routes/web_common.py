@@ -133,6 +133,7 @@ def who_is_calling(request: Request, rt: Runtime) -> Principal | None:
 
     The session (with its CSRF token) is kept on ``request.state.signed_in`` for the forms the page renders.
     """
+    request.state.signed_in = None
     key = request.cookies.get(SESSION_COOKIE)
     if not key:
         return None
@@ -210,8 +211,10 @@ class PageRoute(APIRoute):
             except (RequestValidationError, BwcError) as exc:
                 lang = pick_lang(request.query_params.get("lang"))
                 status, text = error_text(exc, lang)
-                who = getattr(request.state, "signed_in", None)
-                response = message(request, lang, status, text, who=who.principal if who else None)
+                if not hasattr(request.state, "signed_in"):  # refused before the page asked who is calling
+                    who_is_calling(request, request.app.state.runtime)
+                web: SignedIn | None = request.state.signed_in
+                response = message(request, lang, status, text, who=web.principal if web else None)
             return _with_page_headers(response)
 
         return page_handler

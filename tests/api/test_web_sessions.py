@@ -207,3 +207,14 @@ def test_errors_on_pages_are_pages_in_the_pages_language(client: TestClient, tok
         assert response.headers["content-type"].startswith("text/html"), url
         assert words in response.text, (url, response.text[-600:])
         assert "--" not in re.sub(r"<[^>]+>", "", response.text.split("<main>")[1]), url
+
+
+def test_signing_out_without_a_session_just_shows_the_form(client: TestClient) -> None:
+    response = client.post("/logout", data={"lang": "zh"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?lang=zh"
+
+
+def test_an_error_page_still_knows_who_is_signed_in(client: TestClient, tokens: Tokens) -> None:
+    signed_in(client, tokens.secrets["reviewer"])
+    response = client.get("/recordings/abc/play")
+    assert response.status_code == 422 and "Signed in as reviewer-1 (reviewer)" in response.text
