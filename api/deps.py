@@ -15,8 +15,6 @@ from config.errors import Unauthorized
 from storage.db import reading, transaction
 from storage.runtime import Runtime
 
-TOKEN_COOKIE = "bwc_token"
-
 _bearer = HTTPBearer(auto_error=False, description="An API token from `bwc token create`.")
 
 

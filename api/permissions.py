@@ -60,6 +60,7 @@ RULES: dict[str, Rule] = {
     "actions.write": _rule(),
     "cases.hold": _rule(),
     "access.admin": _rule(),
+    "admin.pages": _rule(),  # devices, officers, assignments and tokens on the web
     # the pages' landing page: every person's role may sign in and see it
     "pages.browse": _rule("reviewer", "auditor", scoped=True),
 }
@@ -75,6 +76,15 @@ PAGES: dict[str, str] = {
     "/exports/{case_number:path}": "cases.export",
     "/reports/missing": "reports.missing",
     "/reports/missing.{fmt}": "reports.missing",
+    "/recordings": "recordings.read",
+    "/admin": "admin.pages",
+    "/admin/{section}": "admin.pages",
+    "/admin/devices": "admin.pages",
+    "/admin/officers": "admin.pages",
+    "/admin/assignments": "admin.pages",
+    "/admin/{section}/import": "admin.pages",
+    "/admin/tokens": "admin.pages",
+    "/admin/tokens/{token_id}/revoke": "admin.pages",
     "/reports/period": "reports.period",
     "/reports/period.{fmt}": "reports.period",
 }

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
+    # web sign-in (SPEC §11): the address people open (an https one makes the session cookie Secure), the
+    # reverse proxies whose X-Forwarded-Proto/-For are believed, and how long a signed-in session lasts
+    public_url: str | None = None
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    web_session_hours: float = Field(12.0, gt=0, le=24 * 30)
 
     @classmethod
     def settings_customise_sources(
@@ -157,6 +162,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.lstrip().startswith("[") else [v.strip() for v in value.split(",") if v]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else None
 
     @field_validator("name_patterns", mode="before")
     @classmethod

@@ -427,3 +427,50 @@ class UploadSession(Base):
     stored_sha256: Mapped[str | None] = mapped_column(String(64))
     recording_id: Mapped[int | None] = mapped_column(Integer)
     sidecar_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class WebSession(Base):
+    """A signed-in browser (SPEC §11): its cookie holds a random key of which only the SHA-256 is kept here.
+
+    The API token stays out of the browser; signing out or revoking the token ends the session at once.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_token", "token_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"))
+    csrf: Mapped[str] = mapped_column(String(64))  # the per-session token every state-changing form carries
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebViewing(Base):
+    """One person watching one recording: its first byte read is the audit event, not every Range request."""
+
+    __tablename__ = "web_viewings"
+    __table_args__ = (Index("ix_web_viewings_session_recording", "session_id", "recording_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("web_sessions.id"))
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]  # when its evidence.read event was written
+    last_read_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """A refused sign-in, counted per client address and per token name to throttle guessing."""
+
+    __tablename__ = "web_login_failures"
+    __table_args__ = (
+        Index("ix_web_login_failures_client", "client", "at"),
+        Index("ix_web_login_failures_name", "token_name", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    client: Mapped[str] = mapped_column(String(64))
+    token_name: Mapped[str | None] = mapped_column(String(256))

@@ -46,7 +46,10 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
     from api.app import create_app  # the web stack loads only for this command
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+        # proxy_headers off: whose X-Forwarded-* headers count is BWC_TRUSTED_PROXIES, decided in one place
+        uvicorn.Config(
+            create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False
+        )
     )
     stop = threading.Event()
     failed = threading.Event()

@@ -153,8 +153,14 @@ def stream_recording(
     range_header: str | None,
     who: Principal,
     accept_damaged: bool = False,
+    audit_details: dict[str, Any] | None = None,
+    audited: bool = True,
 ) -> Response:
-    """The response for one evidence read; the caller's session must commit before the response is sent."""
+    """The response for one evidence read; the caller's session must commit before the response is sent.
+
+    ``audit_details`` join the read's event; ``audited=False`` writes none, for the later Range requests of one
+    web viewing, whose first read was audited.
+    """
     recording = get_recording(session, recording_id)
     scope = scope_for(session, who, utcnow())
     grants = check_recording(session, scope, recording)
@@ -184,7 +190,9 @@ def stream_recording(
         details["grants"] = grants
     record_uses(session, scope, grants, "recordings.content")
     # Committed by the request's session before the response (and so any byte) is sent.
-    append_event(session, "evidence.read", f"recording:{recording.id}", details, actor=who.actor)
+    if audited:
+        details |= audit_details or {}
+        append_event(session, "evidence.read", f"recording:{recording.id}", details, actor=who.actor)
     log.info("evidence.read recording=%s actor=%s range=%s", recording.id, who.actor, span)
     headers = {
         "Accept-Ranges": "bytes",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.routes.actions import case_actions
 from api.routes.cases import export_response
-from api.routes.web_common import LangQuery, guard, not_found, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, guard, not_found, page, pick_lang
 from api.routes.web_scope import approval_page
 from api.routes.web_timeline import BarIn, Timeline, build_timeline
 from audit.access import ApprovalRequired, action_condition, check_action, note_uses, scope_for
@@ -29,7 +29,7 @@ from storage.models import Action, Recording
 from storage.shapes import recording_json
 from storage.types import utcnow
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 MAX_RESULTS = 200
 LATEST = 50
@@ -40,13 +40,13 @@ RECORDING_PROBLEMS = frozenset({"no_audio", "no_video", "unplayable", "integrity
 def find_actions(
     session: Session, q: str, limit: int = MAX_RESULTS, scoped: Any = None
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Actions whose case number or action id begins with ``q`` (case-insensitive on every database), among
-    those ``scoped`` admits (an ``audit.access`` condition; None for all)."""
+    """Actions whose case number or action id contains ``q`` anywhere (case-insensitive on every database),
+    among those ``scoped`` admits (an ``audit.access`` condition; None for all)."""
     if q:
-        prefix = q.lower()
+        part = q.lower()
         where: Any = or_(
-            func.lower(Action.action_id).startswith(prefix, autoescape=True),
-            func.lower(Action.case_number).startswith(prefix, autoescape=True),
+            func.lower(Action.action_id).contains(part, autoescape=True),
+            func.lower(Action.case_number).contains(part, autoescape=True),
         )
         query = select(Action.id).where(where).order_by(Action.started_at.desc(), Action.action_id)
     else:
@@ -108,8 +108,28 @@ def case(
         case_number=case_number,
         actions=found,
         recordings=[recording_json(r) for r in recordings],
+        belongs=actions_of_recordings(found),
+        summary=case_summary(found, len(recordings)),
         hold=case_hold_json(session, case_number),
     )
+
+
+def actions_of_recordings(actions: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Which of the case's actions each recording belongs to (a recording may cover several)."""
+    belongs: dict[int, list[str]] = {}
+    for action in actions:
+        for rid in action["recordings"]:
+            belongs.setdefault(rid, []).append(action["action_id"])
+    return belongs
+
+
+def case_summary(actions: list[dict[str, Any]], recordings: int) -> dict[str, int]:
+    """How many of the case's actions have each verdict, and how many recordings they hold."""
+    counts = {"n": len(actions), "complete": 0, "pending": 0, "incomplete": 0, "r": recordings}
+    for action in actions:
+        if action.get("verdict") in counts:
+            counts[str(action["verdict"])] += 1
+    return counts
 
 
 @router.get("/exports/{case_number:path}")

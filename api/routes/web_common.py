@@ -1,28 +1,51 @@
-"""What every web page shares: templates and their filters, the cookie login guard, page rendering."""
+"""What every web page shares: templates and their filters, who is calling, page rendering, errors as pages.
+
+``who_is_calling`` is the one place that turns a request into a principal (the session cookie); ``guard``
+adds the role decision. ``PageRoute`` gives every page route its security headers and turns any error into
+an HTML page in the page's language, never the API's JSON.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.auth import Principal
-from api.deps import TOKEN_COOKIE, resolve_principal
-from api.i18n import TEXT, pick_lang, reason_words, verdict_words
+from api.i18n import TEXT, pick_lang, reason_words, role_words, status_words, verdict_words, zone_words
 from api.permissions import RULES, allowed, page_capability
+from api.web_sessions import SESSION_COOKIE, SignedIn, signed_in
+from config.errors import BwcError
+from storage.db import reading
 from storage.runtime import Runtime
 
-# Who may sign in to the pages, and who may play evidence: read from the one permission table.
+# Who may sign in to the pages, play evidence, administer: read from the one permission table.
 PAGE_ROLES = RULES["pages.browse"].roles | {"admin"}
 PLAY_ROLES = RULES["recordings.content"].roles | {"admin"}
+ADMIN_ROLES = RULES["admin.pages"].roles | {"admin"}
 
 LangQuery = Annotated[str | None, Query(max_length=8)]
+
+# Every page: scripts, styles and media from this origin only, never framed, no referrer sent elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+NO_STORE = "no-store"
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
@@ -58,6 +81,23 @@ def _other_lang_url(request: Request, lang: str) -> str:
 templates.env.filters["path_part"] = path_part
 
 
+def safe_next(value: str | None) -> str | None:
+    """A same-site relative path to return to after sign-in, or None (never another site: no open redirect)."""
+    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 or c == "\\" for c in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path in ("/login", "/logout"):
+        return None
+    return value
+
+
+def here(request: Request) -> str:
+    """This request's path and query, as a ``next`` for the sign-in form."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def page(
     request: Request,
     name: str,
@@ -68,6 +108,7 @@ def page(
 ) -> Response:
     """Render a template with the words of ``lang`` and the helpers every page uses."""
     tz: ZoneInfo = request.app.state.settings.tz
+    web: SignedIn | None = getattr(request.state, "signed_in", None)
     helpers = {
         "lang": lang,
         "t": TEXT[lang],
@@ -78,26 +119,123 @@ def page(
         "local": lambda value, fmt="%Y-%m-%d %H:%M:%S": local_time(value, tz, fmt),
         "verdict_words": lambda verdict: verdict_words(verdict, lang),
         "reason_words": lambda reason: reason_words(reason, lang, lambda v: local_time(v, tz)),
+        "role_words": lambda role: role_words(role, lang),
+        "status_words": lambda status_: status_words(status_, lang),
+        "zone": zone_words(tz.key, lang),
         "can_browse": who is not None and allowed(who.role, "pages.browse"),
         "can_play": who is not None and allowed(who.role, "recordings.content"),
+        "can_admin": who is not None and allowed(who.role, "admin.pages"),
+        "csrf": web.csrf if web is not None and who is not None else "",
     }
     return templates.TemplateResponse(request, name, {**helpers, **context}, status_code=status)
 
 
-def guard(request: Request, rt: Runtime, lang: str) -> Principal | Response:
-    """The cookie's principal when its role may see the page; else a redirect to sign in, or a 403 page.
+def who_is_calling(request: Request, rt: Runtime) -> Principal | None:
+    """The one place a page learns who is calling: the live server-side session its cookie names.
 
-    Which roles may see a page is decided by ``api.permissions`` (``PAGES``, by the route's path)."""
-    who = resolve_principal(rt, request.cookies.get(TOKEN_COOKIE))
+    The session (with its CSRF token) is kept on ``request.state.signed_in`` for the forms the page renders.
+    """
+    request.state.signed_in = None
+    key = request.cookies.get(SESSION_COOKIE)
+    if not key:
+        return None
+    with reading(rt.sessions) as session:
+        web = signed_in(session, key)
+    request.state.signed_in = web
+    return web.principal if web is not None else None
+
+
+def guard(request: Request, rt: Runtime, lang: str, denied: str = "forbidden") -> Principal | Response:
+    """The caller when its role may see the page; else a redirect to sign in (back here after), or a 403 page.
+
+    Which roles may see a page is decided by ``api.permissions`` (``PAGES``, by the route's path); ``denied``
+    names the words that tell a refused caller why."""
+    who = who_is_calling(request, rt)
     if who is None:
-        return RedirectResponse(f"/login?lang={lang}", status_code=303)
+        return RedirectResponse(f"/login?{urlencode({'lang': lang, 'next': here(request)})}", status_code=303)
     if not allowed(who.role, page_capability(request.scope["route"].path)):
-        return page(request, "login.html", lang, 403, who=who, message=TEXT[lang]["forbidden"])
+        return message(request, lang, 403, TEXT[lang][denied], who=who, heading=TEXT[lang]["not_allowed"])
     return who
 
 
+def message(
+    request: Request, lang: str, status: int, text: str, who: Principal | None = None, heading: str | None = None
+) -> Response:
+    """A page that says one thing (not found, not allowed, bad input) in the page's language."""
+    t = TEXT[lang]
+    title = heading or (t["not_found"] if status == 404 else t["not_allowed"] if status == 403 else t["cannot_show"])
+    return page(request, "message.html", lang, status, who=who, heading=title, message=text)
+
+
 def not_found(request: Request, lang: str, who: Principal, key: str, ident: object) -> Response:
-    return page(request, "message.html", lang, 404, who=who, message=TEXT[lang][key].format(id=ident))
+    return message(request, lang, 404, TEXT[lang][key].format(id=ident), who=who)
 
 
-__all__ = ["PAGE_ROLES", "PLAY_ROLES", "LangQuery", "guard", "local_time", "not_found", "page", "pick_lang"]
+def _bad_fields(exc: RequestValidationError) -> str:
+    names = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
+        if loc and loc[-1] not in names:
+            names.append(loc[-1])
+    return ", ".join(names) or "?"
+
+
+def error_text(exc: Exception, lang: str) -> tuple[int, str]:
+    """An error raised while answering a page, as its status and a sentence in the page's language.
+
+    Chinese pages never show the English messages, which may name command-line flags (``--from``).
+    """
+    t = TEXT[lang]
+    if isinstance(exc, RequestValidationError):
+        return 422, t["bad_value"].format(fields=_bad_fields(exc))
+    assert isinstance(exc, BwcError)
+    if lang == "en":
+        return exc.status, exc.message.replace("--", "")
+    key = {401: "sign_in_first", 403: "forbidden", 404: "not_found_generic"}.get(exc.status, "cannot_do")
+    return exc.status, t["bad_input" if exc.code == "bad_input" else key]
+
+
+def _with_page_headers(response: Response) -> Response:
+    for name, value in PAGE_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", NO_STORE)
+    return response
+
+
+class PageRoute(APIRoute):
+    """A web page route: security headers on every answer, and errors rendered as HTML pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except (RequestValidationError, BwcError) as exc:
+                lang = pick_lang(request.query_params.get("lang"))
+                status, text = error_text(exc, lang)
+                if not hasattr(request.state, "signed_in"):  # refused before the page asked who is calling
+                    who_is_calling(request, request.app.state.runtime)
+                web: SignedIn | None = request.state.signed_in
+                response = message(request, lang, status, text, who=web.principal if web else None)
+            return _with_page_headers(response)
+
+        return page_handler
+
+
+__all__ = [
+    "ADMIN_ROLES",
+    "PAGE_ROLES",
+    "PLAY_ROLES",
+    "LangQuery",
+    "PageRoute",
+    "error_text",
+    "guard",
+    "local_time",
+    "message",
+    "not_found",
+    "page",
+    "pick_lang",
+    "safe_next",
+    "who_is_calling",
+]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from api.deps import ReadSessionDep, RuntimeDep
 from api.period_download import period_disposition, render_period
 from api.routes.actions import date_param
-from api.routes.web_common import LangQuery, guard, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, guard, page, pick_lang
 from audit.labels import reason_label
 from audit.period_query import ledger_findings, period_report
 from audit.period_words import percent, points, words
@@ -25,7 +25,7 @@ from config.errors import BadInput
 from storage.models import Unit
 from storage.types import utcnow
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 MAX_LISTED = 1000
 DateQuery = Annotated[str | None, Query(max_length=10)]

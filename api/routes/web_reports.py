@@ -15,10 +15,11 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from api.deps import ReadSessionDep, RuntimeDep
+from api.i18n import TEXT
 from api.routes import web_period
 from api.routes.actions import date_param
 from api.routes.reports import XLSX
-from api.routes.web_common import LangQuery, guard, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
 from api.routes.web_scope import approval_page
 from audit.access import ApprovalRequired, report_unit, scope_for
 from audit.report_formats import render_csv, render_xlsx
@@ -27,7 +28,7 @@ from config.errors import BadInput
 from storage.models import Unit
 from storage.types import utcnow
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 DEFAULT_DAYS = 30
 DateQuery = Annotated[str | None, Query(max_length=10)]
@@ -69,14 +70,22 @@ def report_page(
     form: dict[str, Any] = {"from": from_ or "", "to": to or "", "unit": unit or ""}
     try:
         start, end = period(from_, to, _today(rt.settings.tz))
-        form |= {"from": str(start or ""), "to": str(end or "")}
+    except BadInput:  # its words name the parameters; the page says it in the page's language
+        error = TEXT[lang]["bad_date"]
+        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
+    form |= {"from": str(start or ""), "to": str(end or "")}
+    if start is not None and end is not None and start > end:
+        error = TEXT[lang]["from_after_to"]
+        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
+    try:
         unit = report_unit(scope_for(session, who, utcnow()), unit)
         form["unit"] = unit or ""
         report = missing_report(session, rt.settings, start, end, unit, utcnow())
     except ApprovalRequired as exc:
         return approval_page(request, lang, who, exc)
-    except BadInput as exc:
-        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=str(exc))
+    except BadInput as exc:  # an unknown unit, or a reviewer of several units who named none
+        error = error_text(exc, lang)[1]
+        return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
     return page(request, "report.html", lang, who=who, units=units, form=form, report=report, error=None)
 
 

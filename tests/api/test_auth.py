@@ -14,10 +14,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import ROLES, create_token, revoke_token
+from api.web_sessions import SESSION_COOKIE, signed_in
 from config.settings import Settings
 from storage.db import transaction
 from storage.runtime import Runtime
 from tests.api.conftest import Tokens
+from tests.api.web_client import session_key
 
 # (method, path) -> roles admitted besides admin
 API_ACCESS: dict[tuple[str, str], frozenset[str]] = {
@@ -71,6 +73,15 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/reports/missing.{fmt}"): frozenset({"reviewer", "auditor"}),
     ("GET", "/reports/period"): frozenset({"auditor"}),
     ("GET", "/reports/period.{fmt}"): frozenset({"auditor"}),
+    ("GET", "/recordings"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/admin"): frozenset(),
+    ("GET", "/admin/{section}"): frozenset(),
+    ("POST", "/admin/devices"): frozenset(),
+    ("POST", "/admin/officers"): frozenset(),
+    ("POST", "/admin/assignments"): frozenset(),
+    ("POST", "/admin/{section}/import"): frozenset(),
+    ("POST", "/admin/tokens"): frozenset(),
+    ("POST", "/admin/tokens/{token_id}/revoke"): frozenset(),
 }
 PUBLIC = {
     ("GET", "/api/v1/healthz"),
@@ -93,6 +104,8 @@ SAMPLE_PARAMS = {
     "finding_id": "999999",
     "upload_id": "0" * 32,
     "grant_id": "999999",
+    "section": "devices",
+    "token_id": "999999",
 }
 
 
@@ -155,26 +168,40 @@ def test_api_route_checks_token_and_role(
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(WEB_ACCESS))
-def test_web_route_checks_cookie_and_role(client: TestClient, tokens: Tokens, method: str, path: str) -> None:
+def test_web_route_checks_cookie_and_role(
+    client: TestClient, runtime: Runtime, tokens: Tokens, revoked: str, method: str, path: str
+) -> None:
     url = _url(path)
     anonymous = client.request(method, url, follow_redirects=False)
     assert anonymous.status_code in (303, 401)
     if anonymous.status_code == 303:
         assert anonymous.headers["location"].startswith("/login")
-    # a bearer header is not what the pages read: the cookie is
+    # a bearer header is not what the pages read, nor a raw token in the cookie: only a live session
     assert client.request(method, url, headers=tokens.headers("admin"), follow_redirects=False).status_code in (
         303,
         401,
     )
+    client.cookies.set(SESSION_COOKIE, tokens.secrets["admin"])
+    assert client.request(method, url, follow_redirects=False).status_code in (303, 401)
+    client.cookies.clear()
     allowed = WEB_ACCESS[(method, path)] | {"admin"}
     for role in ROLES:
-        client.cookies.set("bwc_token", tokens.secrets[role])
-        response = client.request(method, url, follow_redirects=False)
+        key = session_key(runtime, tokens.secrets[role])
+        client.cookies.set(SESSION_COOKIE, key)
+        data = {"csrf": _csrf(runtime, key)} if method == "POST" else None
+        response = client.request(method, url, data=data, follow_redirects=False)
         client.cookies.clear()
         if role in allowed:
             assert response.status_code not in (303, 401, 403), (role, response.text)
         else:
             assert response.status_code == 403, (role, response.text)
+
+
+def _csrf(runtime: Runtime, key: str) -> str:
+    with transaction(runtime.sessions) as s:
+        web = signed_in(s, key)
+    assert web is not None
+    return web.csrf
 
 
 def test_public_routes_need_no_token(client: TestClient) -> None:

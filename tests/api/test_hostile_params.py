@@ -16,12 +16,12 @@ from httpx import Response
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.deps import TOKEN_COOKIE
 from config.settings import Settings
 from storage.models import Recording
 from storage.runtime import Runtime
 from storage.types import INT32_MAX, INT64_MAX
 from tests.api.conftest import Ingested, Tokens
+from tests.api.web_client import use_session
 from tests.fixtures.media import MediaFactory
 
 NUL = "%00"
@@ -107,15 +107,18 @@ def _request(client: TestClient, route: Route, hostile: Param, value: str) -> Re
 
 def _assert_clean_error(response: Response, where: str) -> None:
     assert 400 <= response.status_code < 500, f"{where}: {response.status_code} {response.text[:300]}"
+    if response.headers.get("content-type", "").startswith("text/html"):  # a web page answers with a page
+        assert not response.request.url.path.startswith("/api/") and 'role="alert"' in response.text, where
+        return
     body = response.json()
     assert set(body) == {"error"} and body["error"]["code"] and body["error"]["message"], where
 
 
 @pytest.fixture
-def admin(client: TestClient, tokens: Tokens, recording: Ingested) -> TestClient:
+def admin(client: TestClient, runtime: Runtime, tokens: Tokens, recording: Ingested) -> TestClient:
     """The client as an admin (bearer and web cookie), so that every check past access is reached."""
     client.headers.update(tokens.headers("admin"))
-    client.cookies.set(TOKEN_COOKIE, tokens.secrets["admin"])
+    use_session(client, runtime, tokens.secrets["admin"])
     return client
 
 

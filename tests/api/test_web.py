@@ -6,10 +6,11 @@ from fastapi.testclient import TestClient
 
 from storage.runtime import Runtime
 from tests.api.conftest import Ingested, Tokens, events
+from tests.api.web_client import csrf_in, sign_in
 
 
 def _login(client: TestClient, secret: str, lang: str = "en") -> None:
-    response = client.post("/login", data={"token": secret, "lang": lang}, follow_redirects=False)
+    response = sign_in(client, secret, lang)
     assert response.status_code == 303, response.text
     assert response.headers["location"] == f"/?lang={lang}"
     cookie = response.headers["set-cookie"].lower()
@@ -18,16 +19,16 @@ def _login(client: TestClient, secret: str, lang: str = "en") -> None:
 
 def test_page_needs_a_login(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/login?lang=en"
+    assert response.status_code == 303 and response.headers["location"] == "/login?lang=en&next=%2F"
     form = client.get("/login?lang=zh")
     assert "访问令牌" in form.text and 'lang="zh-CN"' in form.text
 
 
 def test_bad_or_station_token_cannot_log_in(client: TestClient, tokens: Tokens) -> None:
-    bad = client.post("/login", data={"token": "bwc_wrong"}, follow_redirects=False)
+    bad = sign_in(client, "bwc_wrong")
     assert bad.status_code == 401 and "unknown or revoked" in bad.text
-    assert "bwc_token" not in bad.headers.get("set-cookie", "")
-    station = client.post("/login", data={"token": tokens.secrets["station"]}, follow_redirects=False)
+    assert "bwc_session" not in bad.headers.get("set-cookie", "")
+    station = sign_in(client, tokens.secrets["station"])
     assert station.status_code == 403
 
 
@@ -68,6 +69,6 @@ def test_in_browser_playback_reads_are_audited(
 def test_logout_forgets_the_cookie(client: TestClient, tokens: Tokens) -> None:
     _login(client, tokens.secrets["reviewer"])
     assert client.get("/", follow_redirects=False).status_code == 200
-    out = client.post("/logout", follow_redirects=False)
+    out = client.post("/logout", data={"csrf": csrf_in(client.get("/").text)}, follow_redirects=False)
     assert out.status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303

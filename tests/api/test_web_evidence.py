@@ -13,6 +13,7 @@ from api.app import create_app
 from audit.fixity import run_checks, select_targets
 from storage.db import transaction
 from tests.api.conftest import Tokens, make_tokens
+from tests.api.web_client import use_session
 from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.evidence import ACTION, CASE, Case, cli_for
 
@@ -21,7 +22,7 @@ from tests.fixtures.evidence import ACTION, CASE, Case, cli_for
 def web(case: Case) -> Iterator[tuple[TestClient, Tokens]]:
     with TestClient(create_app(case.rt.settings)) as c:
         tokens = make_tokens(case.rt)
-        c.cookies.set("bwc_token", tokens.secrets["reviewer"])
+        use_session(c, case.rt, tokens.secrets["reviewer"])
         yield c, tokens
 
 
@@ -96,5 +97,5 @@ def test_the_case_page_has_an_export_button_that_downloads_the_bag(case: Case, w
     assert download.status_code == 200 and download.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(BytesIO(download.content)) as zf:
         assert f"bwc-export-{CASE}/data/case.json" in zf.namelist()
-    client.cookies.set("bwc_token", tokens.secrets["auditor"])
+    use_session(client, case.rt, tokens.secrets["auditor"])
     assert "Export for court" not in client.get(f"/cases/{CASE}").text  # auditors may not take evidence out

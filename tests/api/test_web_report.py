@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from storage.db import transaction
 from storage.runtime import Runtime
 from tests.api.conftest import Tokens
+from tests.api.web_client import signed_in
 from tests.fixtures.audit_data import action, recording, utc
 
 HOSTILE = "<script>alert(1)</script>"
@@ -20,8 +21,7 @@ MAY = {"from": "2024-05-01", "to": "2024-05-31"}
 
 
 def login(client: TestClient, secret: str) -> None:
-    response = client.post("/login", data={"token": secret}, follow_redirects=False)
-    assert response.status_code == 303, response.text
+    signed_in(client, secret)
 
 
 @pytest.fixture
@@ -139,9 +139,14 @@ def test_bad_filters_are_shown_not_500(client: TestClient, tokens: Tokens, findi
     unknown = client.get("/reports/missing", params={**MAY, "unit": "NOPE"})
     assert unknown.status_code == 400 and "unknown unit" in unknown.text and "<form" in unknown.text
     backwards = client.get("/reports/missing", params={"from": "2024-06-01", "to": "2024-05-01"})
-    assert backwards.status_code == 400 and "is after" in backwards.text
+    assert backwards.status_code == 400 and "The start date is after the end date." in backwards.text
     bad_date = client.get("/reports/missing", params={"from": "2024-13-01", "to": ""})
-    assert bad_date.status_code == 400 and "not a date" in bad_date.text
+    assert bad_date.status_code == 400 and "A date is not valid" in bad_date.text
+    # in Chinese: Chinese words, never the command line's flags
+    zh = client.get("/reports/missing", params={"from": "2024-06-01", "to": "2024-05-01", "lang": "zh"})
+    assert zh.status_code == 400 and "起始日期晚于截止日期。" in zh.text and "--" not in zh.text
+    zh_unit = client.get("/reports/missing", params={**MAY, "unit": "NOPE", "lang": "zh"})
+    assert zh_unit.status_code == 400 and "输入的值无效" in zh_unit.text and "unknown unit" not in zh_unit.text
 
 
 def test_first_visit_shows_the_last_thirty_days_and_empty_dates_mean_open(
