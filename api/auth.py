@@ -168,5 +168,10 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     if row is None:
         return None
     token, code = row
+    return principal_of(session, token, code)
+
+
+def principal_of(session: Session, token: ApiToken, station_code: str | None) -> Principal:
+    """The caller a live token stands for, units included: the API's bearer and the pages' session alike."""
     units = frozenset(token_units(session, [token.id]).get(token.id, [])) if token.role == SCOPED_ROLE else frozenset()
-    return Principal(token.id, token.name, token.role, token.station_id, code, units)
+    return Principal(token.id, token.name, token.role, token.station_id, station_code, units)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, hash_token
+from api.auth import Principal, hash_token, principal_of
 from storage.models import ApiToken, LoginFailure, Station, WebSession, WebViewing
 from storage.types import utcnow
 
@@ -89,7 +89,7 @@ def signed_in(session: Session, key: str | None) -> SignedIn | None:
     if row is None:
         return None
     web, token, code = row
-    return SignedIn(web.id, web.csrf, Principal(token.id, token.name, token.role, token.station_id, code))
+    return SignedIn(web.id, web.csrf, principal_of(session, token, code))
 
 
 def end_session(session: Session, session_id: int) -> None:

@@ -217,7 +217,10 @@ class PageRoute(APIRoute):
                 if not hasattr(request.state, "signed_in"):  # refused before the page asked who is calling
                     who_is_calling(request, request.app.state.runtime)
                 web: SignedIn | None = request.state.signed_in
-                response = message(request, lang, status, text, who=web.principal if web else None)
+                heading = None
+                if isinstance(exc, BwcError) and exc.code == "approval_required":  # outside the reviewer's units
+                    heading, text = TEXT[lang]["approval_heading"], TEXT[lang]["approval_required"]
+                response = message(request, lang, status, text, who=web.principal if web else None, heading=heading)
             return _with_page_headers(response)
 
         return page_handler

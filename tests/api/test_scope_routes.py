@@ -23,6 +23,7 @@ from storage.types import utcnow
 from tests.api.test_auth import API_ACCESS, PUBLIC, WEB_ACCESS
 from tests.api.test_scope import Scene
 from tests.api.test_scope import scene as scene
+from tests.api.web_client import signed_in
 
 
 def _api_routes() -> list[tuple[str, set[str], APIRoute]]:
@@ -118,7 +119,7 @@ def test_scoped_route_keeps_another_units_evidence_out(
         response = client.request(method, url, headers=scene.auth(scene.carol))
     else:
         client.cookies.clear()
-        assert client.post("/login", data={"token": scene.carol}, follow_redirects=False).status_code == 303
+        signed_in(client, scene.carol)
         response = client.request(method, url)
     if response.status_code == 403:
         body: Any = response.json() if "json" in response.headers.get("content-type", "") else None
