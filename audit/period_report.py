@@ -27,9 +27,9 @@ VERDICT_KEYS = ("complete", "pending", "incomplete", "unjudged")
 TOP_REASONS = 5
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a year holds some 100,000 of them, and frozen construction is slower
 class ActionLine:
-    """One action as the report needs it (times in UTC, verdict effective)."""
+    """One action as the report needs it (times in UTC, verdict effective); treat as read-only."""
 
     id: int
     action_id: str
@@ -151,9 +151,22 @@ class PeriodReport:
     actions: tuple[ActionLine, ...] = field(default=())  # the period's, for the drill-down
 
 
+_SLOT = {key: i for i, key in enumerate(VERDICT_KEYS)}
+
+
+def tallies(pairs: Iterable[tuple[str | None, ActionLine]]) -> dict[str | None, Tally]:
+    """Per key, the actions by verdict, in one pass (a year's actions cross every device and officer)."""
+    counts: dict[str | None, list[int]] = {}
+    for key, a in pairs:
+        c = counts.get(key)
+        if c is None:
+            c = counts[key] = [0, 0, 0, 0]
+        c[_SLOT.get(a.verdict, 3)] += 1
+    return {key: Tally(sum(c), *c) for key, c in counts.items()}
+
+
 def tally(actions: Iterable[ActionLine]) -> Tally:
-    counts = Counter(a.verdict if a.verdict in VERDICT_KEYS else "unjudged" for a in actions)
-    return Tally(sum(counts.values()), *(counts[k] for k in VERDICT_KEYS))
+    return tallies((None, a) for a in actions).get(None, Tally())
 
 
 def top_reasons(actions: Iterable[ActionLine], n: int = TOP_REASONS) -> tuple[tuple[str, int], ...]:
@@ -222,6 +235,7 @@ def build_period_report(
         previous = {k: v for k, v in previous.items() if k == unit}
         uploads = [u for u in uploads if u.unit == unit]
     now_by = _by((a.unit, a) for a in current)
+    now_tally = tallies((a.unit, a) for a in current)
     uploads_by: dict[str | None, list[UploadLine]] = defaultdict(list)
     for u in uploads:
         uploads_by[u.unit].append(u)
@@ -229,7 +243,7 @@ def build_period_report(
     sections = tuple(
         UnitSection(
             key,
-            tally(now_by.get(key, [])),
+            now_tally.get(key, Tally()),
             previous.get(key, Tally()),
             uploads_of(uploads_by.get(key, [])),
             top_reasons(now_by.get(key, [])),
@@ -239,22 +253,22 @@ def build_period_report(
     )
     total = UnitSection(
         None,
-        tally(current),
+        _sum_tallies(now_tally.values()),
         _sum_tallies(previous.values()),
         uploads_of(uploads),
         top_reasons(current),
         None if findings is None else _sum_findings(s.findings for s in sections if s.findings is not None),
     )
-    by_device = _by((d, a) for a in current for d in a.devices)
+    by_device = tallies((d, a) for a in current for d in a.devices)
     device_uploads: dict[str | None, list[UploadLine]] = defaultdict(list)
     for u in uploads:
         device_uploads[u.device].append(u)
     devices = tuple(
-        Breakdown(k, tally(by_device.get(k, [])), uploads_of(device_uploads.get(k, [])))
+        Breakdown(k, by_device.get(k, Tally()), uploads_of(device_uploads.get(k, [])))
         for k in _order([*by_device, *device_uploads])
     )
-    by_officer = _by((o, a) for a in current for o in (a.carriers or (None,)))
-    officers = tuple(Breakdown(k, tally(by_officer[k])) for k in _order(by_officer))
+    by_officer = tallies((o, a) for a in current for o in (a.carriers or (None,)))
+    officers = tuple(Breakdown(k, by_officer[k]) for k in _order(by_officer))
     return PeriodReport(
         period=period,
         previous=period.previous(),
