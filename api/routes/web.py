@@ -34,7 +34,7 @@ router.include_router(web_reports.router)
 COOKIE_MAX_AGE = 12 * 3600
 RECENT = 50
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-STATIC_TYPES = {".css": "text/css; charset=utf-8"}
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
 
 @router.get("/static/{name}")
