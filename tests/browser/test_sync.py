@@ -19,7 +19,8 @@ POSITIONS = """() => {
     device: v.closest('.sync-tile').dataset.device, at: v.currentTime, want: (clock - v.dataset.clipStart) / 1000,
     paused: v.paused, ready: v.readyState, clock: clock}));
 }"""
-ALL_PLAYING = """n => { const vs = Array.from(document.querySelectorAll('.sync-tile video')).filter(v => v.dataset.recording);
+ALL_PLAYING = """n => {
+  const vs = Array.from(document.querySelectorAll('.sync-tile video')).filter(v => v.dataset.recording);
   return vs.length === n && vs.every(v => !v.paused && !v.seeking && v.readyState >= 3); }"""
 
 
