@@ -68,7 +68,7 @@ def test_action_page_has_header_timeline_and_reasons(
     assert "2024-05-01 08:00:00 – 08:00:20 (UTC)" in html
     # one lane per device, one shaded band per shortfall, one bar per recording linking to its player
     assert html.count('<g class="lane"') == 3
-    assert re.findall(r'data-device="([^"]+)"', html) == ["DEV-1", "DEV-2", "DEV-3"]
+    assert re.findall(r'<g class="lane" data-device="([^"]+)"', html) == ["DEV-1", "DEV-2", "DEV-3"]
     assert html.count('class="shortfall"') == 2
     assert "From 2024-05-01 08:00:00 to 2024-05-01 08:00:05 fewer devices than required" in html
     assert "From 2024-05-01 08:00:10 to 2024-05-01 08:00:20" in html
