@@ -176,3 +176,7 @@ def test_stylesheet_is_served_and_paths_are_not(client: TestClient) -> None:
     assert "svg.timeline" in css.text
     assert client.get("/static/..%2Fapp.py").status_code == 404
     assert client.get("/static/missing.css").status_code == 404
+    for name in ("sync.js", "timeline.js", "play.js"):  # the pages' plain scripts, no build step
+        js = client.get(f"/static/{name}")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript"), name
+    assert client.get("/static/missing.js").status_code == 404
