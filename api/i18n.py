@@ -139,6 +139,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sync_title": "All cameras on one clock",
         "sync_not_recording": "not recording at this moment",
         "sync_play": "Play all",
+        "sync_press_play": "press Play all (playing is recorded in the audit log)",
         "sync_pause": "Pause",
         "sync_seek": "Time",
         "sync_note": (
@@ -279,6 +280,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sync_title": "所有执法记录仪同步播放",
         "sync_not_recording": "此时未在录像",
         "sync_play": "全部播放",
+        "sync_press_play": "请点击“全部播放”（播放将记入审计日志）",
         "sync_pause": "暂停",
         "sync_seek": "时间",
         "sync_note": "各设备已按时钟偏差校正；时钟显示执法行动的实际时间。声音来自第一部设备。",

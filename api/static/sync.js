@@ -14,6 +14,8 @@
   });
   var DRIFT = 0.35; // seconds a video may stray from the clock before it is put back
   var anchorClock = +root.dataset.actionStart, anchorPerf = performance.now(), playing = false;
+  // Nothing is fetched until someone asks to play or seek: viewing the action is not an evidence read.
+  var armed = false;
   var sound = false;
   var tiles = Array.prototype.map.call(root.querySelectorAll(".sync-tile"), function (el, i) {
     var tile = { el: el, video: el.querySelector("video"), state: el.querySelector(".sync-state"),
@@ -34,6 +36,7 @@
   }
 
   function follow(tile, clock) {
+    if (!armed) return;
     var clip = clipAt(tile, clock), video = tile.video;
     if (clip !== tile.clip) {
       tile.clip = clip;
@@ -66,13 +69,15 @@
     tiles.forEach(function (tile) { follow(tile, clock); });
   }
 
-  function seek(clock) {
+  function seek(clock, asked) {
+    if (asked !== false) armed = true;
     anchorClock = Math.min(Math.max(clock, viewStart), viewEnd);
     anchorPerf = performance.now();
     sync();
   }
 
   function play() {
+    armed = true;
     if (now() >= viewEnd) anchorClock = viewStart;
     anchorPerf = performance.now();
     playing = true;
@@ -95,5 +100,5 @@
   window.setInterval(sync, 200);
   window.bwcSync = { seek: seek, play: play, pause: pause, now: now };
   var at = +(new URLSearchParams(window.location.search).get("at") || "");
-  seek(at > 0 ? at : anchorClock);
+  seek(at > 0 ? at : anchorClock, false);
 })();

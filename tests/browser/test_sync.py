@@ -35,6 +35,8 @@ def test_two_cameras_play_on_one_clock_and_seek_together(reviewer: Any, server: 
     section = reviewer.locator("section.sync")
     start = int(section.get_attribute("data-action-start") or 0)
     assert reviewer.locator(".sync-tile").count() == 2
+    # looking at the action fetches no evidence: nothing loads until someone presses play
+    assert reviewer.evaluate("Array.from(document.querySelectorAll('.sync-tile video')).map(v => v.src)") == ["", ""]
     reviewer.click(".sync-play")
     reviewer.wait_for_function(ALL_PLAYING, arg=2)
     seek_with_slider(reviewer, start + 30_000)
