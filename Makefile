@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph lock bench clean
+.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph browser chromium demo lock bench clean
 
 run: setup
 	$(BIN)/bwc init
@@ -45,6 +45,32 @@ ceph:
 	    radosgw ceph-mon ceph-osd ceph-common openssl curl >/dev/null \
 	  || echo "NOTE: Ceph's packages could not be installed: the RGW tests skip (under CI=true they fail)."; }
 
+# The browser tests (tests/browser): Debian's Chromium, driven by Playwright (which never downloads a browser),
+# and axe-core from the npm registry, its one minified file unpacked into the tests' fixtures. Where either
+# cannot be had the browser tests skip with a note (under CI=true they fail instead).
+AXE_VERSION := 4.14.1
+AXE_JS := tests/browser/fixtures/axe.min.js
+browser: chromium $(AXE_JS)
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "Chromium not found: installing Debian's chromium (for the browser tests)"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get \
+	    -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >/dev/null \
+	  || echo "NOTE: Chromium could not be installed: the browser tests skip (under CI=true they fail)."; }
+
+$(AXE_JS):
+	@mkdir -p $(@D); tmp=$$(mktemp -d); \
+	if (cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	    && tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE); then \
+	  cp $$tmp/package/LICENSE $(@D)/axe-core.LICENSE && cp $$tmp/package/axe.min.js $@; \
+	else echo "NOTE: axe-core could not be fetched with npm: the browser tests skip (under CI=true they fail)."; fi; \
+	rm -rf $$tmp
+
+# A small true city in the embedded default (or BWC_HOME) and a reviewer's sign-in; then `make run`.
+demo: setup
+	$(BIN)/bwc demo
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,7 +78,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ffmpeg pdf-tools ceph
+pytest: $(STAMP) ffmpeg pdf-tools ceph browser
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
 	  "its tests are skipped and only the SQLite half runs (under CI=true they fail instead)."
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -198,6 +198,35 @@ TEXT: dict[str, dict[str, str]] = {
         "recording": "Recording",
         "damaged_warning": "This recording failed its fixity check: its bytes are not the ones received.",
         "play_anyway": "Play it anyway (recorded in the audit log)",
+        "missing_lane_short": "(missing device)",
+        "missing_lane": "no device on record: the rule needs another camera here",
+        "recorded_nothing": "recorded nothing",
+        "what_is_missing": "What is missing, and why",
+        "shortfall_story": "{start}–{end} ({length}): missing {missing}; recording: {recording}.",
+        "unnamed_device": "a device not on record",
+        "nobody": "none",
+        "play_from_here": "Play the cameras from here",
+        "lane_nothing_story": "{device} recorded nothing in this window.",
+        "missing_lane_story": (
+            "Only {have} device(s) on the action; the rule needs {required}: the missing one has an empty lane."
+        ),
+        "does_not_count": "It does not count as coverage.",
+        "sync_title": "All cameras on one clock",
+        "sync_not_recording": "not recording at this moment",
+        "sync_play": "Play all",
+        "sync_press_play": "press Play all (playing is recorded in the audit log)",
+        "sync_pause": "Pause",
+        "sync_seek": "Time",
+        "sync_note": (
+            "Each camera is shifted by its device's clock offset; the clock shows the action's wall-clock time. "
+            "Sound comes from the first camera."
+        ),
+        "unplayable": (
+            "This file could not be read as video or audio when it was taken in, so it cannot be played here. "
+            "Its bytes are kept exactly as received."
+        ),
+        "download_original": "Download the stored file (recorded in the audit log)",
+        "starts_at": "Starts at {t} s into the recording.",
     },
     "zh": {
         "title": "执法记录仪证据管理",
@@ -389,6 +418,27 @@ TEXT: dict[str, dict[str, str]] = {
         "recording": "录像",
         "damaged_warning": "此录像完整性校验失败：存储内容与接收时不一致。",
         "play_anyway": "仍然播放（将记入审计日志）",
+        "missing_lane_short": "（缺少的设备）",
+        "missing_lane": "没有登记设备：规定此处还需一部执法记录仪",
+        "recorded_nothing": "未录像",
+        "what_is_missing": "缺失内容及原因",
+        "shortfall_story": "{start}–{end}（{length}）：缺少 {missing}；在录：{recording}。",
+        "unnamed_device": "一部未登记的设备",
+        "nobody": "无",
+        "play_from_here": "从此处同步播放",
+        "lane_nothing_story": "{device} 在此时段内没有录像。",
+        "missing_lane_story": "本次行动仅有 {have} 部设备，规定需要 {required} 部：缺少的设备显示为空行。",
+        "does_not_count": "不计入覆盖。",
+        "sync_title": "所有执法记录仪同步播放",
+        "sync_not_recording": "此时未在录像",
+        "sync_play": "全部播放",
+        "sync_press_play": "请点击“全部播放”（播放将记入审计日志）",
+        "sync_pause": "暂停",
+        "sync_seek": "时间",
+        "sync_note": "各设备已按时钟偏差校正；时钟显示执法行动的实际时间。声音来自第一部设备。",
+        "unplayable": "该文件入库时无法识别为视频或音频，因此无法在此播放。其内容按接收时原样保存。",
+        "download_original": "下载存储的文件（将记入审计日志）",
+        "starts_at": "从录像第 {t} 秒开始播放。",
     },
 }
 

@@ -199,6 +199,15 @@ def check_unit(scope: Scope, unit: str | None, what: str) -> None:
         raise _outside(what, scope)
 
 
+def report_units(scope: Scope, unit: str | None) -> str | frozenset[str] | None:
+    """The units a missing report covers: the one asked for (if it is the caller's), else all the caller's."""
+    if scope.units is None or unit is not None:
+        return report_unit(scope, unit)
+    if not scope.units:
+        raise _outside("the missing report", scope)
+    return next(iter(scope.units)) if len(scope.units) == 1 else scope.units
+
+
 def report_unit(scope: Scope, unit: str | None) -> str | None:
     """The unit a reviewer's missing report covers: the one asked for if it is theirs, else their only one."""
     if scope.units is None:

@@ -8,7 +8,7 @@ period: actions with their devices, officers and links in four, the period's rec
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,12 +45,14 @@ def missing_report(
     settings: Settings,
     date_from: date | None,
     date_to: date | None,
-    unit: str | None,
+    unit: str | Collection[str] | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Actions whose verdict is not ``complete``, per-unit totals, late uploads, missing files, unclaimed."""
+    """Actions whose verdict is not ``complete``, per-unit totals, late uploads, missing files, unclaimed.
+
+    ``unit`` is one unit's code, several (a reviewer of several units), or None for every unit."""
     lo, hi = period_bounds(date_from, date_to, settings.tz)
-    unit_id = _unit_id(session, unit)
+    unit_id = _unit_ids(session, unit)
     in_period = _action_filter(lo, hi, unit_id)
     open_actions = [*in_period, Action.verdict.is_(None) | (Action.verdict != "complete")]
     recordings = _period_recordings(session, lo, hi, unit_id)
@@ -58,7 +60,7 @@ def missing_report(
     return {
         "from": date_from.isoformat() if date_from else None,
         "to": date_to.isoformat() if date_to else None,
-        "unit": unit,
+        "unit": unit if unit is None or isinstance(unit, str) else ", ".join(sorted(unit)),
         "timezone": settings.timezone,
         "generated_at": iso(now),
         "actions": actions_json(session, open_actions, now),
@@ -70,23 +72,24 @@ def missing_report(
     }
 
 
-def _unit_id(session: Session, unit: str | None) -> int | None:
+def _unit_ids(session: Session, unit: str | Collection[str] | None) -> list[int] | None:
     if unit is None:
         return None
-    found = session.scalar(select(Unit.id).where(Unit.code == unit))
-    if found is None:
+    codes = {unit} if isinstance(unit, str) else set(unit)
+    found = dict(session.execute(select(Unit.code, Unit.id).where(Unit.code.in_(sorted(codes)))).tuples().all())
+    if isinstance(unit, str) and unit not in found:
         raise BadInput(f"unknown unit {unit!r}")
-    return found
+    return sorted(found.values())
 
 
-def _action_filter(lo: datetime | None, hi: datetime | None, unit_id: int | None) -> list[Any]:
+def _action_filter(lo: datetime | None, hi: datetime | None, unit_id: list[int] | None) -> list[Any]:
     conditions: list[Any] = []
     if lo is not None:
         conditions.append(Action.started_at >= lo)
     if hi is not None:
         conditions.append(Action.started_at < hi)
     if unit_id is not None:
-        conditions.append(Action.unit_id == unit_id)
+        conditions.append(Action.unit_id.in_(unit_id))
     return conditions
 
 
@@ -126,7 +129,7 @@ def _unit_row(code: str | None, c: dict[str, int]) -> dict[str, Any]:
 
 
 def _period_recordings(
-    session: Session, lo: datetime | None, hi: datetime | None, unit_id: int | None
+    session: Session, lo: datetime | None, hi: datetime | None, unit_id: list[int] | None
 ) -> list[dict[str, Any]]:
     """The period's recordings (by device start time) with their device and whether any action claims them."""
     conditions: list[Any] = [Recording.started_at.is_not(None)]
@@ -135,7 +138,7 @@ def _period_recordings(
     if hi is not None:
         conditions.append(Recording.started_at < hi)
     if unit_id is not None:
-        conditions.append(Recording.device_id.in_(select(Device.id).where(Device.unit_id == unit_id)))
+        conditions.append(Recording.device_id.in_(select(Device.id).where(Device.unit_id.in_(unit_id))))
     query = (
         select(
             Recording.id,

@@ -15,7 +15,7 @@ from api.params import SeqQuery
 from api.period_download import PDF, period_disposition, render_period
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
-from audit.access import report_unit, scope_for
+from audit.access import report_units, scope_for
 from audit.period_query import ledger_findings, period_report, report_json
 from audit.report_formats import render_csv, render_json, render_xlsx
 from audit.reports import missing_report
@@ -47,8 +47,9 @@ def report_missing(
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
     start, end = date_param(from_, "from"), date_param(to, "to")
-    unit = report_unit(scope_for(session, who, utcnow()), unit)
-    report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    covered = report_units(scope_for(session, who, utcnow()), unit)
+    report = missing_report(session, rt.settings, start, end, covered, utcnow())
+    unit = covered if isinstance(covered, str) else None  # several units: the file is named for none
     if format == "json":
         return Response(render_json(report), media_type="application/json")
     stem = f"missing-{start or 'start'}-{end or 'now'}"

@@ -18,9 +18,17 @@ from api.routes.actions import case_actions
 from api.routes.cases import export_response
 from api.routes.web_common import LangQuery, PageRoute, guard, not_found, page, pick_lang
 from api.routes.web_scope import approval_page
-from api.routes.web_timeline import BarIn, Timeline, build_timeline
+from api.routes.web_timeline import (
+    BarIn,
+    Timeline,
+    build_timeline,
+    length_label,
+    seek_seconds,
+    sync_cameras,
+)
 from audit.access import ApprovalRequired, action_condition, check_action, note_uses, scope_for
 from audit.holds import case_hold_json
+from audit.labels import reason_label
 from audit.shapes import action_json, actions_json
 from audit.trail import recording_trail
 from config.errors import NotFound
@@ -174,7 +182,13 @@ def action_page(
         who=who,
         action=data,
         recordings=[recording_json(r) for r in recordings],
-        timeline=action_timeline(rt.settings, action, data, recordings),
+        timeline=(timeline := action_timeline(rt.settings, action, data, recordings)),
+        sync=sync_cameras(timeline, recordings),
+        action_start=action.started_at,
+        required_devices=rt.settings.min_devices,
+        length_label=length_label,
+        seek_seconds=seek_seconds,
+        reason_label=lambda code: reason_label(code, lang),
         trail=recording_trail(session, recordings),
     )
 
@@ -201,5 +215,12 @@ def action_timeline(settings: Settings, action: Action, data: dict[str, Any], re
         if r.get("code") == "shortfall" and r.get("from") and r.get("to")
     ]
     return build_timeline(
-        action.started_at, action.ended_at, devices, bars, shortfalls, settings.tz, settings.link_margin_seconds
+        action.started_at,
+        action.ended_at,
+        devices,
+        bars,
+        shortfalls,
+        settings.tz,
+        settings.link_margin_seconds,
+        required=settings.min_devices,
     )

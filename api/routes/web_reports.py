@@ -21,7 +21,7 @@ from api.routes.actions import date_param
 from api.routes.reports import XLSX
 from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
 from api.routes.web_scope import approval_page
-from audit.access import ApprovalRequired, report_unit, scope_for
+from audit.access import ApprovalRequired, report_units, scope_for
 from audit.report_formats import render_csv, render_xlsx
 from audit.reports import missing_report
 from config.errors import BadInput
@@ -78,9 +78,9 @@ def report_page(
         error = TEXT[lang]["from_after_to"]
         return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
     try:
-        unit = report_unit(scope_for(session, who, utcnow()), unit)
-        form["unit"] = unit or ""
-        report = missing_report(session, rt.settings, start, end, unit, utcnow())
+        covered = report_units(scope_for(session, who, utcnow()), unit)
+        form["unit"] = covered if isinstance(covered, str) else ""
+        report = missing_report(session, rt.settings, start, end, covered, utcnow())
     except ApprovalRequired as exc:
         return approval_page(request, lang, who, exc)
     except BadInput as exc:  # an unknown unit, or a reviewer of several units who named none
@@ -107,10 +107,11 @@ def report_download(
     unit = unit or None
     start, end = period(from_, to, _today(rt.settings.tz))
     try:
-        unit = report_unit(scope_for(session, who, utcnow()), unit)
+        covered = report_units(scope_for(session, who, utcnow()), unit)
     except ApprovalRequired as exc:
         return approval_page(request, lang, who, exc)
-    report = missing_report(session, rt.settings, start, end, unit, utcnow())
+    report = missing_report(session, rt.settings, start, end, covered, utcnow())
+    unit = covered if isinstance(covered, str) else None
     if fmt == "csv":
         body, media = render_csv(report), "text/csv; charset=utf-8"
     else:

@@ -10,7 +10,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from storage.models import Recording
 
 WIDTH = 1000.0
 LABEL_WIDTH = 150.0
@@ -49,9 +52,15 @@ class Bar:
 
 @dataclass(frozen=True)
 class Lane:
-    device: str
+    """A device's row; ``device`` is None for a device the rule requires that no record names (a missing camera)."""
+
+    device: str | None
     y: float
     bars: list[Bar] = field(default_factory=list)
+
+    @property
+    def recorded_nothing(self) -> bool:
+        return not self.bars
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,12 @@ class Band:
     start: datetime
     end: datetime
     devices_recording: tuple[str, ...]
+    devices_missing: tuple[str, ...] = ()  # the lanes' devices not recording then
+    unnamed_missing: int = 0  # required devices that no record names, missing as well
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -142,22 +157,30 @@ def build_timeline(
     shortfalls: Sequence[tuple[datetime, datetime, tuple[str, ...]]],
     tz: ZoneInfo,
     margin_seconds: float = 0.0,
+    required: int = 0,
 ) -> Timeline:
-    """Lay out one lane per device (in the order given) with its bars, and a band per shortfall."""
+    """Lay out one lane per device (in the order given) with its bars, and a band per shortfall.
+
+    When fewer devices than ``required`` are on record, empty lanes without a name stand for the missing
+    ones: an auditor sees the second camera that should have been there, not a lone lane that looks fine.
+    """
     view_start, view_end = view_bounds(started_at, ended_at, margin_seconds)
     scale = _Scale(view_start, view_end)
+    rows: list[str | None] = [*devices, *([None] * max(required - len(devices), 0))]
     lanes: list[Lane] = []
-    for index, device in enumerate(devices):
+    for index, device in enumerate(rows):
         y = TOP + index * LANE_HEIGHT
         lane = Lane(device, y)
         for bar in sorted((b for b in bars if b.device == device), key=lambda b: (b.start, b.recording_id)):
             lane.bars.append(_bar(scale, bar, y + (LANE_HEIGHT - BAR_HEIGHT) / 2))
         lanes.append(lane)
-    bottom = TOP + len(devices) * LANE_HEIGHT
+    bottom = TOP + len(rows) * LANE_HEIGHT
+    unnamed = len(rows) - len(devices)
     bands = []
     for start, end, recording in shortfalls:
         x, width = scale.span(start, end)
-        bands.append(Band(x, width, start, end, recording))
+        missing = tuple(d for d in devices if d not in recording)
+        bands.append(Band(x, width, start, end, recording, missing, unnamed))
     window_x, window_width = scale.span(started_at, ended_at)
     return Timeline(
         width=WIDTH,
@@ -176,9 +199,49 @@ def build_timeline(
     )
 
 
+def length_label(seconds: float) -> str:
+    """A stretch's length as ``m:ss`` (``h:mm:ss`` from an hour), rounded to the second."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def seek_seconds(bar_start: datetime, at: datetime) -> float:
+    """Where in a recording the moment ``at`` falls (0 when it is before the recording began)."""
+    return round(max((at - bar_start).total_seconds(), 0.0), 2)
+
+
 def _bar(scale: _Scale, bar: BarIn, y: float) -> Bar:
     # A recording without an end (unplayable, no duration) is drawn as a thin mark at its start.
     end = bar.end if bar.end is not None and bar.end > bar.start else bar.start
     x, width = scale.span(bar.start, end)
     clipped = bar.start < scale.start or end > scale.end
     return Bar(bar.recording_id, x, max(width, 2.0), y, bar.problem, bar.start, bar.end, clipped)
+
+
+def sync_cameras(timeline: Timeline, recordings: Sequence[Recording]) -> list[dict[str, Any]]:
+    """Per named lane, its playable clips on the action's clock (epoch ms, offsets applied), for ``sync.js``.
+
+    A clip that does not play (unreadable, failed fixity, neither picture nor sound) is left out: the lane
+    then shows "not recording" over that stretch, as the timeline shows it grey.
+    """
+    playable = {
+        r.id for r in recordings if r.status == "ok" and (r.has_video or r.has_audio) and r.fixity_ok is not False
+    }
+    cameras = []
+    for lane in timeline.lanes:
+        if lane.device is None:
+            continue
+        clips = [
+            {
+                "id": bar.recording_id,
+                "start": round(bar.start.timestamp() * 1000),
+                "end": round(bar.end.timestamp() * 1000),
+                "src": f"/recordings/{bar.recording_id}/content",
+            }
+            for bar in lane.bars
+            if bar.recording_id in playable and bar.end is not None and bar.end > bar.start
+        ]
+        cameras.append({"device": lane.device, "clips": clips})
+    return cameras

@@ -275,3 +275,16 @@ def test_cli_token_units_and_access_commands(cli: Any, runtime: Runtime, scene: 
     assert json.loads(cli("access", "list", "--format", "json").stdout)[0]["state"] == "revoked"
     unknown = cli("access", "grant", "--to", "nobody", "--case", "C-U2", "--approver", "H", "--reason", "r")
     assert unknown.exit_code == 2 and "no live token named 'nobody'" in unknown.output
+
+
+def test_a_reviewer_of_several_units_gets_all_of_theirs_in_the_missing_report(
+    client: TestClient, runtime: Runtime, scene: Scene
+) -> None:
+    with transaction(runtime.sessions) as s:
+        _row, both = create_token(s, role="reviewer", name="dora", units=["U1", "U2"], actor="test")
+    report = client.get("/api/v1/reports/missing", headers=Scene.auth(both))
+    assert report.status_code == 200, report.text
+    assert {u["unit"] for u in report.json()["units"]} == {"U1", "U2"}
+    assert report.json()["unit"] == "U1, U2"
+    only = client.get("/api/v1/reports/missing?unit=U2", headers=Scene.auth(both)).json()
+    assert {u["unit"] for u in only["units"]} == {"U2"}

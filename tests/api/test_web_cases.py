@@ -69,7 +69,7 @@ def test_action_page_has_header_timeline_and_reasons(
     assert "2024-05-01 08:00:00 – 08:00:20 (UTC)" in html
     # one lane per device, one shaded band per shortfall, one bar per recording linking to its player
     assert html.count('<g class="lane"') == 3
-    assert re.findall(r'data-device="([^"]+)"', html) == ["DEV-1", "DEV-2", "DEV-3"]
+    assert re.findall(r'<g class="lane" data-device="([^"]+)"', html) == ["DEV-1", "DEV-2", "DEV-3"]
     assert html.count('class="shortfall"') == 2
     assert "From 2024-05-01 08:00:00 to 2024-05-01 08:00:05 fewer devices than required" in html
     assert "From 2024-05-01 08:00:10 to 2024-05-01 08:00:20" in html
@@ -182,3 +182,7 @@ def test_stylesheet_is_served_and_paths_are_not(client: TestClient) -> None:
     assert "svg.timeline" in css.text
     assert client.get("/static/..%2Fapp.py").status_code == 404
     assert client.get("/static/missing.css").status_code == 404
+    for name in ("sync.js", "timeline.js", "play.js"):  # the pages' plain scripts, no build step
+        js = client.get(f"/static/{name}")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript"), name
+    assert client.get("/static/missing.js").status_code == 404

@@ -8,7 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.i18n import REASONS, TEXT, VERDICTS, reason_words, verdict_words
-from api.routes.web_timeline import LABEL_WIDTH, WIDTH, BarIn, build_timeline, tick_step, ticks, view_bounds
+from api.routes.web_timeline import (
+    LABEL_WIDTH,
+    WIDTH,
+    BarIn,
+    build_timeline,
+    length_label,
+    seek_seconds,
+    tick_step,
+    ticks,
+    view_bounds,
+)
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")
@@ -89,3 +99,28 @@ def test_reasons_read_as_sentences_with_local_times() -> None:
     )
     assert reason_words({"code": "too_few_devices"}, "en", str).startswith("Only ? recording")
     assert reason_words({"code": "strange"}, "en", str) == "Reason strange."
+
+
+def test_a_required_device_no_record_names_gets_an_empty_lane() -> None:
+    end = T0 + timedelta(minutes=1)
+    bars = [BarIn(1, "SOLO", T0, end, problem="unplayable")]
+    tl = build_timeline(T0, end, ["SOLO"], bars, [(T0, end, ())], UTC_ZONE, required=2)
+    assert [lane.device for lane in tl.lanes] == ["SOLO", None]
+    assert tl.lanes[1].recorded_nothing and not tl.lanes[0].recorded_nothing
+    assert tl.lanes_bottom == tl.lanes[1].y + tl.lane_height
+    [band] = tl.bands
+    assert band.devices_missing == ("SOLO",) and band.unnamed_missing == 1 and band.seconds == 60
+
+
+def test_enough_devices_get_no_extra_lane_and_bands_name_who_is_missing() -> None:
+    end = T0 + timedelta(minutes=2)
+    gap = (T0, T0 + timedelta(seconds=30), ("A",))
+    tl = build_timeline(T0, end, ["A", "B", "C"], [], [gap], UTC_ZONE, required=2)
+    assert [lane.device for lane in tl.lanes] == ["A", "B", "C"]
+    assert tl.bands[0].devices_missing == ("B", "C") and tl.bands[0].unnamed_missing == 0
+
+
+def test_lengths_and_seek_points_in_words() -> None:
+    assert [length_label(s) for s in (0, 15, 90.4, 3600, 3725)] == ["0:00", "0:15", "1:30", "1:00:00", "1:02:05"]
+    assert seek_seconds(T0, T0 + timedelta(seconds=12.345)) == 12.35
+    assert seek_seconds(T0, T0 - timedelta(seconds=5)) == 0.0

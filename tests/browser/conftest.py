@@ -1,0 +1,158 @@
+"""The browser harness: Debian's Chromium driven by Playwright against a live ``bwc run`` over the demo city.
+
+One demo city per session (``bwc demo``: real ffmpeg clips, real ingest), copied for each module's own server
+(``bwc run`` on a free loopback port, its own BWC_HOME), one browser per session, a fresh context per test.
+Playwright never downloads a browser here: it launches ``/usr/bin/chromium``. Where Chromium or axe-core is
+missing the tests skip with a plain message; under ``CI=true`` they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.cli import run_bwc
+from tests.fixtures.s3 import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE_JS = Path(__file__).resolve().parent / "fixtures" / "axe.min.js"
+BWC = Path(sys.executable).with_name("bwc")
+# The flags that work on this machine's closed network (no background fetches, no sandbox as root).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required under CI=true)")
+    pytest.skip(reason)
+
+
+@dataclass
+class Demo:
+    home: Path
+    token: str
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    token: str
+
+
+@pytest.fixture(scope="session")
+def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """``bwc demo`` in a fresh home: the same city a newcomer gets, made once per session."""
+    home = tmp_path_factory.mktemp("demo-city") / "home"
+    done = run_bwc("demo", env={"BWC_HOME": str(home)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return Demo(home, done.stdout.strip())
+
+
+def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bwc run exited with status {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.1)  # polling a process we cannot get an event from
+    raise RuntimeError(f"bwc run did not answer at {url} within {timeout} s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(demo_city: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A live ``bwc run`` (uvicorn, API-only) over this module's own copy of the demo city."""
+    home = tmp_path_factory.mktemp("browser-server") / "home"
+    shutil.copytree(demo_city.home, home)
+    port = free_port()
+    log = home.parent / "bwc-run.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BWC_")} | {"BWC_HOME": str(home)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(BWC), "run", "--host", "127.0.0.1", "--port", str(port), "--no-watch"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answering(url + "/api/v1/healthz", proc, log)
+        yield Server(url, home, demo_city.token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the whole session."""
+    if not CHROMIUM.exists():
+        _unavailable(f"Chromium is not installed at {CHROMIUM} (make test installs Debian's chromium)")
+    if not AXE_JS.exists():
+        _unavailable(f"axe-core is missing at {AXE_JS} (make test fetches it with npm pack)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("screenshots")
+    print(f"\nscreenshots of every page: {folder}")
+    return folder
+
+
+@pytest.fixture
+def anonymous(browser: Any) -> Iterator[Any]:
+    """A page in a fresh context (no cookies): what someone who has not signed in sees."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def reviewer(anonymous: Any, server: Server) -> Any:
+    """A page signed in as the demo's reviewer, through the login form as a person would."""
+    sign_in(anonymous, server, server.token)
+    return anonymous
+
+
+def sign_in(page: Any, server: Server, token: str, lang: str = "en") -> None:
+    page.goto(f"{server.url}/login?lang={lang}")
+    page.fill("input[name=token]", token)
+    with page.expect_navigation():
+        page.press("input[name=token]", "Enter")

@@ -1,0 +1,42 @@
+"""What the browser tests do on every page: look for accessibility violations with axe-core, keep a screenshot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.browser.conftest import AXE_JS
+
+SERIOUS = ("serious", "critical")
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now (WCAG 2.x A and AA rules)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    result: dict[str, Any] = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [v for v in result["violations"] if v.get("impact") in SERIOUS]
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in violations
+    )
+
+
+def shoot(page: Any, folder: Path, name: str) -> Path:
+    """A full-page screenshot for a person to look at; its path is printed (``pytest -s`` shows it)."""
+    path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".png")
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def check_page(page: Any, folder: Path, name: str) -> None:
+    """Screenshot first (so a failing page can still be looked at), then no serious accessibility violation."""
+    shoot(page, folder, name)
+    found = axe_violations(page)
+    assert not found, f"{name}: {describe(found)}"
