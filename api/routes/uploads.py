@@ -224,7 +224,14 @@ async def create_upload(
     return Response(status_code=201, headers=headers)
 
 
-@router.head("/uploads/{upload_id}", summary="How far an upload got (tus; station)")
+@router.head(
+    "/uploads/{upload_id}",
+    summary="How far an upload got (tus; station)",
+    responses={
+        404: {"description": "No such upload (or it expired)"},
+        412: {"description": "Tus-Resumable is not 1.0.0"},
+    },
+)
 async def upload_offset(rt: RuntimeDep, who: Station, upload_id: UploadId, tus_resumable: TusHeader = None) -> Response:
     _tus(tus_resumable)
     view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
