@@ -115,10 +115,20 @@ def test_the_image_runs_as_the_uid_the_manifests_expect_and_carries_ffmpeg() -> 
 def test_compose_file_is_valid_where_docker_compose_exists(tmp_path: Path) -> None:
     compose = DEPLOY / "compose.yaml"
     doc = yaml.safe_load(compose.read_text())
-    assert {"db", "bwc"} <= set(doc["services"])
+    assert {"db", "bwc", "station"} <= set(doc["services"])
+    assert "--no-watch" in doc["services"]["bwc"]["command"]  # the station watches the folder, not the service
+    station = doc["services"]["station"]
+    argv = station["command"]
+    assert argv[:2] == ["bwc", "watch"] and "--server" in argv and "--token" not in argv
+    assert "BWC_TOKEN" in station["environment"] and not any(
+        k.startswith("BWC_DATABASE") for k in station["environment"]
+    )
+    help_text = CliRunner().invoke(app, ["watch", "--help"], env={"COLUMNS": "200"}).output
+    assert all(option in help_text for option in argv if option.startswith("--"))
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("docker compose is not installed here: only the YAML structure was checked")
-    env = {"POSTGRES_PASSWORD": "x", "MINIO_ROOT_USER": "x", "MINIO_ROOT_PASSWORD": "x", "PATH": "/usr/bin:/bin"}
+    env = {"POSTGRES_PASSWORD": "x", "MINIO_ROOT_USER": "x", "MINIO_ROOT_PASSWORD": "x", "BWC_STATION_TOKEN": "x"}
+    env["PATH"] = "/usr/bin:/bin"
     result = subprocess.run([docker, "compose", "-f", str(compose), "config", "-q"], env=env, capture_output=True)
     assert result.returncode == 0, result.stderr
