@@ -22,16 +22,11 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth import Principal
 from api.i18n import TEXT, pick_lang, reason_words, role_words, status_words, verdict_words, zone_words
-from api.permissions import RULES, allowed, page_capability
+from api.permissions import allowed, page_capability
 from api.web_sessions import SESSION_COOKIE, SignedIn, signed_in
 from config.errors import BwcError
 from storage.db import reading
 from storage.runtime import Runtime
-
-# Who may sign in to the pages, play evidence, administer: read from the one permission table.
-PAGE_ROLES = RULES["pages.browse"].roles | {"admin"}
-PLAY_ROLES = RULES["recordings.content"].roles | {"admin"}
-ADMIN_ROLES = RULES["admin.pages"].roles | {"admin"}
 
 LangQuery = Annotated[str | None, Query(max_length=8)]
 
@@ -227,9 +222,6 @@ class PageRoute(APIRoute):
 
 
 __all__ = [
-    "ADMIN_ROLES",
-    "PAGE_ROLES",
-    "PLAY_ROLES",
     "LangQuery",
     "PageRoute",
     "error_text",
