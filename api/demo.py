@@ -36,6 +36,7 @@ from storage.types import utcnow
 
 ACTOR = "demo"
 STATION = "ST-DEMO"
+ANCHOR = "scenes.txt"
 WIDTH, HEIGHT, FPS = 320, 180, 10
 
 DEVICES_CSV = """serial,model,unit,clock_offset_seconds
@@ -127,15 +128,22 @@ class DemoError(BwcError):
 
 def scenes(now: datetime) -> dict[str, datetime]:
     """Today's scene began two hours ago (within the upload deadline), yesterday's 30 hours ago (past it)."""
-    today = now.replace(second=0, microsecond=0) - timedelta(hours=2)
+    return _scenes_from(now.replace(second=0, microsecond=0) - timedelta(hours=2))
+
+
+def _scenes_from(today: datetime) -> dict[str, datetime]:
     return {"today": today, "yesterday": today - timedelta(hours=28)}
 
 
 def fill(settings: Settings, *, now: datetime | None = None) -> DemoCity:
-    """Initialise ``settings.home`` and fill it with the demo city; returns a new reviewer token."""
+    """Initialise ``settings.home`` and fill it with the demo city; returns a new reviewer token.
+
+    The first run writes when its scenes began to ``demo-card/scenes.txt``; a later run keeps those times,
+    so running it again adds nothing however much later it runs (a minute boundary used to move the clips).
+    """
     for _line in initialize(settings):
         pass
-    at = scenes(now or utcnow())
+    at = _anchor(settings.home / "demo-card" / ANCHOR, now or utcnow())
     rt = build_runtime(settings)
     try:
         _registry(rt, at)
@@ -149,6 +157,20 @@ def fill(settings: Settings, *, now: datetime | None = None) -> DemoCity:
     finally:
         rt.close()
     return DemoCity(secret, at, tuple(a.action_id for a in ACTIONS), count)
+
+
+def _anchor(path: Path, now: datetime) -> dict[str, datetime]:
+    """The scenes of the first run, kept beside its clips; a new city's scenes when there is none yet."""
+    try:
+        kept = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+    except FileNotFoundError:
+        at = scenes(now)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(at["today"].isoformat() + "\n", encoding="utf-8")
+        return at
+    except ValueError as exc:
+        raise DemoError(f"{path} does not hold a time ({exc}); remove it to start a new demo city") from exc
+    return _scenes_from(kept)
 
 
 def _check(report: object, what: str) -> None:

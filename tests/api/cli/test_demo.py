@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from api.auth import authenticate
-from api.demo import fill
+from api.demo import ANCHOR, DemoError, fill
 from audit.reports import missing_report
 from audit.shapes import action_json
 from config.settings import Settings
@@ -49,8 +51,8 @@ def test_demo_city_has_a_complete_action_and_every_kind_of_gap_once(settings: Se
     assert late == {"CAM-N01", "CAM-N02"}  # yesterday's cameras docked only now
     assert [(m["device"], m["from_sequence"]) for m in report["missing_files"]] == [("CAM-N01", 5)]
 
-    # run again: nothing new but a sign-in
-    again = fill(settings)
+    # run again minutes later (past a minute boundary, which used to move every clip): nothing new but a sign-in
+    again = fill(settings, now=now + timedelta(minutes=7))
     assert again.token != city.token
     rt = build_runtime(settings)
     try:
@@ -65,3 +67,11 @@ def test_bwc_demo_prints_only_the_token_on_stdout(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     [token] = done.stdout.split()
     assert token.startswith("bwc_") and "/login" in done.stderr
+
+
+def test_demo_refuses_a_scene_file_that_holds_no_time_and_says_how_to_start_over(settings: Settings) -> None:
+    card = settings.home / "demo-card"
+    card.mkdir(parents=True)
+    (card / ANCHOR).write_text("yesterday-ish\n", encoding="utf-8")
+    with pytest.raises(DemoError, match="remove it to start a new demo city"):
+        fill(settings)
