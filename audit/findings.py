@@ -28,6 +28,7 @@ from audit.findings_rules import (
     on_cause,
     parse_subject,
 )
+from audit.registry import among
 from config.errors import BadInput, NotFound
 from storage.bulk import table_of, update_rows
 from storage.events import append_event, append_events
@@ -64,7 +65,7 @@ def reconcile(
     existing: dict[tuple[str, str], tuple[int, str, bool, datetime | None]] = {}
     for chunk in _chunks(subjects):
         query = select(t.c.id, t.c.subject, t.c.kind, t.c.status, t.c.cause_present, t.c.closed_at).where(
-            t.c.subject.in_(chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True)
+            among(session, t.c.subject, chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True)
         )
         for fid, subject, kind, status, present, closed_at in run(query.order_by(t.c.id)):
             existing[(subject, kind)] = (fid, status, bool(present), closed_at)  # the latest, were there two
@@ -92,7 +93,8 @@ def _apply_steps(
     histories: dict[int, list[Any]] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        for fid, history in session.connection().execute(select(t.c.id, t.c.history).where(t.c.id.in_(chunk))):
+        query = select(t.c.id, t.c.history).where(among(session, t.c.id, chunk))
+        for fid, history in session.connection().execute(query):
             histories[fid] = list(history or [])
     rows, events = [], []
     for fid in ids:
@@ -145,7 +147,7 @@ def _open(
     kinds = sorted({k for _, k in pairs})
     for chunk in _chunks(sorted({s for s, _ in pairs})):
         query = select(t.c.id, t.c.subject, t.c.kind).where(
-            t.c.subject.in_(chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True), t.c.opened_at == now
+            among(session, t.c.subject, chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True), t.c.opened_at == now
         )
         for fid, subject, kind in run(query.order_by(t.c.id)):
             ids[(subject, kind)] = fid
@@ -169,29 +171,24 @@ def resolve_units(session: Session, subjects: Sequence[str]) -> dict[str, int | 
         keys[kind].append(key)
     found: dict[str, int | None] = {}
     run = session.execute
-    for chunk in _chunks(keys["action"]):
-        found |= {
-            f"action:{k}": u
-            for k, u in run(select(Action.action_id, Action.unit_id).where(Action.action_id.in_(chunk)))
-        }
+    by_key = (
+        ("action", Action.action_id, Action.unit_id),
+        ("device", Device.serial, Device.unit_id),
+        ("officer", Officer.code, Officer.unit_id),
+        ("unit", Unit.code, Unit.id),
+    )
+    for kind, key_column, unit_column in by_key:
+        for chunk in _chunks(keys[kind]):
+            rows = run(select(key_column, unit_column).where(among(session, key_column, chunk)))
+            found |= {f"{kind}:{k}": u for k, u in rows}
     ids = [int(k) for k in keys["recording"] if k.isdigit() and len(k) < 10]
     for start in range(0, len(ids), CHUNK):
         rows = run(
             select(Recording.id, Device.unit_id)
             .outerjoin(Device, Device.id == Recording.device_id)
-            .where(Recording.id.in_(ids[start : start + CHUNK]))
+            .where(among(session, Recording.id, ids[start : start + CHUNK]))
         )
         found |= {f"recording:{k}": u for k, u in rows}
-    for chunk in _chunks(keys["device"]):
-        found |= {
-            f"device:{k}": u for k, u in run(select(Device.serial, Device.unit_id).where(Device.serial.in_(chunk)))
-        }
-    for chunk in _chunks(keys["officer"]):
-        found |= {
-            f"officer:{k}": u for k, u in run(select(Officer.code, Officer.unit_id).where(Officer.code.in_(chunk)))
-        }
-    for chunk in _chunks(keys["unit"]):
-        found |= {f"unit:{k}": u for k, u in run(select(Unit.code, Unit.id).where(Unit.code.in_(chunk)))}
     return found
 
 
