@@ -94,6 +94,8 @@ def access_page(
         grants=list_grants(session, utcnow()),
         reviewers=_reviewers(session),
         max_hours=MAX_HOURS,
+        # after a form was sent, the other language is this page's address, not the form's (a POST route)
+        other_lang_url=f"/admin/access?lang={'en' if lang == 'zh' else 'zh'}",
         **context,
     )
 
