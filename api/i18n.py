@@ -314,7 +314,9 @@ TEXT: dict[str, dict[str, str]] = {
         # -- the access grants page (SPEC §15) --
         "admin_access": "访问授权",
         "grant_new": "授予审查员案件访问权限",
-        "grant_help": "授权到期或被撤销之前，审查员可查看该案件的执法行动和录像并导出。授权、每次使用及撤销均记入审计日志。",
+        "grant_help": (
+            "授权到期或被撤销之前，审查员可查看该案件的执法行动和录像并导出。授权、每次使用及撤销均记入审计日志。"
+        ),
         "grant_to": "审查员（令牌名称）",
         "grant_approver": "审批人（单位负责人）",
         "grant_reason": "理由",
