@@ -108,6 +108,9 @@ def test_a_tokens_secret_is_shown_once_and_revoking_ends_its_sign_in(
     secret = admin.inner_text("code.secret")
     assert secret.startswith("bwc_") and "Copy the secret now" in admin.inner_text("section.new-token")
     check_page(admin, screenshots, "en-admin-tokens-secret-once")
+    admin.reload()  # the browser sends the form again: the name is taken now, and no secret is shown
+    assert "revoke it first" in _alert(admin)
+    assert admin.locator("code.secret").count() == 0 and secret not in admin.content()
     admin.goto(f"{server.url}/admin/tokens?lang=en")  # opened again: the secret is gone for good
     assert admin.locator("code.secret").count() == 0 and secret not in admin.content()
     row = admin.locator("table.admin-tokens tr", has_text="browser-temp")
