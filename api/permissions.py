@@ -85,6 +85,9 @@ PAGES: dict[str, str] = {
     "/admin/{section}/import": "admin.pages",
     "/admin/tokens": "admin.pages",
     "/admin/tokens/{token_id}/revoke": "admin.pages",
+    # the access grants page (SPEC §15): the same capability as /api/v1/access/grants
+    "/admin/access": "access.admin",
+    "/admin/access/{grant_id}/revoke": "access.admin",
     "/reports/period": "reports.period",
     "/reports/period.{fmt}": "reports.period",
 }

@@ -266,7 +266,9 @@ def grant_access(
     if role is None:
         raise NotFound(f"no live token named {holder!r}", code="no_holder")
     if role in UNSCOPED_ROLES or role == "station":
-        raise BadInput(f"{holder!r} holds a {role} token, which is not scoped by unit: nothing to grant")
+        raise BadInput(
+            f"{holder!r} holds a {role} token, which is not scoped by unit: nothing to grant", code="holder_not_scoped"
+        )
     if session.scalar(select(Action.id).where(Action.case_number == case_number).limit(1)) is None:
         raise NotFound(f"no actions for case {case_number!r}", code="no_case")
     grant = AccessGrant(

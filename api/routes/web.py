@@ -22,7 +22,7 @@ from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT, pick_lang
 from api.params import RowId
 from api.permissions import allowed, decide, page_capability
-from api.routes import web_admin, web_cases, web_recordings, web_reports
+from api.routes import web_access, web_admin, web_cases, web_recordings, web_reports
 from api.routes.recordings import get_recording, stream_recording
 from api.routes.web_common import (
     LangQuery,
@@ -62,6 +62,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 router.include_router(web_cases.router)
 router.include_router(web_reports.router)
 router.include_router(web_recordings.router)
+router.include_router(web_access.router)  # before web_admin: /admin/access is not one of its /admin/{section}
 router.include_router(web_admin.router)
 
 RECENT = 50

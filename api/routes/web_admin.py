@@ -41,6 +41,7 @@ CsvFile = Annotated[UploadFile | None, File(description="a CSV file")]
 Importer = Callable[..., ImportReport]
 
 SECTIONS = ("devices", "officers", "assignments", "tokens")
+TABS = (*SECTIONS, "access")  # the access grants have their own page (api/routes/web_access.py)
 IMPORTERS: dict[str, Importer] = {
     "devices": import_devices,
     "officers": import_officers,
@@ -93,7 +94,7 @@ def admin_page(
         status,
         who=who,
         section=section,
-        sections=SECTIONS,
+        sections=TABS,
         rows=_rows(session, section),
         csv_header=HEADERS.get(section),
         roles=ROLES,
@@ -101,12 +102,12 @@ def admin_page(
     )
 
 
-def _admin(request: Request, rt: Runtime, lang: str | None) -> tuple[str, Principal | Response]:
+def admin_caller(request: Request, rt: Runtime, lang: str | None) -> tuple[str, Principal | Response]:
     lang = pick_lang(lang)
     return lang, guard(request, rt, lang)
 
 
-def _refused(request: Request, lang: str, who: Principal, csrf: str) -> Response | None:
+def form_refused(request: Request, lang: str, who: Principal, csrf: str) -> Response | None:
     """The CSRF answer when the form is not ours (foreign origin, or no / a wrong token); None when it is."""
     web = request.state.signed_in
     if form_is_ours(request, csrf, web.csrf if web is not None else None):
@@ -140,7 +141,7 @@ def admin_index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang:
 def admin_section(
     section: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
-    lang, who = _admin(request, rt, lang)
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     if section not in SECTIONS:
@@ -170,10 +171,10 @@ def add_device(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = _admin(request, rt, lang)
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := _refused(request, lang, who, csrf)) is not None:
+    if (refused := form_refused(request, lang, who, csrf)) is not None:
         return refused
     serial = serial.strip()
     try:
@@ -212,10 +213,10 @@ def add_officer(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = _admin(request, rt, lang)
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := _refused(request, lang, who, csrf)) is not None:
+    if (refused := form_refused(request, lang, who, csrf)) is not None:
         return refused
     code = code.strip()
     known = {"yes": True, "no": False}.get(certified)
@@ -250,10 +251,10 @@ def add_assignment(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = _admin(request, rt, lang)
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := _refused(request, lang, who, csrf)) is not None:
+    if (refused := form_refused(request, lang, who, csrf)) is not None:
         return refused
     tz = rt.settings.tz
 
@@ -286,10 +287,10 @@ async def import_csv(
     lang: LangQuery = None,
 ) -> Response:
     """A CSV import as ``bwc … import`` runs it: good rows kept, bad rows listed by line number."""
-    lang, who = _admin(request, rt, lang)
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := _refused(request, lang, who, csrf)) is not None:
+    if (refused := form_refused(request, lang, who, csrf)) is not None:
         return refused
     importer = IMPORTERS.get(section)
     if importer is None:
@@ -330,19 +331,27 @@ def add_token(
     name: Field = "",
     role: Annotated[str, Form(max_length=16)] = "",
     station: Field = "",
+    units: Field = "",
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    """Create a token; its secret is shown on this answer only (only its hash is kept)."""
-    lang, who = _admin(request, rt, lang)
+    """Create a token; its secret is shown on this answer only (only its hash is kept).
+
+    ``units`` (comma-separated) scope a reviewer token (SPEC §15), as ``bwc token create --unit``."""
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := _refused(request, lang, who, csrf)) is not None:
+    if (refused := form_refused(request, lang, who, csrf)) is not None:
         return refused
     try:
         with session.begin_nested():
             token, secret = create_token(
-                session, role=role, name=name, station_code=station.strip() or None, actor=who.actor
+                session,
+                role=role,
+                name=name,
+                station_code=station.strip() or None,
+                units=[u for u in units.split(",") if u.strip()],
+                actor=who.actor,
             )
     except BwcError as exc:
         return admin_page(request, session, lang, who, "tokens", exc.status, error=_error_words(exc))
@@ -353,10 +362,10 @@ def add_token(
 def revoke(
     token_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep, csrf: Csrf = "", lang: LangQuery = None
 ) -> Response:
-    lang, who = _admin(request, rt, lang)
+    lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := _refused(request, lang, who, csrf)) is not None:
+    if (refused := form_refused(request, lang, who, csrf)) is not None:
         return refused
     try:
         with session.begin_nested():

@@ -82,6 +82,10 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/{section}/import"): frozenset(),
     ("POST", "/admin/tokens"): frozenset(),
     ("POST", "/admin/tokens/{token_id}/revoke"): frozenset(),
+    # the access grants page
+    ("GET", "/admin/access"): frozenset(),
+    ("POST", "/admin/access"): frozenset(),
+    ("POST", "/admin/access/{grant_id}/revoke"): frozenset(),
 }
 PUBLIC = {
     ("GET", "/api/v1/healthz"),

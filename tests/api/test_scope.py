@@ -193,7 +193,7 @@ def test_grant_expires(client: TestClient, tokens: Tokens, runtime: Runtime, sce
     [
         ({"to": "nobody", "case_number": "C-U2"}, 404, "no_holder"),
         ({"to": "bob", "case_number": "NO-SUCH"}, 404, "no_case"),
-        ({"to": "auditor-1", "case_number": "C-U2"}, 422, "bad_input"),
+        ({"to": "auditor-1", "case_number": "C-U2"}, 422, "holder_not_scoped"),
         ({"to": "bob", "case_number": "C-U2", "hours": 0}, 422, "validation_error"),
         ({"to": "bob", "case_number": "C-U2", "hours": 100000}, 422, "validation_error"),
         ({"to": "bob", "case_number": "C-U2", "approver": " "}, 422, "bad_approver"),

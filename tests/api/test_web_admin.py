@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from storage.models import ApiToken, Device, DeviceAssignment, Officer
+from storage.models import ApiToken, Device, DeviceAssignment, Officer, TokenUnit
 from storage.runtime import Runtime
 from tests.api.conftest import Tokens, events
 from tests.api.web_client import csrf_in, sign_in, signed_in
@@ -133,3 +133,20 @@ def test_a_new_tokens_secret_is_shown_once_and_revoking_ends_its_sessions(
     again = admin.post(f"/admin/tokens/{token.id}/revoke", data={"csrf": csrf})
     assert again.status_code == 404
     assert [e.actor for e in events(runtime, "token.revoked")] == ["token:admin-1"]
+
+
+def test_a_reviewer_token_made_on_the_page_carries_its_units(admin: TestClient, runtime: Runtime) -> None:
+    csrf = _csrf(admin, "tokens")
+    created = admin.post("/admin/tokens", data={"csrf": csrf, "name": "dora", "role": "reviewer", "units": "U2, U3"})
+    assert created.status_code == 201 and "<td>dora</td><td>reviewer</td><td>U2, U3</td>" in created.text
+    with runtime.sessions() as s:
+        token = s.scalars(select(ApiToken).where(ApiToken.name == "dora")).one()
+        assert sorted(u.unit_code for u in s.scalars(select(TokenUnit).where(TokenUnit.token_id == token.id))) == [
+            "U2",
+            "U3",
+        ]
+    refused = admin.post("/admin/tokens", data={"csrf": csrf, "name": "eve", "role": "auditor", "units": "U2"})
+    assert refused.status_code == 422 and "unit applies to reviewer tokens only" in refused.text
+    assert "--unit" not in refused.text  # no command-line flags on a page
+    with runtime.sessions() as s:
+        assert s.scalars(select(ApiToken).where(ApiToken.name == "eve")).first() is None

@@ -151,6 +151,21 @@ def reviewer(anonymous: Any, server: Server) -> Any:
     return anonymous
 
 
+@pytest.fixture(scope="module")
+def admin_token(server: Server) -> str:
+    """An admin token for this module's server, made as an operator would: ``bwc token create`` on its home."""
+    made = run_bwc("token", "create", "--role", "admin", "--name", "browser-admin", env={"BWC_HOME": str(server.home)})
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+@pytest.fixture
+def admin(anonymous: Any, server: Server, admin_token: str) -> Any:
+    """A page signed in as an administrator, through the login form."""
+    sign_in(anonymous, server, admin_token)
+    return anonymous
+
+
 def sign_in(page: Any, server: Server, token: str, lang: str = "en") -> None:
     page.goto(f"{server.url}/login?lang={lang}")
     page.fill("input[name=token]", token)
