@@ -87,6 +87,13 @@ PAGES: dict[str, str] = {
     "/admin/tokens/{token_id}/revoke": "admin.pages",
     "/reports/period": "reports.period",
     "/reports/period.{fmt}": "reports.period",
+    "/findings": "findings.read",
+    "/findings.{fmt}": "findings.read",
+    "/findings/{finding_id}": "findings.read",
+    "/findings/new": "findings.write",
+    "/findings/{finding_id}/notes": "findings.write",
+    "/findings/{finding_id}/close": "findings.write",
+    "/findings/{finding_id}/waive": "findings.write",
 }
 
 

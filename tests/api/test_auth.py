@@ -82,6 +82,13 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/{section}/import"): frozenset(),
     ("POST", "/admin/tokens"): frozenset(),
     ("POST", "/admin/tokens/{token_id}/revoke"): frozenset(),
+    ("GET", "/findings"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/findings.{fmt}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/findings/{finding_id}"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/findings/new"): frozenset({"auditor"}),
+    ("POST", "/findings/{finding_id}/notes"): frozenset({"auditor"}),
+    ("POST", "/findings/{finding_id}/close"): frozenset({"auditor"}),
+    ("POST", "/findings/{finding_id}/waive"): frozenset({"auditor"}),
 }
 PUBLIC = {
     ("GET", "/api/v1/healthz"),
