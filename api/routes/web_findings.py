@@ -37,7 +37,7 @@ from api.routes.web_common import (
 )
 from audit.access import check_unit, report_units, scope_for
 from audit.findings import change_by_hand, get_finding, open_by_hand
-from audit.findings_ledger import Filters, finding_json, ledger, list_findings, tallies
+from audit.findings_ledger import NO_UNIT, Filters, finding_json, ledger, list_findings, tallies
 from audit.findings_rules import KINDS, LIVE, OPEN, STATUSES, parse_subject
 from audit.labels import finding_kind_words, finding_status_words
 from config.errors import BadInput, BwcError, NotFound
@@ -127,6 +127,7 @@ def ledger_page(
         statuses=STATUSES,
         kinds=KINDS,
         tallies=tallies(found, now),
+        no_unit=NO_UNIT,
         total=len(found),
         findings=[finding_json(f, now) for f in shown],
         page_no=form["page"],

@@ -83,9 +83,13 @@ def test_a_reviewer_sees_only_their_units_findings(
 def test_overdue_findings_are_said_in_words_and_counted(
     client: TestClient, runtime: Runtime, tokens: Tokens, ledger: dict[str, int]
 ) -> None:
+    with transaction(runtime.sessions) as s:  # a camera no unit claims yet: its finding has no unit
+        ad.device(s, "CAM-LOOSE")
+        open_by_hand(s, "device:CAM-LOOSE", "damaged", "lens cracked", "test", utcnow(), {})
     use_session(client, runtime, tokens.secrets["auditor"])
     page = client.get("/findings").text
     assert page.count("OVERDUE since") == 1 and "within deadline" in page
+    assert "<td>(no unit)</td>\n    <td>1</td>" in page and "(no unit 无单位)" not in page
     tally = re.search(rf"<td>{NORTH}</td>\s*<td>(\d+)</td><td>(?:<strong[^>]*>)?(\d+)", page)
     assert tally is not None and tally.groups() == ("1", "1")  # one open, one overdue
     only = client.get("/findings", params={"overdue": "true"}).text
