@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from api.i18n_findings import FINDING_TEXT
+
 # Verdicts and reasons in words live in audit/labels.py: one table for the pages and the reports.
 from audit.labels import LANGS as LANGS
 from audit.labels import REASONS as REASONS
@@ -514,6 +516,11 @@ TEXT: dict[str, dict[str, str]] = {
         "starts_at": "从录像第 {t} 秒开始播放。",
     },
 }
+
+
+for _lang in LANGS:  # the findings ledger pages' words (api/i18n_findings.py)
+    assert not set(FINDING_TEXT[_lang]) & set(TEXT[_lang]), "a findings word hides a page word"
+    TEXT[_lang] |= FINDING_TEXT[_lang]
 
 
 def pick_lang(value: str | None) -> str:

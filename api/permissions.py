@@ -90,6 +90,13 @@ PAGES: dict[str, str] = {
     "/admin/access/{grant_id}/revoke": "access.admin",
     "/reports/period": "reports.period",
     "/reports/period.{fmt}": "reports.period",
+    "/findings": "findings.read",
+    "/findings.{fmt}": "findings.read",
+    "/findings/{finding_id}": "findings.read",
+    "/findings/new": "findings.write",
+    "/findings/{finding_id}/notes": "findings.write",
+    "/findings/{finding_id}/close": "findings.write",
+    "/findings/{finding_id}/waive": "findings.write",
 }
 
 

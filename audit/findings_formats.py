@@ -20,11 +20,12 @@ from openpyxl.styles import Font
 from rich.console import Console
 from rich.table import Table
 
+from audit.labels import FINDING_STATUSES
 from audit.safe_cells import append_row, csv_row
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
 
-STATUS_ZH = {"open": "待整改", "rectifying": "整改中", "closed": "已销号", "waived": "免于整改"}
+STATUS_ZH = FINDING_STATUSES["zh"]
 
 
 def _local(value: str | None, tz: ZoneInfo) -> datetime | None:

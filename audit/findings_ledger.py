@@ -25,13 +25,23 @@ NO_UNIT = "(no unit 无单位)"
 
 @dataclass(frozen=True)
 class Filters:
-    """What ``bwc findings list`` and ``GET /findings`` may filter by."""
+    """What ``bwc findings list`` and ``GET /findings`` may filter by.
+
+    ``units`` is a reviewer's scope when they have several units and named none: any of them."""
 
     unit: str | None = None
     status: str | None = None
     kind: str | None = None
     overdue: bool = False
     subject: str | None = None
+    units: frozenset[str] | None = None
+
+    @classmethod
+    def covering(cls, covered: str | frozenset[str] | None, **rest: Any) -> Filters:
+        """Filters over what ``audit.access.report_units`` says a caller's ledger covers."""
+        if isinstance(covered, frozenset):
+            return cls(units=covered, **rest)
+        return cls(unit=covered, **rest)
 
 
 def finding_json(finding: Finding, now: datetime) -> dict[str, Any]:
@@ -74,6 +84,8 @@ def list_findings(
         if unit_id is None:
             raise NotFound(f"no unit {filters.unit!r}", code="unit_not_found")
         query = query.where(Finding.unit_id == unit_id)
+    if filters.units is not None:
+        query = query.where(Finding.unit_id.in_(select(Unit.id).where(Unit.code.in_(sorted(filters.units)))))
     if filters.status is not None:
         query = query.where(Finding.status == filters.status)
     if filters.kind is not None:
@@ -147,6 +159,7 @@ def ledger(session: Session, filters: Filters, now: datetime, timezone: str) -> 
             "status": filters.status,
             "kind": filters.kind,
             "overdue": filters.overdue,
+            **({"units": sorted(filters.units)} if filters.units is not None else {}),
         },
         "findings": [finding_json(f, now) for f in found],
         "units": tallies(found, now),

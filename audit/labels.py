@@ -73,6 +73,29 @@ REASONS: dict[str, dict[str, ReasonText]] = {
 }
 NOBODY = {"en": "none", "zh": "无"}
 
+# Finding kinds (SPEC §13) that are not coverage reason codes; a reason code's kind reads as its label.
+FINDING_KINDS: dict[str, dict[str, str]] = {
+    "en": {
+        "late_upload": "late upload",
+        "fixity_failed": "failed fixity check",
+        "sequence_hole": "missing file (hole in the sequence)",
+        "duplicate_conflict": "same bytes under another camera or time",
+        "manual": "found by an auditor",
+    },
+    "zh": {
+        "late_upload": "超时上传",
+        "fixity_failed": "完整性校验失败",
+        "sequence_hole": "文件缺失（序号断档）",
+        "duplicate_conflict": "同一文件冒用其他设备或时间",
+        "manual": "人工发现",
+    },
+}
+# A finding's status (open → rectifying → closed, or waived), as the ledger's spreadsheets also write it.
+FINDING_STATUSES: dict[str, dict[str, str]] = {
+    "en": {"open": "open", "rectifying": "being rectified", "closed": "closed", "waived": "waived"},
+    "zh": {"open": "待整改", "rectifying": "整改中", "closed": "已销号", "waived": "免于整改"},
+}
+
 
 class _Fields(dict[str, Any]):
     def __missing__(self, key: str) -> str:
@@ -86,6 +109,17 @@ def verdict_words(verdict: str | None, lang: str) -> str:
 def reason_label(code: str | None, lang: str) -> str:
     """A reason code in a few words (a spreadsheet cell)."""
     return REASONS[lang].get(code or "", REASONS[lang]["unknown"]).label
+
+
+def finding_kind_words(kind: str | None, lang: str) -> str:
+    """A finding's kind in a few words: a coverage reason's label, else the ledger's own words, else the code."""
+    if kind in REASONS[lang]:
+        return REASONS[lang][kind].label
+    return FINDING_KINDS[lang].get(kind or "", kind or "")
+
+
+def finding_status_words(status: str | None, lang: str) -> str:
+    return FINDING_STATUSES[lang].get(status or "", status or "")
 
 
 def reason_words(reason: Mapping[str, Any], lang: str, when: Callable[[str | None], str]) -> str:

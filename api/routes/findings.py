@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -12,7 +13,7 @@ from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
 from api.downloads import content_disposition
 from api.params import OffsetQuery, RowId
 from api.routes import API_PREFIX
-from audit.access import check_unit, report_unit, scope_for
+from audit.access import check_unit, report_units, scope_for
 from audit.findings import change_by_hand, get_finding, open_by_hand
 from audit.findings_formats import render_csv, render_xlsx
 from audit.findings_ledger import Filters, finding_json, ledger, list_findings
@@ -68,15 +69,22 @@ def findings(
     offset: OffsetQuery = 0,
 ) -> dict[str, Any] | Response:
     now = utcnow()
-    unit = report_unit(scope_for(session, who, now), unit)  # a reviewer sees their own units' ledger
-    filters = Filters(unit, status, kind, overdue)
+    covered = report_units(scope_for(session, who, now), unit)  # a reviewer sees their own units' ledger
+    filters = Filters.covering(covered, status=status, kind=kind, overdue=overdue)
     if format == "json":
         found = list_findings(session, filters, now, limit, offset)
         return {"findings": [finding_json(f, now) for f in found], "next_offset": offset + len(found)}
-    book = ledger(session, filters, now, rt.settings.timezone)
-    stem = f"工作台账-{unit or '全部'}-{now.date().isoformat()}"
-    body, media = (render_csv(book), "text/csv; charset=utf-8") if format == "csv" else (render_xlsx(book), XLSX)
-    return Response(body, media_type=media, headers={"Content-Disposition": content_disposition(f"{stem}.{format}")})
+    return ledger_download(ledger(session, filters, now, rt.settings.timezone), covered, now, format)
+
+
+def ledger_download(
+    book: dict[str, Any], covered: str | frozenset[str] | None, now: datetime, fmt: Literal["csv", "xlsx"]
+) -> Response:
+    """The ledger as a CSV or XLSX attachment named for its units (Chinese names kept: RFC 6266)."""
+    units = "+".join(sorted(covered)) if isinstance(covered, frozenset) else covered
+    stem = f"工作台账-{units or '全部'}-{now.date().isoformat()}"
+    body, media = (render_csv(book), "text/csv; charset=utf-8") if fmt == "csv" else (render_xlsx(book), XLSX)
+    return Response(body, media_type=media, headers={"Content-Disposition": content_disposition(f"{stem}.{fmt}")})
 
 
 @router.post("/findings", summary="Open a finding by hand (auditor)", status_code=201)

@@ -22,7 +22,7 @@ from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT, pick_lang
 from api.params import RowId
 from api.permissions import allowed, decide, page_capability
-from api.routes import web_access, web_admin, web_cases, web_recordings, web_reports
+from api.routes import web_access, web_admin, web_cases, web_findings, web_recordings, web_reports
 from api.routes.recordings import get_recording, stream_recording
 from api.routes.web_common import (
     LangQuery,
@@ -64,6 +64,7 @@ router.include_router(web_reports.router)
 router.include_router(web_recordings.router)
 router.include_router(web_access.router)  # before web_admin: /admin/access is not one of its /admin/{section}
 router.include_router(web_admin.router)
+router.include_router(web_findings.router)
 
 RECENT = 50
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

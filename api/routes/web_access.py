@@ -19,8 +19,8 @@ from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.params import RowId
-from api.routes.web_admin import TABS, Csrf, admin_caller, form_refused
-from api.routes.web_common import LangQuery, PageRoute, error_text, page
+from api.routes.web_admin import TABS, Csrf, admin_caller
+from api.routes.web_common import LangQuery, PageRoute, csrf_refused, error_text, page
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, list_grants, revoke_grant
 from config.errors import BadInput, BwcError
 from storage.models import ApiToken
@@ -125,7 +125,7 @@ def grant(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     typed = {"to": to, "case_number": case_number, "approver": approver, "reason": reason, "hours": hours}
     try:
@@ -157,7 +157,7 @@ def revoke(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     try:
         with session.begin_nested():

@@ -18,8 +18,7 @@ from api.auth import ROLES, Principal, create_token, list_tokens, revoke_token
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.params import RowId
-from api.routes.web_common import LangQuery, PageRoute, guard, message, page, pick_lang
-from api.routes.web_forms import form_is_ours
+from api.routes.web_common import LangQuery, PageRoute, csrf_refused, guard, message, page, pick_lang
 from audit.csv_rows import parse_time
 from audit.holds import apply_case_holds
 from audit.imports import ImportReport, import_assignments, import_devices, import_officers
@@ -107,14 +106,6 @@ def admin_caller(request: Request, rt: Runtime, lang: str | None) -> tuple[str, 
     return lang, guard(request, rt, lang)
 
 
-def form_refused(request: Request, lang: str, who: Principal, csrf: str) -> Response | None:
-    """The CSRF answer when the form is not ours (foreign origin, or no / a wrong token); None when it is."""
-    web = request.state.signed_in
-    if form_is_ours(request, csrf, web.csrf if web is not None else None):
-        return None
-    return message(request, lang, 403, TEXT[lang]["csrf_failed"], who=who)
-
-
 def _offset(value: str) -> float | None:
     """A clock offset typed in seconds (empty: leave the stored one); a year either way at most."""
     if not value.strip():
@@ -174,7 +165,7 @@ def add_device(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     serial = serial.strip()
     try:
@@ -216,7 +207,7 @@ def add_officer(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     code = code.strip()
     known = {"yes": True, "no": False}.get(certified)
@@ -254,7 +245,7 @@ def add_assignment(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     tz = rt.settings.tz
 
@@ -290,7 +281,7 @@ async def import_csv(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     importer = IMPORTERS.get(section)
     if importer is None:
@@ -341,7 +332,7 @@ def add_token(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     try:
         with session.begin_nested():
@@ -365,7 +356,7 @@ def revoke(
     lang, who = admin_caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    if (refused := form_refused(request, lang, who, csrf)) is not None:
+    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
         return refused
     try:
         with session.begin_nested():

@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from api.auth import Principal
 from api.i18n import TEXT, pick_lang, reason_words, role_words, status_words, verdict_words, zone_words
 from api.permissions import allowed, page_capability
+from api.routes.web_forms import form_is_ours
 from api.web_sessions import SESSION_COOKIE, SignedIn, signed_in
 from config.errors import BwcError
 from storage.db import reading
@@ -120,6 +121,8 @@ def page(
         "can_browse": who is not None and allowed(who.role, "pages.browse"),
         "can_play": who is not None and allowed(who.role, "recordings.content"),
         "can_admin": who is not None and allowed(who.role, "admin.pages"),
+        "can_findings": who is not None and allowed(who.role, "findings.read"),
+        "can_period": who is not None and allowed(who.role, "reports.period"),
         "csrf": web.csrf if web is not None and who is not None else "",
     }
     return templates.TemplateResponse(request, name, {**helpers, **context}, status_code=status)
@@ -160,6 +163,14 @@ def message(
     t = TEXT[lang]
     title = heading or (t["not_found"] if status == 404 else t["not_allowed"] if status == 403 else t["cannot_show"])
     return page(request, "message.html", lang, status, who=who, heading=title, message=text)
+
+
+def csrf_refused(request: Request, lang: str, who: Principal, csrf: str) -> Response | None:
+    """The 403 page when a form is not ours (foreign origin, or no / a wrong CSRF token); None when it is."""
+    web: SignedIn | None = request.state.signed_in
+    if form_is_ours(request, csrf, web.csrf if web is not None else None):
+        return None
+    return message(request, lang, 403, TEXT[lang]["csrf_failed"], who=who)
 
 
 def not_found(request: Request, lang: str, who: Principal, key: str, ident: object) -> Response:
@@ -224,6 +235,7 @@ class PageRoute(APIRoute):
 __all__ = [
     "LangQuery",
     "PageRoute",
+    "csrf_refused",
     "error_text",
     "guard",
     "local_time",

@@ -86,6 +86,14 @@ WEB_ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/admin/access"): frozenset(),
     ("POST", "/admin/access"): frozenset(),
     ("POST", "/admin/access/{grant_id}/revoke"): frozenset(),
+    # the findings ledger pages
+    ("GET", "/findings"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/findings.{fmt}"): frozenset({"reviewer", "auditor"}),
+    ("GET", "/findings/{finding_id}"): frozenset({"reviewer", "auditor"}),
+    ("POST", "/findings/new"): frozenset({"auditor"}),
+    ("POST", "/findings/{finding_id}/notes"): frozenset({"auditor"}),
+    ("POST", "/findings/{finding_id}/close"): frozenset({"auditor"}),
+    ("POST", "/findings/{finding_id}/waive"): frozenset({"auditor"}),
 }
 PUBLIC = {
     ("GET", "/api/v1/healthz"),

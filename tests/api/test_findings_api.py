@@ -118,3 +118,21 @@ def test_cli_findings(runtime: Runtime, cli: Invoke, action_a9: str, tmp_path: P
     assert load_workbook(out).sheetnames == ["工作台账 findings", "按单位 per unit"]
     assert cli("findings", "list", "--status", "nope").exit_code == 2
     assert cli("findings", "list").exit_code == 0
+
+
+def test_a_reviewer_of_several_units_naming_none_gets_all_of_theirs(
+    client: TestClient, tokens: Tokens, action_a9: str, runtime: Runtime
+) -> None:
+    """The same rule as the missing report (``report_units``), where a 422 "name one of your units" used to be."""
+    with transaction(runtime.sessions) as s:
+        ad.action(s, "B1", "U1", ad.utc(2024, 5, 1, 9), "complete")
+        ad.action(s, "C1", "其他中队", ad.utc(2024, 5, 1, 10), "complete")
+        _row, secret = create_token(s, role="reviewer", name="two-units", units=[UNIT, "U1"], actor="test")
+    auditor, reviewer = tokens.headers("auditor"), {"Authorization": f"Bearer {secret}"}
+    for subject in (action_a9, "action:B1", "action:C1"):
+        body = {"subject": subject, "category": "uniform", "note": "n"}
+        assert client.post("/api/v1/findings", json=body, headers=auditor).status_code == 201
+    listed = client.get("/api/v1/findings", headers=reviewer)
+    assert listed.status_code == 200 and [f["subject"] for f in listed.json()["findings"]] == [action_a9, "action:B1"]
+    download = client.get("/api/v1/findings", params={"format": "csv"}, headers=reviewer)
+    assert f"filename*=UTF-8''{quote('工作台账-U1+' + UNIT)}" in download.headers["content-disposition"]

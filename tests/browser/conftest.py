@@ -171,3 +171,20 @@ def sign_in(page: Any, server: Server, token: str, lang: str = "en") -> None:
     page.fill("input[name=token]", token)
     with page.expect_navigation():
         page.press("input[name=token]", "Enter")
+
+
+@pytest.fixture(scope="module")
+def auditor_token(server: Server) -> str:
+    """An auditor's token on this module's server, made as an administrator would (``bwc token create``)."""
+    done = run_bwc(
+        "token", "create", "--role", "auditor", "--name", "browser-auditor", env={"BWC_HOME": str(server.home)}
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def auditor(anonymous: Any, server: Server, auditor_token: str) -> Any:
+    """A page signed in as an auditor (who may change findings and read the periodic report)."""
+    sign_in(anonymous, server, auditor_token)
+    return anonymous
