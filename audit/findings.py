@@ -136,6 +136,7 @@ def _open(
 ) -> list[tuple[str, str, dict[str, Any]]]:
     units = resolve_units(session, sorted({s for s, _ in pairs}))
     history = [entry(now, actor, "opened", status=OPEN)]
+    due = {kind: due_at(kind, now, overrides) for kind in {k for _, k in pairs}}
     rows = [
         (
             kind,
@@ -147,7 +148,7 @@ def _open(
             True,  # automatic
             True,  # cause_present
             now,
-            due_at(kind, now, overrides),
+            due[kind],
             None,  # closed_at
             details.get((subject, kind), {}),
             history,

@@ -92,6 +92,14 @@ def _repeating(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | N
 _UNSET = object()
 
 
+def _plain(type_: Any) -> bool:
+    """A column type whose values never are datetimes (numbers, text, booleans): nothing to convert."""
+    try:
+        return type_.python_type in (int, float, str, bool)
+    except NotImplementedError:  # e.g. a TypeDecorator without its own python_type, such as UTCDateTime
+        return False
+
+
 def update_rows(session: Session, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """Set ``columns`` of the rows whose ``key`` is each tuple's first value: ``(key, *values)`` tuples.
 
@@ -155,10 +163,21 @@ def _recordset(
     # The rows as one JSON document for json_to_recordset (json.dumps is C; per-value array adaptation is not),
     # keyed by column position, and the record type that reads them back: JSON columns as json, times as ISO.
     json_columns = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
-    doc = [
-        {str(i): v if i in json_columns or not isinstance(v, datetime) else v.isoformat() for i, v in enumerate(row)}
-        for row in rows
-    ]
+    keys = [str(i) for i in range(len(names))]
+    doc = [dict(zip(keys, row, strict=True)) for row in rows]
+    seen: dict[int, str] = {}
+    for i, key in enumerate(keys):
+        if i in json_columns or _plain(table.c[names[i]].type):
+            continue
+        for values in doc:
+            value = values[key]
+            if isinstance(value, datetime):
+                # a batch's rows share a few time objects (``now``, a deadline per kind): each converted once,
+                # keyed by identity (equal instants in other zones print differently; the rows keep them alive)
+                text_of = seen.get(id(value))
+                if text_of is None:
+                    text_of = seen[id(value)] = value.isoformat()
+                values[key] = text_of
     types = ", ".join(
         f'"{i}" {"json" if i in json_columns else table.c[n].type.compile(dialect)}' for i, n in enumerate(names)
     )
