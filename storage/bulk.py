@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -111,10 +112,10 @@ def update_rows(session: Session, table: Table, key: str, columns: Sequence[str]
     dialect = conn.dialect
     names = (key, *columns)
     if dialect.name == "postgresql":
-        doc, types = _recordset(table, names, rows, dialect)
-        sets = ", ".join(f'"{c}" = v."{i + 1}"' for i, c in enumerate(columns))
-        sql = f'UPDATE "{table.name}" AS t SET {sets} FROM {_FROM_DOC} AS v({types}) WHERE t."{key}" = v."0"'
-        conn.execute(text(sql), {"doc": json.dumps(doc)})
+        rs = _recordset(table, names, rows, dialect)
+        sets = ", ".join(f'"{c}" = {rs.values[i + 1]}' for i, c in enumerate(columns))
+        sql = f'UPDATE "{table.name}" AS t SET {sets} FROM {rs.record} WHERE t."{key}" = {rs.values[0]}'
+        conn.execute(text(sql), rs.params)
         return len(rows)
     if dialect.name != "sqlite":
         stmt = update(table).where(table.c[key] == bindparam("_key")).values({c: bindparam(c) for c in columns})
@@ -146,42 +147,61 @@ def insert_returning(
         return None
     if not rows:
         return []
-    doc, types = _recordset(table, columns, rows, conn.dialect)
+    rs = _recordset(table, columns, rows, conn.dialect)
     names = ", ".join(f'"{c}"' for c in columns)
-    picked = ", ".join(f'v."{i}"' for i in range(len(columns)))
     back = ", ".join(f'"{c}"' for c in returning)
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {picked} FROM {_FROM_DOC} AS v({types}) RETURNING {back}'
-    return [tuple(r) for r in conn.execute(text(sql), {"doc": json.dumps(doc)})]
+    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(rs.values)} FROM {rs.record} RETURNING {back}'
+    return [tuple(r) for r in conn.execute(text(sql), rs.params)]
 
 
-_FROM_DOC = "json_to_recordset(CAST(:doc AS json))"
+@dataclass(frozen=True)
+class _Recordset:
+    """Rows for one statement: the SQL expression of each column, read from ``v`` (a ``json_to_recordset`` of
+    the document) or, for a value every row shares, from a parameter of its own; and the parameters."""
+
+    values: list[str]
+    record: str
+    params: dict[str, Any]
 
 
-def _recordset(
-    table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Any
-) -> tuple[list[dict[str, Any]], str]:
+def _recordset(table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Any) -> _Recordset:
     # The rows as one JSON document for json_to_recordset (json.dumps is C; per-value array adaptation is not),
-    # keyed by column position, and the record type that reads them back: JSON columns as json, times as ISO.
+    # keyed by column position: JSON columns as json, times as ISO. A value every row holds (the same object:
+    # ``now``, a finding's first history line, None) is sent once, not parsed again for every row; the first
+    # column (a key) always travels in the document, which needs one.
+    width = len(names)
+    first = rows[0]
+    shared = {i for i in range(1, width) if all(row[i] is first[i] for row in rows)}
     json_columns = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
-    keys = [str(i) for i in range(len(names))]
-    doc = [dict(zip(keys, row, strict=True)) for row in rows]
+    sql_type = {i: "json" if i in json_columns else table.c[n].type.compile(dialect) for i, n in enumerate(names)}
+    params: dict[str, Any] = {}
+    values: list[str] = []
+    for i in range(width):
+        if i in shared:
+            value = first[i]
+            params[f"s{i}"] = json.dumps(value) if i in json_columns and value is not None else value
+            values.append(f"CAST(:s{i} AS {sql_type[i]})")
+        else:
+            values.append(f'v."{i}"')
+    travelling = [i for i in range(width) if i not in shared]
+    keys = [str(i) for i in travelling]
+    doc = [dict(zip(keys, [row[i] for i in travelling], strict=True)) for row in rows]
     seen: dict[int, str] = {}
-    for i, key in enumerate(keys):
+    for i, key in zip(travelling, keys, strict=True):
         if i in json_columns or _plain(table.c[names[i]].type):
             continue
-        for values in doc:
-            value = values[key]
+        for fields in doc:
+            value = fields[key]
             if isinstance(value, datetime):
-                # a batch's rows share a few time objects (``now``, a deadline per kind): each converted once,
-                # keyed by identity (equal instants in other zones print differently; the rows keep them alive)
+                # a batch's rows share a few time objects (a deadline per kind): each converted once, keyed by
+                # identity (equal instants in other zones print differently; the rows keep them alive)
                 text_of = seen.get(id(value))
                 if text_of is None:
                     text_of = seen[id(value)] = value.isoformat()
-                values[key] = text_of
-    types = ", ".join(
-        f'"{i}" {"json" if i in json_columns else table.c[n].type.compile(dialect)}' for i, n in enumerate(names)
-    )
-    return doc, types
+                fields[key] = text_of
+    params["doc"] = json.dumps(doc)
+    record = ", ".join(f'"{i}" {sql_type[i]}' for i in travelling)
+    return _Recordset(values, f"json_to_recordset(CAST(:doc AS json)) AS v({record})", params)
 
 
 def delete_pairs(session: Session, table: Table, columns: tuple[str, str], pairs: Sequence[tuple[Any, Any]]) -> int:
