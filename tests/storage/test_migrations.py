@@ -24,13 +24,13 @@ def test_upgrade_is_idempotent(runtime: Runtime) -> None:
 
 
 def test_actions_keep_room_for_their_verdict_updates(runtime: Runtime) -> None:
-    """PostgreSQL: half of each page of ``actions`` stays free, so that the verdict written right after an
+    """PostgreSQL: ``actions`` keeps room on each page, so that the verdict written right after an
     action's insert (and by every recompute) is a heap-only update that touches no index (migration 0006)."""
     if runtime.engine.dialect.name != "postgresql":
         return
     with runtime.engine.connect() as conn:
         options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'actions'")).scalar_one()
-        assert options == ["fillfactor=50"]
+        assert options == ["fillfactor=30"]
         conn.execute(
             text(
                 "INSERT INTO actions (action_id, started_at, ended_at, created_at, updated_at, reasons) VALUES "
