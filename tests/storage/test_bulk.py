@@ -74,8 +74,10 @@ def test_insert_returning_gives_back_each_new_row(runtime: Runtime) -> None:
     """PostgreSQL: the ids come back with the insert (shared values sent once, the others per row); elsewhere
     None, and nothing is written (the caller inserts its own way)."""
     now, history = T0, [{"at": "2024-05-01T08:00:00+00:00", "change": "opened"}]
-    columns = ("kind", "subject", "status", "automatic", "opened_at", "due_at", "closed_at", "details", "history")
-    columns += ("updated_at", "cause_present", "unit_id")
+    columns = (
+        *("kind", "subject", "status", "automatic", "opened_at", "due_at", "closed_at", "details", "history"),
+        *("updated_at", "cause_present", "unit_id"),
+    )
     rows = [
         ("no_footage", "action:甲-1", "open", True, now, now + timedelta(days=3), None, {}, history, now, True, None),
         (
