@@ -133,6 +133,8 @@ class CoverageResult:
 def merge(intervals: Iterable[Interval], max_gap_seconds: float) -> list[Interval]:
     """Sorted, disjoint intervals covering the same time, with gaps of at most ``max_gap_seconds`` bridged."""
     result: list[Interval] = []
+    if not intervals:  # a device named on the action with no footage: the common case of an import
+        return result
     for start, end in sorted(iv for iv in intervals if iv[1] > iv[0]):
         if result and start - result[-1][1] <= max_gap_seconds:
             if end > result[-1][1]:

@@ -30,11 +30,27 @@ from audit.findings_rules import (
 )
 from audit.registry import among
 from config.errors import BadInput, NotFound
-from storage.bulk import table_of, update_rows
+from storage.bulk import insert_returning, table_of, update_rows
 from storage.events import append_event, append_events
 from storage.models import Action, Device, Finding, Officer, Recording, Unit
 
 CHUNK = 500
+OPEN_COLUMNS = (
+    "kind",
+    "subject",
+    "unit_id",
+    "category",
+    "status",
+    "owner",
+    "automatic",
+    "cause_present",
+    "opened_at",
+    "due_at",
+    "closed_at",
+    "details",
+    "history",
+    "updated_at",
+)
 
 
 def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
@@ -120,37 +136,42 @@ def _open(
 ) -> list[tuple[str, str, dict[str, Any]]]:
     units = resolve_units(session, sorted({s for s, _ in pairs}))
     history = [entry(now, actor, "opened", status=OPEN)]
-    params = [
-        {
-            "kind": kind,
-            "subject": subject,
-            "unit_id": units.get(subject),
-            "category": None,
-            "status": OPEN,
-            "owner": None,
-            "automatic": True,
-            "cause_present": True,
-            "opened_at": now,
-            "due_at": due_at(kind, now, overrides),
-            "closed_at": None,
-            "details": details.get((subject, kind), {}),
-            "history": history,
-            "updated_at": now,
-        }
+    due = {kind: due_at(kind, now, overrides) for kind in {k for _, k in pairs}}
+    rows = [
+        (
+            kind,
+            subject,
+            units.get(subject),
+            None,  # category
+            OPEN,
+            None,  # owner
+            True,  # automatic
+            True,  # cause_present
+            now,
+            due[kind],
+            None,  # closed_at
+            details.get((subject, kind), {}),
+            history,
+            now,
+        )
         for subject, kind in pairs
     ]
     t, run = table_of(Finding), session.connection().execute
-    # a plain executemany, then the new ids in one query per chunk: RETURNING in parameter order makes the
-    # SQLite driver insert row by row
-    run(insert(t), params)
     ids: dict[tuple[str, str], int] = {}
-    kinds = sorted({k for _, k in pairs})
-    for chunk in _chunks(sorted({s for s, _ in pairs})):
-        query = select(t.c.id, t.c.subject, t.c.kind).where(
-            among(session, t.c.subject, chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True), t.c.opened_at == now
-        )
-        for fid, subject, kind in run(query.order_by(t.c.id)):
-            ids[(subject, kind)] = fid
+    returned = insert_returning(session, t, OPEN_COLUMNS, rows, ("id", "subject", "kind"))
+    if returned is not None:
+        ids = {(subject, kind): fid for fid, subject, kind in returned}
+    else:
+        # a plain executemany, then the new ids in one query per chunk: RETURNING in parameter order makes the
+        # SQLite driver insert row by row
+        run(insert(t), [dict(zip(OPEN_COLUMNS, row, strict=True)) for row in rows])
+        kinds = sorted({k for _, k in pairs})
+        for chunk in _chunks(sorted({s for s, _ in pairs})):
+            query = select(t.c.id, t.c.subject, t.c.kind).where(
+                among(session, t.c.subject, chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True), t.c.opened_at == now
+            )
+            for fid, subject, kind in run(query.order_by(t.c.id)):
+                ids[(subject, kind)] = fid
     return [("finding.opened", f"finding:{ids[pair]}", _shape(pair[1], pair[0], OPEN, "opened")) for pair in pairs]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +93,14 @@ def _repeating(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | N
 _UNSET = object()
 
 
+def _plain(type_: Any) -> bool:
+    """A column type whose values never are datetimes (numbers, text, booleans): nothing to convert."""
+    try:
+        return type_.python_type in (int, float, str, bool)
+    except NotImplementedError:  # e.g. a TypeDecorator without its own python_type, such as UTCDateTime
+        return False
+
+
 def update_rows(session: Session, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """Set ``columns`` of the rows whose ``key`` is each tuple's first value: ``(key, *values)`` tuples.
 
@@ -103,24 +112,10 @@ def update_rows(session: Session, table: Table, key: str, columns: Sequence[str]
     dialect = conn.dialect
     names = (key, *columns)
     if dialect.name == "postgresql":
-        # The rows travel as one JSON document (json.dumps is C; per-value array adaptation is not).
-        json_columns = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
-        doc = [
-            {
-                str(i): v if i in json_columns or not isinstance(v, datetime) else v.isoformat()
-                for i, v in enumerate(row)
-            }
-            for row in rows
-        ]
-        types = ", ".join(
-            f'"{i}" {"json" if i in json_columns else table.c[n].type.compile(dialect)}' for i, n in enumerate(names)
-        )
-        sets = ", ".join(f'"{c}" = v."{i + 1}"' for i, c in enumerate(columns))
-        sql = (
-            f'UPDATE "{table.name}" AS t SET {sets} FROM json_to_recordset(CAST(:doc AS json)) AS v({types}) '
-            f'WHERE t."{key}" = v."0"'
-        )
-        conn.execute(text(sql), {"doc": json.dumps(doc)})
+        rs = _recordset(table, names, rows, dialect)
+        sets = ", ".join(f'"{c}" = {rs.values[i + 1]}' for i, c in enumerate(columns))
+        sql = f'UPDATE "{table.name}" AS t SET {sets} FROM {rs.record} WHERE t."{key}" = {rs.values[0]}'
+        conn.execute(text(sql), rs.params)
         return len(rows)
     if dialect.name != "sqlite":
         stmt = update(table).where(table.c[key] == bindparam("_key")).values({c: bindparam(c) for c in columns})
@@ -134,6 +129,79 @@ def update_rows(session: Session, table: Table, key: str, columns: Sequence[str]
     sets = ", ".join(f'"{c}" = ?' for c in columns)
     conn.exec_driver_sql(f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = ?', params)
     return len(rows)
+
+
+def insert_returning(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]] | None:
+    """Insert ``rows`` and return the ``returning`` columns of each new row (in no particular order).
+
+    PostgreSQL only, one ``INSERT ... SELECT FROM json_to_recordset(document) RETURNING`` statement: the new
+    ids come back with the insert, where reading them afterwards by their keys was the slowest statement of
+    an import (a generic plan searching a 500-element array parameter linearly for each row it filters).
+    None elsewhere: the caller inserts with executemany and reads the ids back (SQLite inserts row by row
+    when asked to return them).
+    """
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return None
+    if not rows:
+        return []
+    rs = _recordset(table, columns, rows, conn.dialect)
+    names = ", ".join(f'"{c}"' for c in columns)
+    back = ", ".join(f'"{c}"' for c in returning)
+    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(rs.values)} FROM {rs.record} RETURNING {back}'
+    return [tuple(r) for r in conn.execute(text(sql), rs.params)]
+
+
+@dataclass(frozen=True)
+class _Recordset:
+    """Rows for one statement: the SQL expression of each column, read from ``v`` (a ``json_to_recordset`` of
+    the document) or, for a value every row shares, from a parameter of its own; and the parameters."""
+
+    values: list[str]
+    record: str
+    params: dict[str, Any]
+
+
+def _recordset(table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Any) -> _Recordset:
+    # The rows as one JSON document for json_to_recordset (json.dumps is C; per-value array adaptation is not),
+    # keyed by column position: JSON columns as json, times as ISO. A value every row holds (the same object:
+    # ``now``, a finding's first history line, None) is sent once, not parsed again for every row; the first
+    # column (a key) always travels in the document, which needs one.
+    width = len(names)
+    first = rows[0]
+    shared = {i for i in range(1, width) if all(row[i] is first[i] for row in rows)}
+    json_columns = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
+    sql_type = {i: "json" if i in json_columns else table.c[n].type.compile(dialect) for i, n in enumerate(names)}
+    params: dict[str, Any] = {}
+    values: list[str] = []
+    for i in range(width):
+        if i in shared:
+            value = first[i]
+            params[f"s{i}"] = json.dumps(value) if i in json_columns and value is not None else value
+            values.append(f"CAST(:s{i} AS {sql_type[i]})")
+        else:
+            values.append(f'v."{i}"')
+    travelling = [i for i in range(width) if i not in shared]
+    keys = [str(i) for i in travelling]
+    doc = [dict(zip(keys, [row[i] for i in travelling], strict=True)) for row in rows]
+    seen: dict[int, str] = {}
+    for i, key in zip(travelling, keys, strict=True):
+        if i in json_columns or _plain(table.c[names[i]].type):
+            continue
+        for fields in doc:
+            value = fields[key]
+            if isinstance(value, datetime):
+                # a batch's rows share a few time objects (a deadline per kind): each converted once, keyed by
+                # identity (equal instants in other zones print differently; the rows keep them alive)
+                text_of = seen.get(id(value))
+                if text_of is None:
+                    text_of = seen[id(value)] = value.isoformat()
+                fields[key] = text_of
+    params["doc"] = json.dumps(doc)
+    record = ", ".join(f'"{i}" {sql_type[i]}' for i in travelling)
+    return _Recordset(values, f"json_to_recordset(CAST(:doc AS json)) AS v({record})", params)
 
 
 def delete_pairs(session: Session, table: Table, columns: tuple[str, str], pairs: Sequence[tuple[Any, Any]]) -> int:

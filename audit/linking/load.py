@@ -141,6 +141,8 @@ class QueryData:
 
     def devices(self, ids: Iterable[int]) -> dict[int, DeviceInfo]:
         missing = sorted({i for i in ids if i not in self._devices})
+        if not missing:  # the usual case after :meth:`prefetch`: asked for each action of a batch
+            return self._devices
         for chunk in _chunks(missing):
             rows = self.session.execute(
                 select(Device.id, Device.serial, Device.clock_offset_seconds).where(
@@ -153,6 +155,8 @@ class QueryData:
 
     def assignments(self, officer_ids: Iterable[int]) -> dict[int, list[Assignment]]:
         missing = sorted({i for i in officer_ids if i not in self._assigned})
+        if not missing:
+            return self._assignments
         for chunk in _chunks(missing):
             rows = self.session.execute(
                 select(
@@ -228,6 +232,8 @@ class QueryData:
 
     def recordings(self, ids: Iterable[int]) -> dict[int, RecRow]:
         missing = sorted({i for i in ids if i not in self._recs})
+        if not missing:
+            return self._recs
         for chunk in _chunks(missing):
             for r in self.session.connection().execute(
                 select(*REC_COLUMNS).where(among(self.session, Recording.id, chunk))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from storage.migrate import upgrade
 from storage.models import Base
@@ -21,3 +21,27 @@ def test_upgrade_is_idempotent(runtime: Runtime) -> None:
     upgrade(runtime.engine)
     upgrade(runtime.engine)
     assert set(Base.metadata.tables) <= set(inspect(runtime.engine).get_table_names())
+
+
+def test_actions_keep_room_for_their_verdict_updates(runtime: Runtime) -> None:
+    """PostgreSQL: ``actions`` keeps room on each page, so that the verdict written right after an
+    action's insert (and by every recompute) is a heap-only update that touches no index (migration 0006)."""
+    if runtime.engine.dialect.name != "postgresql":
+        return
+    with runtime.engine.connect() as conn:
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'actions'")).scalar_one()
+        assert options == ["fillfactor=30"]
+        conn.execute(
+            text(
+                "INSERT INTO actions (action_id, started_at, ended_at, created_at, updated_at, reasons) VALUES "
+                "('HOT-1', now(), now(), now(), now(), '[]')"
+            )
+        )
+        conn.execute(
+            text("UPDATE actions SET verdict = 'complete', coverage_computed_at = now() WHERE action_id = 'HOT-1'")
+        )
+        hot = conn.execute(
+            text("SELECT n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'actions'")
+        ).scalar_one()
+        conn.rollback()
+    assert hot == 1
