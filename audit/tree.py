@@ -13,7 +13,7 @@ index ``seq - 1``; node ``(level, idx)`` is bytes ``32 * (idx % BLOCK)`` on of b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from storage.models import AuditTreeBlock
 BLOCK = 64
 BLOCK_COLUMNS = ("level", "block", "hashes")
 LOOKUP_BATCH = 500  # blocks per query: well under every driver's parameter limit
+MAX_LEVELS = 62  # levels of a tree of up to 2**62 leaves (seq is a signed 64-bit integer)
 
 
 class TreeIncomplete(BwcError):
@@ -72,10 +73,8 @@ def fetch_blocks(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tupl
     return found
 
 
-def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of the given perfect subtrees (missing ones are absent)."""
-    keys = list(keys)
-    blocks = fetch_blocks(session, {(level, idx // BLOCK) for level, idx in keys})
+def nodes_of_blocks(blocks: Mapping[tuple[int, int], bytes], keys: Iterable[Node]) -> dict[Node, bytes]:
+    """The hashes of the given perfect subtrees that ``blocks`` hold (missing ones are absent)."""
     found: dict[Node, bytes] = {}
     for level, idx in keys:
         data = blocks.get((level, idx // BLOCK), b"")
@@ -85,15 +84,36 @@ def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
     return found
 
 
-def proof(session: Session, ranges: list[merkle.Range]) -> list[bytes]:
-    """The hashes of ``ranges`` (from :func:`merkle.inclusion_ranges` or ``consistency_ranges``) from the store."""
+def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
+    """The stored hashes of the given perfect subtrees (missing ones are absent)."""
+    keys = list(keys)
+    return nodes_of_blocks(fetch_blocks(session, {(level, idx // BLOCK) for level, idx in keys}), keys)
+
+
+def proof_from_blocks(ranges: list[merkle.Range], blocks: Mapping[tuple[int, int], bytes]) -> list[bytes]:
+    """The hashes of ``ranges`` from blocks already read; :class:`TreeIncomplete` when one lacks a node."""
     needed = merkle.nodes_for(ranges)
-    nodes = fetch_nodes(session, needed)
+    nodes = nodes_of_blocks(blocks, needed)
     missing = needed - nodes.keys()
     if missing:
         level, idx = min(missing)
         raise TreeIncomplete(f"the stored audit tree lacks node {level}/{idx}: run `bwc audit verify`")
     return merkle.proof_from_nodes(ranges, nodes)
+
+
+def proof(session: Session, ranges: list[merkle.Range]) -> list[bytes]:
+    """The hashes of ``ranges`` (from :func:`merkle.inclusion_ranges` or ``consistency_ranges``) from the store."""
+    keys = {(level, idx // BLOCK) for level, idx in merkle.nodes_for(ranges)}
+    return proof_from_blocks(ranges, fetch_blocks(session, keys))
+
+
+def inclusion_blocks(index: int) -> list[int]:
+    """Per level from 0, the block holding the sibling subtree of leaf ``index`` at that level.
+
+    An inclusion proof's other nodes are each the last node of a level at the tree's size (its right
+    edge), so in the last block of that level: with these, one read serves a proof before the size is known.
+    """
+    return [((index >> level) ^ 1) // BLOCK for level in range(MAX_LEVELS)]
 
 
 def root(session: Session, size: int) -> bytes:
