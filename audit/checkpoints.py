@@ -61,10 +61,9 @@ def make_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint:
     size = session.scalar(select(func.max(AuditEvent.seq))) or 0
     if previous is not None and size == old_size:
         return previous
-    root = tree.extend(session, old_size, size)
+    root, consistency = tree.extend(session, old_size, size)
     if previous is not None:
         old_root = bytes.fromhex(previous.root_hash)
-        consistency = tree.proof(session, merkle.consistency_ranges(old_size, size))
         try:
             merkle.verify_consistency(old_size, size, old_root, root, consistency)
         except merkle.MerkleError:
