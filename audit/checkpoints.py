@@ -12,7 +12,7 @@ import base64
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, column, func, select, text
 from sqlalchemy.orm import Session
 
 from audit import merkle, notes, tree
@@ -20,6 +20,7 @@ from audit.notes import Checkpoint, Signer
 from config.errors import BwcError, Conflict, NotFound
 from storage.events import leaf_bytes
 from storage.models import AuditCheckpoint, AuditEvent
+from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,9 @@ def make_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint:
     size = session.scalar(select(func.max(AuditEvent.seq))) or 0
     if previous is not None and size == old_size:
         return previous
-    root = tree.extend(session, old_size, size)
+    root, consistency = tree.extend(session, old_size, size)
     if previous is not None:
         old_root = bytes.fromhex(previous.root_hash)
-        consistency = tree.proof(session, merkle.consistency_ranges(old_size, size))
         try:
             merkle.verify_consistency(old_size, size, old_root, root, consistency)
         except merkle.MerkleError:
@@ -86,25 +86,54 @@ def _require(session: Session) -> AuditCheckpoint:
     return checkpoint
 
 
+# One statement for a proof: the event, the latest checkpoint, and per level (while the tree has nodes there)
+# the block of the leaf's sibling (a BIGINT parameter) and the level's last block at the checkpoint's size,
+# ((size >> level) - 1) / BLOCK. The wanted blocks are rows joined on the whole primary key, so that both
+# databases look each one up (PostgreSQL scanned the level for an IN of computed values).
+PROOF_SQL = text(
+    "WITH lv(level, sibling) AS (VALUES "
+    + ", ".join(f"({lv}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS))
+    + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
+    "wanted AS (SELECT level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
+    f"UNION SELECT level, ((newest.size >> level) - 1) / {tree.BLOCK} FROM lv, newest "
+    "WHERE (newest.size >> level) > 0) "
+    "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
+    "b.level, b.block, b.hashes "
+    "FROM audit_events e "
+    "LEFT JOIN newest ON 1 = 1 "
+    "LEFT JOIN wanted ON newest.size >= e.seq "
+    "LEFT JOIN audit_tree_blocks b ON b.level = wanted.level AND b.block = wanted.block "
+    "WHERE e.seq = :seq"
+).columns(
+    column("seq", BigInteger),
+    column("at", UTCDateTime),
+    column("actor", String),
+    column("kind", String),
+    column("subject", String),
+    column("details", String),
+    column("size", BigInteger),
+    column("note", String),
+    column("level", Integer),
+    column("block", BigInteger),
+    column("hashes", LargeBinary),
+)
+
+
 def event_proof(session: Session, seq: int) -> EventProof:
-    """The proof that event ``seq`` is in the tree the latest checkpoint signs."""
-    # the event and the latest checkpoint in one round trip; the proof's blocks in a second
-    newest = select(AuditCheckpoint.id).order_by(AuditCheckpoint.size.desc()).limit(1).scalar_subquery()
-    found = session.execute(
-        select(AuditEvent, AuditCheckpoint)
-        .outerjoin(AuditCheckpoint, AuditCheckpoint.id == newest)
-        .where(AuditEvent.seq == seq)
-    ).first()
-    if found is None:
+    """The proof that event ``seq`` is in the tree the latest checkpoint signs, in one round trip."""
+    params: dict[str, int] = {"seq": seq} | {f"s{lv}": b for lv, b in enumerate(tree.inclusion_blocks(max(seq - 1, 0)))}
+    rows = session.execute(PROOF_SQL, params).all()
+    if not rows:
         raise NotFound(f"no audit event {seq}")
-    event, checkpoint = found
-    if checkpoint is None:
+    first = rows[0]
+    if first.size is None:
         raise NoCheckpoint(NO_CHECKPOINT_YET)
-    if seq > checkpoint.size:
-        raise NoCheckpoint(f"audit event {seq} is newer than the latest checkpoint ({checkpoint.size} events)")
-    hashes = tree.proof(session, merkle.inclusion_ranges(seq - 1, checkpoint.size))
-    leaf = leaf_bytes(event.seq, event.at, event.actor, event.kind, event.subject, event.details)
-    return EventProof(seq, seq - 1, leaf, notes.format_proof(seq - 1, hashes, checkpoint.note))
+    if seq > first.size:
+        raise NoCheckpoint(f"audit event {seq} is newer than the latest checkpoint ({first.size} events)")
+    blocks = {(row.level, row.block): row.hashes for row in rows if row.level is not None}
+    hashes = tree.proof_from_blocks(merkle.inclusion_ranges(seq - 1, first.size), blocks)
+    leaf = leaf_bytes(first.seq, first.at, first.actor, first.kind, first.subject, first.details)
+    return EventProof(seq, seq - 1, leaf, notes.format_proof(seq - 1, hashes, first.note))
 
 
 def consistency(session: Session, old_size: int, new_size: int) -> list[bytes]:

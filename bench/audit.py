@@ -12,7 +12,10 @@ At full size (2N) 1,000,000 events. Per backend and size it prints:
   bare SHA-256 over the same number of leaf-sized inputs on this machine, since the machine's load moves both;
 - proofs: ``--proofs`` inclusion proofs of random events against the latest checkpoint, median and p99
   (target < 10 ms at 1M events), each one the complete tlog-proof text an auditor downloads;
-and the growth from N to 2N, and the load average. Writes ``bench/out/audit.json``.
+and the growth from N to 2N, and the load average. Every time is given as wall time and as CPU time: this
+process's, plus on PostgreSQL the CPU time of the server processes serving the bench's database (from
+``/proc``, same machine), since on a shared machine the wall time mostly measures the other work. Writes
+``bench/out/audit.json``.
 
     .venv/bin/python -m bench.audit [--events 1000000] [--backends sqlite,postgresql] [--proofs 1000]
 """
@@ -27,14 +30,18 @@ import random
 import statistics
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import create_engine, text
 
 from audit import checkpoints, log_verify
 from audit.notes import Signer
-from bench.coverage import database, drop
+from bench.coverage import PG_ADMIN, database, drop
 from config.settings import Settings
 from storage.db import transaction
 from storage.events import append_event, append_events
@@ -42,6 +49,50 @@ from storage.migrate import upgrade
 from storage.runtime import Runtime, build_runtime
 
 OUT = Path(__file__).resolve().parent / "out"
+
+
+class Meter:
+    """Wall and CPU time summed per phase; CPU is this process's plus the database server's for its database."""
+
+    def __init__(self, url: str) -> None:
+        self.database = url.rsplit("/", 1)[1] if url.startswith("postgresql") else None
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if self.database else None
+        self.wall: defaultdict[str, float] = defaultdict(float)
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+        self.server: defaultdict[str, float] = defaultdict(float)
+
+    def _server_cpu(self) -> float:
+        """Seconds of CPU the server processes connected to the bench's database have used so far."""
+        if self.admin is None:
+            return 0.0
+        with self.admin.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": self.database})
+            ticks = 0
+            for (pid,) in pids:
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                except OSError:  # ended meanwhile, or not on this machine
+                    continue
+                fields = stat[stat.rfind(")") + 2 :].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        s0 = self._server_cpu()
+        c0, w0 = time.process_time(), time.perf_counter()
+        yield
+        w1, c1 = time.perf_counter(), time.process_time()
+        self.server[name] += self._server_cpu() - s0
+        self.wall[name] += w1 - w0
+        self.cpu[name] += c1 - c0
+
+    def total_cpu(self, name: str) -> float:
+        return self.cpu[name] + self.server[name]
+
+    def close(self) -> None:
+        if self.admin is not None:
+            self.admin.dispose()
 
 
 def _items(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
@@ -52,81 +103,96 @@ def _items(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def append_and_checkpoint(rt: Runtime, signer: Signer, n: int, batch: int) -> dict[str, float]:
+def append_and_checkpoint(rt: Runtime, m: Meter, signer: Signer, n: int, batch: int) -> dict[str, float]:
     """Bulk appends with a checkpoint after every batch; the two timed apart."""
-    t_append = t_checkpoint = 0.0
     for start in range(0, n, batch):
         items = _items(start, min(batch, n - start))
-        t0 = time.perf_counter()
-        with transaction(rt.sessions) as s:
+        with m.phase("append"), transaction(rt.sessions) as s:
             append_events(s, items)
-        t1 = time.perf_counter()
-        with transaction(rt.sessions) as s:
+        with m.phase("checkpoint"), transaction(rt.sessions) as s:
             checkpoints.make_checkpoint(s, signer)
-        t_append += t1 - t0
-        t_checkpoint += time.perf_counter() - t1
-    return {"append_per_s": n / t_append, "checkpoint_s": t_checkpoint, "checkpoint_share": t_checkpoint / t_append}
+    return {
+        "append_per_s": n / m.wall["append"],
+        "append_cpu_s": m.cpu["append"],
+        "append_server_cpu_s": m.server["append"],
+        "checkpoint_s": m.wall["checkpoint"],
+        "checkpoint_cpu_s": m.cpu["checkpoint"],
+        "checkpoint_server_cpu_s": m.server["checkpoint"],
+        "checkpoint_share": m.wall["checkpoint"] / m.wall["append"],
+        "checkpoint_cpu_share": m.total_cpu("checkpoint") / m.total_cpu("append"),
+    }
 
 
-def single_appends(rt: Runtime, signer: Signer, count: int, every: int) -> dict[str, float]:
+def single_appends(rt: Runtime, m: Meter, signer: Signer, count: int, every: int) -> dict[str, float]:
     """One event per transaction (the ingest path), a checkpoint after every ``every`` of them."""
-    t_append = t_checkpoint = 0.0
     for i in range(count):
-        t0 = time.perf_counter()
-        with transaction(rt.sessions) as s:
+        with m.phase("single"), transaction(rt.sessions) as s:
             append_event(s, "recording.viewed", f"recording:{i}", {"via": "web"}, actor="token:bench")
-        t_append += time.perf_counter() - t0
         if (i + 1) % every == 0:
-            t1 = time.perf_counter()
-            with transaction(rt.sessions) as s:
+            with m.phase("single_checkpoint"), transaction(rt.sessions) as s:
                 checkpoints.make_checkpoint(s, signer)
-            t_checkpoint += time.perf_counter() - t1
-    return {"single_append_ms": 1000 * t_append / count, "single_checkpoint_share": t_checkpoint / t_append}
+    return {
+        "single_append_ms": 1000 * m.wall["single"] / count,
+        "single_append_cpu_ms": 1000 * m.total_cpu("single") / count,
+        "single_checkpoint_share": m.wall["single_checkpoint"] / m.wall["single"],
+        "single_checkpoint_cpu_share": m.total_cpu("single_checkpoint") / m.total_cpu("single"),
+    }
 
 
-def verify(rt: Runtime, signer: Signer, events: int) -> dict[str, float]:
+def verify(rt: Runtime, m: Meter, signer: Signer, events: int) -> dict[str, float]:
     """The whole verification, and bare SHA-256 over as many 200-byte leaves as the machine's baseline."""
-    t0 = time.perf_counter()
-    with transaction(rt.sessions) as s:
+    with m.phase("verify"), transaction(rt.sessions) as s:
         report = log_verify.verify_log(s, signer.verifier)
-    elapsed = time.perf_counter() - t0
     if not report.ok or report.events != events:
         raise SystemExit(f"verify failed on an untouched log: {report.as_json()}")
     leaf = b"\x00" + b"x" * 200
-    t1 = time.perf_counter()
-    for _ in range(events):
-        hashlib.sha256(leaf).digest()
-    sha_per_s = events / (time.perf_counter() - t1)
-    return {"verify_per_s": events / elapsed, "verify_s": elapsed, "sha256_per_s": sha_per_s}
+    with m.phase("sha256"):
+        for _ in range(events):
+            hashlib.sha256(leaf).digest()
+    return {
+        "verify_per_s": events / m.wall["verify"],
+        "verify_s": m.wall["verify"],
+        "verify_cpu_s": m.cpu["verify"],
+        "verify_server_cpu_s": m.server["verify"],
+        "verify_per_cpu_s": events / m.total_cpu("verify"),
+        "sha256_per_s": events / m.wall["sha256"],
+        "sha256_per_cpu_s": events / m.cpu["sha256"],
+    }
 
 
-def proofs(rt: Runtime, events: int, count: int) -> dict[str, float]:
+def proofs(rt: Runtime, m: Meter, events: int, count: int) -> dict[str, float]:
     rng = random.Random(11)
     times = []
-    with transaction(rt.sessions) as s:
+    with m.phase("proofs"), transaction(rt.sessions) as s:
         for _ in range(count):
             t0 = time.perf_counter()
             checkpoints.event_proof(s, rng.randint(1, events))
             times.append(time.perf_counter() - t0)
     times.sort()
-    return {"proof_median_ms": 1000 * statistics.median(times), "proof_p99_ms": 1000 * times[int(0.99 * len(times))]}
+    return {
+        "proof_median_ms": 1000 * statistics.median(times),
+        "proof_p99_ms": 1000 * times[int(0.99 * len(times))],
+        "proof_cpu_ms": 1000 * m.total_cpu("proofs") / count,
+    }
 
 
 def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     url = database(backend, work, f"audit_{backend}_{label}")
     rt = build_runtime(Settings(home=work / f"home-{backend}-{label}", database_url=url))
     signer = Signer("bench.example/audit", Ed25519PrivateKey.generate())
+    meter = Meter(url)
     try:
         upgrade(rt.engine)
-        figures: dict[str, Any] = {"events": n}
-        figures |= append_and_checkpoint(rt, signer, n, args.batch)
-        figures |= single_appends(rt, signer, args.singles, args.singles_every)
+        figures: dict[str, Any] = {"events": n, "load_average_1m_start": os.getloadavg()[0]}
+        figures |= append_and_checkpoint(rt, meter, signer, n, args.batch)
+        figures |= single_appends(rt, meter, signer, args.singles, args.singles_every)
         total = n + args.singles
-        figures |= verify(rt, signer, total)
-        figures |= proofs(rt, total, args.proofs)
+        figures |= verify(rt, meter, signer, total)
+        figures |= proofs(rt, meter, total, args.proofs)
         figures["load_average_1m"] = os.getloadavg()[0]
         return figures
     finally:
+        meter.close()
         rt.close()
         drop(url)
 
@@ -147,12 +213,17 @@ def main() -> None:
                 f = results[f"{backend} {label}"] = run_one(backend, Path(tmp), label, n, args)
                 print(
                     f"{backend:10} {label:2} events={n:>8} append={f['append_per_s']:8.0f}/s "
-                    f"+checkpoints {100 * f['checkpoint_share']:4.1f}% | one per transaction "
-                    f"{f['single_append_ms']:.2f} ms +checkpoints {100 * f['single_checkpoint_share']:4.1f}% | "
+                    f"+checkpoints {100 * f['checkpoint_share']:4.1f}% (CPU {100 * f['checkpoint_cpu_share']:4.1f}%) | "
+                    f"one per transaction {f['single_append_ms']:.2f} ms (CPU {f['single_append_cpu_ms']:.2f} ms) "
+                    f"+checkpoints {100 * f['single_checkpoint_share']:4.1f}% "
+                    f"(CPU {100 * f['single_checkpoint_cpu_share']:4.1f}%) | "
                     f"verify={f['verify_per_s']:8.0f}/s ({f['verify_s']:.1f} s; "
-                    f"{f['verify_per_s'] / f['sha256_per_s']:.2f} × bare SHA-256 {f['sha256_per_s']:.0f}/s) | "
-                    f"proof median {f['proof_median_ms']:.2f} ms p99 {f['proof_p99_ms']:.2f} ms | "
-                    f"load={f['load_average_1m']:.2f}",
+                    f"{f['verify_per_s'] / f['sha256_per_s']:.2f} × bare SHA-256 {f['sha256_per_s']:.0f}/s; "
+                    f"per CPU second {f['verify_per_cpu_s']:.0f}/s = "
+                    f"{f['verify_per_cpu_s'] / f['sha256_per_cpu_s']:.2f} × SHA-256's) | "
+                    f"proof median {f['proof_median_ms']:.2f} ms p99 {f['proof_p99_ms']:.2f} ms "
+                    f"(CPU {f['proof_cpu_ms']:.2f} ms each) | "
+                    f"load={f['load_average_1m_start']:.2f}→{f['load_average_1m']:.2f}",
                     flush=True,
                 )
             n1, n2 = results[f"{backend} N"], results[f"{backend} 2N"]

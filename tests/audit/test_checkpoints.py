@@ -22,7 +22,7 @@ from storage.events import append_events
 from storage.init import ensure_signing_key
 from storage.models import AuditCheckpoint, AuditEvent
 from storage.runtime import Runtime
-from tests.fixtures.audit_log import ORIGIN, fill, new_signer, pem
+from tests.fixtures.audit_log import ORIGIN, fill, new_signer, pem, round_trips
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 
@@ -87,6 +87,22 @@ def test_proofs_need_an_event_and_a_checkpoint_covering_it(runtime: Runtime) -> 
             checkpoints.consistency(s, 1, 5)
         with pytest.raises(merkle.MerkleError):
             checkpoints.consistency(s, 3, 2)
+
+
+def test_a_proof_is_one_round_trip_to_the_database(runtime: Runtime) -> None:
+    signer = new_signer()
+    fill(runtime, signer, [700])  # 10 levels, 11 blocks at level 0: sibling and right-edge blocks differ
+    seqs = (1, 64, 65, 300, 640, 700, 2, 129, 513, 699)
+    with transaction(runtime.sessions) as s:
+        checkpoints.event_proof(s, 1)  # the transaction has begun
+        with round_trips(s) as seen:
+            for seq in seqs:
+                p = checkpoints.event_proof(s, seq)
+                assert notes.verify_proof(p.proof, p.leaf, signer.verifier)[0] == seq - 1
+        assert len(seqs) <= len(seen) <= len(seqs) + 1, seen  # + psycopg preparing the statement once
+        with round_trips(s) as seen, pytest.raises(NotFound):
+            checkpoints.event_proof(s, 701)
+        assert len(seen) == 1
 
 
 def test_the_key_comes_from_the_secret_or_the_file_never_shown(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from audit import merkle, notes
 from audit.checkpoints import make_checkpoint
 from audit.log_verify import Report, verify_log
 from audit.notes import Checkpoint, Signer
+from audit.tree import TreeIncomplete
 from storage.db import transaction
 from storage.events import append_events, leaf_bytes, leaf_hash
 from storage.models import AuditCheckpoint, AuditEvent, AuditTreeBlock
@@ -220,3 +221,29 @@ def test_a_checkpoint_kept_outside_catches_a_rewrite_of_the_checkpoints_too(ungu
     with transaction(unguarded.sessions) as s:
         bad = verify_log(s, signer.verifier, [kept.replace("\n8\n", "\n9\n")])
     assert bad.finding is not None and "kept checkpoint no. 1" in bad.finding.message
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        ("DELETE FROM audit_events WHERE seq = 22", "events 21..23 have a hole"),
+        ("UPDATE audit_events SET leaf_hash = 'zz' || substr(leaf_hash, 3) WHERE seq = 22", "damaged leaf hash"),
+        ("UPDATE audit_events SET leaf_hash = substr(leaf_hash, 3) WHERE seq = 21", "damaged leaf hash"),
+        ("UPDATE audit_tree_blocks SET hashes = substr(hashes, 1, 19 * 32) WHERE level = 0", "block 0/0 is damaged"),
+    ],
+)
+def test_a_checkpoint_over_damaged_rows_is_refused_and_writes_nothing(
+    log: Runtime, signer: Signer, tamper: str, problem: str
+) -> None:
+    # The three events after checkpoint 20 or the short block it left are damaged before the next checkpoint.
+    with transaction(log.sessions) as s:
+        before = s.execute(select(AuditTreeBlock.level, AuditTreeBlock.block, AuditTreeBlock.hashes)).all()
+    sql(log.engine, tamper)
+    with transaction(log.sessions) as s:
+        damaged = sorted(s.execute(select(AuditTreeBlock.level, AuditTreeBlock.block, AuditTreeBlock.hashes)).all())
+    with pytest.raises(TreeIncomplete, match=problem), transaction(log.sessions) as s:
+        make_checkpoint(s, signer)
+    with transaction(log.sessions) as s:
+        assert s.scalars(select(AuditCheckpoint.size).order_by(AuditCheckpoint.size)).all() == [10, 20]
+        after = sorted(s.execute(select(AuditTreeBlock.level, AuditTreeBlock.block, AuditTreeBlock.hashes)).all())
+    assert after == damaged and len(after) == len(before)
