@@ -6,6 +6,8 @@ from __future__ import annotations
 from audit.labels import LANGS as LANGS
 from audit.labels import REASONS as REASONS
 from audit.labels import VERDICTS as VERDICTS
+from audit.labels import detail_words as detail_words
+from audit.labels import event_words as event_words
 from audit.labels import reason_words as reason_words
 from audit.labels import verdict_words as verdict_words
 

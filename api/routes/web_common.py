@@ -21,7 +21,17 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.auth import Principal
-from api.i18n import TEXT, pick_lang, reason_words, role_words, status_words, verdict_words, zone_words
+from api.i18n import (
+    TEXT,
+    detail_words,
+    event_words,
+    pick_lang,
+    reason_words,
+    role_words,
+    status_words,
+    verdict_words,
+    zone_words,
+)
 from api.permissions import allowed, page_capability
 from api.web_sessions import SESSION_COOKIE, SignedIn, signed_in
 from config.errors import BwcError
@@ -116,6 +126,8 @@ def page(
         "reason_words": lambda reason: reason_words(reason, lang, lambda v: local_time(v, tz)),
         "role_words": lambda role: role_words(role, lang),
         "status_words": lambda status_: status_words(status_, lang),
+        "event_words": lambda kind: event_words(kind, lang),
+        "detail_words": lambda value: detail_words(value, lang),
         "zone": zone_words(tz.key, lang),
         "can_browse": who is not None and allowed(who.role, "pages.browse"),
         "can_play": who is not None and allowed(who.role, "recordings.content"),
