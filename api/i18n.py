@@ -6,6 +6,7 @@ from __future__ import annotations
 from audit.labels import LANGS as LANGS
 from audit.labels import REASONS as REASONS
 from audit.labels import VERDICTS as VERDICTS
+from audit.labels import action_kind_words as action_kind_words
 from audit.labels import detail_words as detail_words
 from audit.labels import event_words as event_words
 from audit.labels import reason_words as reason_words
@@ -116,6 +117,7 @@ TEXT: dict[str, dict[str, str]] = {
         "next": "Next attempt",
         "play": "Play",
         "other_lang": "中文",
+        "nav_period": "Periodic report",
         "nav_cases": "Cases",
         "nav_report": "Missing-recording report",
         "nav_recordings": "Recordings",
@@ -336,6 +338,7 @@ TEXT: dict[str, dict[str, str]] = {
         "next": "下次尝试",
         "play": "播放",
         "other_lang": "English",
+        "nav_period": "书面报告",
         "nav_cases": "案件查询",
         "nav_report": "缺失录像报告",
         "nav_recordings": "录像",

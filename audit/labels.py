@@ -193,6 +193,30 @@ DETAIL_VALUES: dict[str, dict[str, str]] = {
 }
 
 
+# Action kinds are free text from the action CSV; the common ones read in the page's language. Any other kind
+# is shown as it was imported (a deployment that imports Chinese kinds shows them as they are).
+ACTION_KINDS: dict[str, dict[str, str]] = {
+    "en": {},
+    "zh": {
+        "arrest": "抓捕",
+        "detention": "拘留",
+        "inspection": "检查",
+        "interview": "询问",
+        "patrol": "巡逻",
+        "search": "搜查",
+        "seizure": "扣押",
+        "summons": "传唤",
+        "traffic stop": "交通拦查",
+    },
+}
+
+
+def action_kind_words(kind: str | None, lang: str) -> str:
+    """An action's kind in the page's language when it is a common one; else as imported."""
+    text = (kind or "").strip()
+    return ACTION_KINDS[lang].get(text.lower(), text)
+
+
 def event_words(kind: str, lang: str) -> str:
     """An audit event kind in words (its code when this version has none, so nothing is hidden)."""
     return EVENTS[lang].get(kind, kind)

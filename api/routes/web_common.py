@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from api.auth import Principal
 from api.i18n import (
     TEXT,
+    action_kind_words,
     detail_words,
     event_words,
     pick_lang,
@@ -127,6 +128,7 @@ def page(
         "role_words": lambda role: role_words(role, lang),
         "status_words": lambda status_: status_words(status_, lang),
         "event_words": lambda kind: event_words(kind, lang),
+        "kind_words": lambda kind: action_kind_words(kind, lang),
         "detail_words": lambda value: detail_words(value, lang),
         "zone": zone_words(tz.key, lang),
         "can_browse": who is not None and allowed(who.role, "pages.browse"),

@@ -8,7 +8,17 @@ import re
 from pathlib import Path
 
 from audit.coverage import BLOCKING, COMPLETE, INCOMPLETE, PENDING, REASON_CODES, WAITABLE
-from audit.labels import EVENTS, LANGS, REASONS, VERDICTS, detail_words, event_words, reason_label, reason_words
+from audit.labels import (
+    EVENTS,
+    LANGS,
+    REASONS,
+    VERDICTS,
+    action_kind_words,
+    detail_words,
+    event_words,
+    reason_label,
+    reason_words,
+)
 
 
 def test_every_reason_code_has_a_label_and_a_sentence_in_both_languages() -> None:
@@ -88,3 +98,9 @@ def test_every_event_kind_the_code_writes_has_words_in_both_languages() -> None:
         assert event_words(kind, "en") != kind
     assert event_words("made.up", "zh") == "made.up"  # an unknown kind shows its code, never nothing
     assert detail_words("mismatch", "zh") == "内容不一致" and detail_words("42", "en") == "42"
+
+
+def test_common_action_kinds_read_in_chinese_and_others_stay_as_imported() -> None:
+    assert action_kind_words("Traffic stop", "zh") == "交通拦查"
+    assert action_kind_words("arrest", "en") == "arrest"
+    assert action_kind_words("夜间巡查", "zh") == "夜间巡查" and action_kind_words(None, "zh") == ""
