@@ -199,6 +199,7 @@ TEXT: dict[str, dict[str, str]] = {
         "at": "When",
         "actor": "Who",
         "event": "Event",
+        "bytes_range": "bytes {first}–{last}",
         "recording": "Recording",
         "damaged_warning": "This recording failed its fixity check: its bytes are not the ones received.",
         "play_anyway": "Play it anyway (recorded in the audit log)",
@@ -420,6 +421,7 @@ TEXT: dict[str, dict[str, str]] = {
         "at": "时间",
         "actor": "操作者",
         "event": "事件",
+        "bytes_range": "字节 {first}–{last}",
         "recording": "录像",
         "damaged_warning": "此录像完整性校验失败：存储内容与接收时不一致。",
         "play_anyway": "仍然播放（将记入审计日志）",
@@ -461,6 +463,37 @@ ZONES: dict[str, dict[str, str]] = {
         "Asia/Urumqi": "乌鲁木齐时间（Asia/Urumqi）",
     },
 }
+
+
+# The pages' address parameters, named in an error about a bad value; any other keeps its own name.
+FIELDS: dict[str, dict[str, str]] = {
+    "en": {},
+    "zh": {
+        "recording_id": "录像编号",
+        "action_id": "行动编号",
+        "case_number": "案件编号",
+        "token_id": "令牌编号",
+        "q": "查询内容",
+        "from": "起始日期",
+        "to": "截止日期",
+        "page": "页码",
+        "per_page": "每页条数",
+        "device": "设备",
+        "officer": "执法人员",
+        "station": "采集站",
+        "status": "状态",
+        "unit": "单位",
+        "t": "播放起点",
+        "accept_damaged": "仍然播放",
+        "fmt": "文件格式",
+        "section": "管理页面",
+    },
+}
+
+
+def field_words(name: str, lang: str) -> str:
+    """An address parameter's name in the page's language (for "this address has a value … cannot use")."""
+    return FIELDS[lang].get(name, name)
 
 
 def role_words(role: str | None, lang: str) -> str:

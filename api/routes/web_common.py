@@ -26,6 +26,7 @@ from api.i18n import (
     action_kind_words,
     detail_words,
     event_words,
+    field_words,
     pick_lang,
     reason_words,
     role_words,
@@ -180,13 +181,13 @@ def not_found(request: Request, lang: str, who: Principal, key: str, ident: obje
     return message(request, lang, 404, TEXT[lang][key].format(id=ident), who=who)
 
 
-def _bad_fields(exc: RequestValidationError) -> str:
-    names = []
+def _bad_fields(exc: RequestValidationError, lang: str) -> str:
+    names: list[str] = []
     for error in exc.errors():
         loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
         if loc and loc[-1] not in names:
             names.append(loc[-1])
-    return ", ".join(names) or "?"
+    return ("、" if lang == "zh" else ", ").join(field_words(n, lang) for n in names) or "?"
 
 
 def error_text(exc: Exception, lang: str) -> tuple[int, str]:
@@ -196,7 +197,7 @@ def error_text(exc: Exception, lang: str) -> tuple[int, str]:
     """
     t = TEXT[lang]
     if isinstance(exc, RequestValidationError):
-        return 422, t["bad_value"].format(fields=_bad_fields(exc))
+        return 422, t["bad_value"].format(fields=_bad_fields(exc, lang))
     assert isinstance(exc, BwcError)
     if lang == "en":
         return exc.status, exc.message.replace("--", "")
