@@ -36,6 +36,7 @@ def test_every_page_is_accessible_in_both_languages(
         "/cases/CASE-DEMO-002",
         *(f"/actions/{a}" for a in ACTIONS),
         "/reports/missing",
+        "/recordings",
     ]
     plays = play_links(reviewer, server, "DEMO-02")[:1] + play_links(reviewer, server, "DEMO-04")
     assert len(plays) == 2, plays
