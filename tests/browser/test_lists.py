@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from api.demo import ACTIONS, CLIPS, Clip
 from api.routes.web_period import presets
-from tests.browser.conftest import BOTH_DATABASES, Server
+from tests.browser.conftest import Server
 from tests.browser.pages import check_page
 
 LANG_ATTR = {"en": "en", "zh": "zh-CN"}
@@ -130,7 +130,6 @@ def demo_span(server: Server) -> tuple[date, date]:
     return at["yesterday"].date() - timedelta(days=1), at["today"].date() + timedelta(days=1)
 
 
-@pytest.mark.parametrize("server", BOTH_DATABASES, indirect=True)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_period_report_is_accessible_in_both_languages(
     auditor: Any, server: Server, screenshots: Path, lang: str
