@@ -8,6 +8,9 @@ from api.i18n_findings import FINDING_TEXT
 from audit.labels import LANGS as LANGS
 from audit.labels import REASONS as REASONS
 from audit.labels import VERDICTS as VERDICTS
+from audit.labels import action_kind_words as action_kind_words
+from audit.labels import detail_words as detail_words
+from audit.labels import event_words as event_words
 from audit.labels import reason_words as reason_words
 from audit.labels import verdict_words as verdict_words
 
@@ -153,6 +156,7 @@ TEXT: dict[str, dict[str, str]] = {
         "next": "Next attempt",
         "play": "Play",
         "other_lang": "中文",
+        "nav_period": "Periodic report",
         "nav_cases": "Cases",
         "nav_report": "Missing-recording report",
         "nav_recordings": "Recordings",
@@ -234,6 +238,7 @@ TEXT: dict[str, dict[str, str]] = {
         "at": "When",
         "actor": "Who",
         "event": "Event",
+        "bytes_range": "bytes {first}–{last}",
         "recording": "Recording",
         "damaged_warning": "This recording failed its fixity check: its bytes are not the ones received.",
         "play_anyway": "Play it anyway (recorded in the audit log)",
@@ -409,6 +414,7 @@ TEXT: dict[str, dict[str, str]] = {
         "next": "下次尝试",
         "play": "播放",
         "other_lang": "English",
+        "nav_period": "书面报告",
         "nav_cases": "案件查询",
         "nav_report": "缺失录像报告",
         "nav_recordings": "录像",
@@ -490,6 +496,7 @@ TEXT: dict[str, dict[str, str]] = {
         "at": "时间",
         "actor": "操作者",
         "event": "事件",
+        "bytes_range": "字节 {first}–{last}",
         "recording": "录像",
         "damaged_warning": "此录像完整性校验失败：存储内容与接收时不一致。",
         "play_anyway": "仍然播放（将记入审计日志）",
@@ -536,6 +543,37 @@ ZONES: dict[str, dict[str, str]] = {
         "Asia/Urumqi": "乌鲁木齐时间（Asia/Urumqi）",
     },
 }
+
+
+# The pages' address parameters, named in an error about a bad value; any other keeps its own name.
+FIELDS: dict[str, dict[str, str]] = {
+    "en": {},
+    "zh": {
+        "recording_id": "录像编号",
+        "action_id": "行动编号",
+        "case_number": "案件编号",
+        "token_id": "令牌编号",
+        "q": "查询内容",
+        "from": "起始日期",
+        "to": "截止日期",
+        "page": "页码",
+        "per_page": "每页条数",
+        "device": "设备",
+        "officer": "执法人员",
+        "station": "采集站",
+        "status": "状态",
+        "unit": "单位",
+        "t": "播放起点",
+        "accept_damaged": "仍然播放",
+        "fmt": "文件格式",
+        "section": "管理页面",
+    },
+}
+
+
+def field_words(name: str, lang: str) -> str:
+    """An address parameter's name in the page's language (for "this address has a value … cannot use")."""
+    return FIELDS[lang].get(name, name)
 
 
 def role_words(role: str | None, lang: str) -> str:

@@ -21,7 +21,19 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.auth import Principal
-from api.i18n import TEXT, pick_lang, reason_words, role_words, status_words, verdict_words, zone_words
+from api.i18n import (
+    TEXT,
+    action_kind_words,
+    detail_words,
+    event_words,
+    field_words,
+    pick_lang,
+    reason_words,
+    role_words,
+    status_words,
+    verdict_words,
+    zone_words,
+)
 from api.permissions import allowed, page_capability
 from api.routes.web_forms import form_is_ours
 from api.web_sessions import SESSION_COOKIE, SignedIn, signed_in
@@ -117,6 +129,9 @@ def page(
         "reason_words": lambda reason: reason_words(reason, lang, lambda v: local_time(v, tz)),
         "role_words": lambda role: role_words(role, lang),
         "status_words": lambda status_: status_words(status_, lang),
+        "event_words": lambda kind: event_words(kind, lang),
+        "kind_words": lambda kind: action_kind_words(kind, lang),
+        "detail_words": lambda value: detail_words(value, lang),
         "zone": zone_words(tz.key, lang),
         "can_browse": who is not None and allowed(who.role, "pages.browse"),
         "can_play": who is not None and allowed(who.role, "recordings.content"),
@@ -177,13 +192,13 @@ def not_found(request: Request, lang: str, who: Principal, key: str, ident: obje
     return message(request, lang, 404, TEXT[lang][key].format(id=ident), who=who)
 
 
-def _bad_fields(exc: RequestValidationError) -> str:
-    names = []
+def _bad_fields(exc: RequestValidationError, lang: str) -> str:
+    names: list[str] = []
     for error in exc.errors():
         loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
         if loc and loc[-1] not in names:
             names.append(loc[-1])
-    return ", ".join(names) or "?"
+    return ("、" if lang == "zh" else ", ").join(field_words(n, lang) for n in names) or "?"
 
 
 def error_text(exc: Exception, lang: str) -> tuple[int, str]:
@@ -193,7 +208,7 @@ def error_text(exc: Exception, lang: str) -> tuple[int, str]:
     """
     t = TEXT[lang]
     if isinstance(exc, RequestValidationError):
-        return 422, t["bad_value"].format(fields=_bad_fields(exc))
+        return 422, t["bad_value"].format(fields=_bad_fields(exc, lang))
     assert isinstance(exc, BwcError)
     if lang == "en":
         return exc.status, exc.message.replace("--", "")

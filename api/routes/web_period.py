@@ -15,9 +15,10 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from api.deps import ReadSessionDep, RuntimeDep
+from api.i18n import TEXT
 from api.period_download import period_disposition, render_period
 from api.routes.actions import date_param
-from api.routes.web_common import LangQuery, PageRoute, guard, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
 from audit.labels import reason_label
 from audit.period_query import ledger_findings, period_report
 from audit.period_words import percent, points, words
@@ -83,13 +84,26 @@ def period_page(
     context: dict[str, Any] = {"units": units, "presets": presets(today), "w": words(lang)}
     context |= {"percent": percent, "points": points, "max_listed": MAX_LISTED}
     context["reason_label"] = lambda code: reason_label(code, lang)
+    start = end = None
     try:
         start, end = _dates(from_, to, today)
         form |= {"from": str(start or ""), "to": str(end or "")}
         report = period_report(session, rt.settings, start, end, unit, utcnow(), ledger_findings())
     except BadInput as exc:
-        return page(request, "period.html", lang, 400, who=who, form=form, report=None, error=str(exc), **context)
+        error = _error_words(exc, lang, from_ or to, start, end)
+        return page(request, "period.html", lang, 400, who=who, form=form, report=None, error=error, **context)
     return page(request, "period.html", lang, who=who, form=form, report=report, error=None, **context)
+
+
+def _error_words(exc: BadInput, lang: str, asked: str | None, start: date | None, end: date | None) -> str:
+    """Why the report cannot be made, in the page's language: a Chinese page names no English message."""
+    if lang == "en":
+        return error_text(exc, lang)[1]
+    if asked and start is None and end is None:
+        return TEXT[lang]["bad_date"]  # a date that did not parse
+    if start is not None and end is not None and start > end:
+        return TEXT[lang]["from_after_to"]
+    return error_text(exc, lang)[1]
 
 
 @router.get("/reports/period.{fmt}")

@@ -1,5 +1,6 @@
 """The recordings page (SPEC §11): every stored recording, filtered by device, officer, station, date and
-status, a page at a time, newest first.
+status, a page at a time, newest first. ``per_page`` (1–200, default 50) sets how many rows a page holds; the
+pager and the filter form keep it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from storage.types import utcnow
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 MAX_PAGE = 100_000
 TextQuery = Annotated[str, Query(max_length=128)]
 DayQuery = Annotated[str, Query(max_length=10)]
@@ -45,6 +47,7 @@ def find_recordings(
     end: datetime | None,
     page_no: int,
     scoped: Any = None,
+    per_page: int = PAGE_SIZE,
 ) -> tuple[list[Recording], bool]:
     """One page of recordings matching every filter given (device, officer, station: exact codes), among those
     ``scoped`` admits (an ``audit.access`` condition; None for all)."""
@@ -64,8 +67,8 @@ def find_recordings(
     if end is not None:
         query = query.where(Recording.started_at < end)
     query = query.order_by(Recording.started_at.desc(), Recording.id.desc())
-    rows = list(session.scalars(query.limit(PAGE_SIZE + 1).offset((page_no - 1) * PAGE_SIZE)))
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    rows = list(session.scalars(query.limit(per_page + 1).offset((page_no - 1) * per_page)))
+    return rows[:per_page], len(rows) > per_page
 
 
 @router.get("/recordings")
@@ -80,6 +83,7 @@ def recordings_page(
     to: DayQuery = "",
     status: Literal["", "ok", "unplayable"] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
     lang: LangQuery = None,
 ) -> Response:
     lang = pick_lang(lang)
@@ -87,7 +91,7 @@ def recordings_page(
     if isinstance(who, Response):
         return who
     filters = {"device": device.strip(), "officer": officer.strip(), "station": station.strip(), "status": status}
-    form = {**filters, "from": from_.strip(), "to": to.strip()}
+    form = {**filters, "from": from_.strip(), "to": to.strip(), "per_page": per_page if per_page != PAGE_SIZE else ""}
     try:
         start, end = day_bounds(from_, rt.settings.tz, False), day_bounds(to, rt.settings.tz, True)
     except ValueError:
@@ -95,7 +99,7 @@ def recordings_page(
     if start is not None and end is not None and start >= end:
         return message(request, lang, 422, TEXT[lang]["from_after_to"], who=who)
     scoped = recording_condition(scope_for(session, who, utcnow()))  # a reviewer lists their units' evidence
-    found, more = find_recordings(session, filters, start, end, page_no, scoped)
+    found, more = find_recordings(session, filters, start, end, page_no, scoped, per_page)
     return page(
         request,
         "recordings.html",

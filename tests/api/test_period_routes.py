@@ -87,6 +87,14 @@ def test_page_bad_dates_say_so(client: TestClient, tokens: Tokens, runtime: Runt
     _login(client, tokens.secrets["auditor"])
     page = client.get("/reports/period", params={"from": "2024-06-01", "to": "2024-05-01"})
     assert page.status_code == 400 and "is after" in page.text
+    # a Chinese page says why in Chinese, never the English message (which names the parameter)
+    zh = client.get("/reports/period", params={"from": "2024-06-01", "to": "2024-05-01", "lang": "zh"})
+    assert zh.status_code == 400 and "起始日期晚于截止日期" in zh.text and "is after" not in zh.text
+    bad = client.get("/reports/period", params={"from": "2024-13-01", "to": "2024-05-01", "lang": "zh"})
+    assert bad.status_code == 400 and "日期无效" in bad.text and "not a date" not in bad.text
+    half = client.get("/reports/period", params={"to": "2024-05-01", "lang": "zh"})
+    assert half.status_code == 400 and "输入的值无效" in half.text and "needs both" not in half.text
+    assert "not a date" in client.get("/reports/period", params={"from": "2024-13-01", "to": "2024-05-01"}).text
 
 
 def test_default_language_comes_from_the_setting(runtime: Runtime, tokens: Tokens) -> None:

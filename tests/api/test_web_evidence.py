@@ -47,9 +47,13 @@ def test_the_player_shows_digest_fixity_hold_retention_and_who_read_it(
     assert rec.sha256 in html and "intact (checked" in html and ">held<" in html
     assert "Kept at least until" in html
     trail = html.split("Audit trail", 1)[1]
-    assert "token:reviewer-1" in trail and "evidence.read" in trail and "fixity.checked (ok)" in trail
-    assert "recording.ingested" in trail
-    assert "证据保全" in client.get(f"/recordings/{rec.id}/play?lang=zh").text
+    assert "token:reviewer-1" in trail and "evidence viewed" in trail and "fixity checked (intact)" in trail
+    assert "recording taken in" in trail and 'data-kind="evidence.read"' in trail
+    zh = client.get(f"/recordings/{rec.id}/play?lang=zh").text
+    assert "证据保全" in zh
+    zh_trail = zh.split("审计记录", 1)[1]
+    assert "查看证据" in zh_trail and "完整性校验 (完好)" in zh_trail
+    assert "录像入库" in zh_trail and ">evidence.read" not in zh_trail and "fixity checked" not in zh_trail
 
 
 def test_a_damaged_recording_is_not_played_unless_asked(case: Case, web: tuple[TestClient, Tokens]) -> None:
@@ -80,7 +84,7 @@ def test_the_action_page_shows_each_recordings_record_and_trail(case: Case, web:
     assert case.recs["DEV-C"].sha256 not in html
     assert "not held" in html and "intact (checked" in html
     trail = html.split("Audit trail of these recordings", 1)[1]
-    assert "token:reviewer-1" in trail and "evidence.read" in trail
+    assert "token:reviewer-1" in trail and "evidence viewed" in trail
 
 
 def test_the_case_page_has_an_export_button_that_downloads_the_bag(case: Case, web: tuple[TestClient, Tokens]) -> None:

@@ -104,6 +104,14 @@ def test_recordings_page_filters_and_pages(client: TestClient, tokens: Tokens, r
     assert "无法播放" in zh and "协调世界时" in zh
     backwards = client.get("/recordings", params={"from": "2024-05-03", "to": "2024-05-01", "lang": "zh"})
     assert backwards.status_code == 422 and "起始日期晚于截止日期" in backwards.text
+    # a smaller page: the pager and the filter form keep its size; out of range is refused as a page
+    small = client.get("/recordings", params={"per_page": "20", "page": "2"}).text
+    assert len(_ids(small)) == 20 and not set(_ids(small)) & set(_ids(first)[:20])
+    assert 'href="/recordings?page=3&amp;per_page=20&amp;lang=en"' in small
+    assert '<input type="hidden" name="per_page" value="20">' in small
+    assert len(_ids(client.get("/recordings", params={"per_page": "20", "page": "3"}).text)) == 16
+    too_big = client.get("/recordings", params={"per_page": "201"})
+    assert too_big.status_code == 422 and "per_page" in too_big.text and "<html" in too_big.text
 
 
 def test_case_page_shows_summary_actions_of_recordings_and_hold(

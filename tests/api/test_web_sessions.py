@@ -194,9 +194,9 @@ def test_sign_in_never_redirects_off_site(client: TestClient, tokens: Tokens, ne
 def test_errors_on_pages_are_pages_in_the_pages_language(client: TestClient, tokens: Tokens) -> None:
     signed_in(client, tokens.secrets["reviewer"])
     for url, words in (
-        ("/recordings/abc/play?lang=zh", "网址中有页面无法使用的值"),
+        ("/recordings/abc/play?lang=zh", "网址中有页面无法使用的值（录像编号）"),
         (f"/recordings/{2**40}/play?lang=zh", "网址中有页面无法使用的值"),
-        ("/cases?lang=zh&q=" + "x" * 200, "网址中有页面无法使用的值（q）"),
+        ("/cases?lang=zh&q=" + "x" * 200, "网址中有页面无法使用的值（查询内容）"),
         ("/recordings?lang=zh&from=2024-13-01", "日期无效"),
         ("/reports/missing.csv?lang=zh&from=May", "输入的值无效"),
         ("/cases?q=" + "x" * 200, "This address has a value the page cannot use (q)"),

@@ -1,7 +1,11 @@
 """The browser harness: Debian's Chromium driven by Playwright against a live ``bwc run`` over the demo city.
 
-One demo city per session (``bwc demo``: real ffmpeg clips, real ingest), copied for each module's own server
-(``bwc run`` on a free loopback port, its own BWC_HOME), one browser per session, a fresh context per test.
+One demo city per session and database (``bwc demo``: real ffmpeg clips, real ingest), copied for each module's
+own server (``bwc run`` on a free loopback port, its own BWC_HOME and database), one browser per session, a fresh
+context per test. The server runs on SQLite (the embedded default); a test that names
+``@pytest.mark.parametrize("server", BOTH_DATABASES, indirect=True)`` runs on PostgreSQL as well, where the
+module's database is a ``CREATE DATABASE … TEMPLATE`` copy of the session's demo database (no second ffmpeg run
+per module).
 Playwright never downloads a browser here: it launches ``/usr/bin/chromium``. Where Chromium or axe-core is
 missing the tests skip with a plain message; under ``CI=true`` they fail instead.
 """
@@ -15,14 +19,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.fixtures.cli import run_bwc
+from tests.fixtures.databases import PG_ADMIN_URL, pg_available
 from tests.fixtures.s3 import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,6 +46,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# For ``@pytest.mark.parametrize("server", BOTH_DATABASES, indirect=True)``: the test runs on each.
+BOTH_DATABASES = ["sqlite", "postgresql"]
 
 
 def _unavailable(reason: str) -> None:
@@ -50,7 +59,9 @@ def _unavailable(reason: str) -> None:
 @dataclass
 class Demo:
     home: Path
-    token: str
+    token: str  # the demo's reviewer (both units)
+    auditor: str  # an auditor's token made for the browser tests
+    database_url: str = ""  # empty: the embedded SQLite file inside ``home``
 
 
 @dataclass
@@ -58,15 +69,50 @@ class Server:
     url: str
     home: Path
     token: str
+    auditor: str = ""
+    database: str = "sqlite"
+
+
+def _fill_demo(home: Path, database_url: str = "") -> Demo:
+    env = {"BWC_HOME": str(home)} | ({"BWC_DATABASE_URL": database_url} if database_url else {})
+    done = run_bwc("demo", env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    made = run_bwc("token", "create", "--role", "auditor", "--name", "browser-auditor", env=env)
+    assert made.returncode == 0, made.stderr
+    return Demo(home, done.stdout.strip(), made.stdout.strip(), database_url)
 
 
 @pytest.fixture(scope="session")
 def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """``bwc demo`` in a fresh home: the same city a newcomer gets, made once per session."""
-    home = tmp_path_factory.mktemp("demo-city") / "home"
-    done = run_bwc("demo", env={"BWC_HOME": str(home)}, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return Demo(home, done.stdout.strip())
+    return _fill_demo(tmp_path_factory.mktemp("demo-city") / "home")
+
+
+def _pg_admin(statement: str) -> None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The same demo city in its own PostgreSQL database, made once per session and dropped after it."""
+    reason = pg_available()
+    if reason is not None:
+        _unavailable(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({reason})")
+    name = f"bwc_browser_demo_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield _fill_demo(tmp_path_factory.mktemp("pg-demo-city") / "home", _pg_url(name))
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
@@ -82,14 +128,26 @@ def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path, ti
     raise RuntimeError(f"bwc run did not answer at {url} within {timeout} s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(demo_city: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A live ``bwc run`` (uvicorn, API-only) over this module's own copy of the demo city."""
-    home = tmp_path_factory.mktemp("browser-server") / "home"
-    shutil.copytree(demo_city.home, home)
+@pytest.fixture(scope="module", params=["sqlite"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A live ``bwc run`` (uvicorn, API-only) over this module's own copy of the demo city.
+
+    SQLite unless the test parametrizes ``server`` indirectly (``BOTH_DATABASES``): then PostgreSQL too, on a
+    database copied from the session's PostgreSQL demo city by ``CREATE DATABASE … TEMPLATE``.
+    """
+    backend: str = request.param
+    demo: Demo = request.getfixturevalue("demo_city" if backend == "sqlite" else "pg_demo_city")
+    home = tmp_path_factory.mktemp(f"browser-server-{backend}") / "home"
+    shutil.copytree(demo.home, home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BWC_")} | {"BWC_HOME": str(home)}
+    copy = ""
+    if backend == "postgresql":
+        copy = f"bwc_browser_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        template = demo.database_url.rsplit("/", 1)[1]
+        _pg_admin(f'CREATE DATABASE "{copy}" TEMPLATE "{template}"')
+        env["BWC_DATABASE_URL"] = _pg_url(copy)
     port = free_port()
     log = home.parent / "bwc-run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BWC_")} | {"BWC_HOME": str(home)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BWC), "run", "--host", "127.0.0.1", "--port", str(port), "--no-watch"],
@@ -100,7 +158,7 @@ def server(demo_city: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_answering(url + "/api/v1/healthz", proc, log)
-        yield Server(url, home, demo_city.token)
+        yield Server(url, home, demo.token, demo.auditor, backend)
     finally:
         proc.terminate()
         try:
@@ -108,6 +166,8 @@ def server(demo_city: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if copy:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -163,6 +223,12 @@ def admin_token(server: Server) -> str:
 def admin(anonymous: Any, server: Server, admin_token: str) -> Any:
     """A page signed in as an administrator, through the login form."""
     sign_in(anonymous, server, admin_token)
+
+
+@pytest.fixture
+def auditor(anonymous: Any, server: Server) -> Any:
+    """A page signed in as an auditor (every unit; reports, no playback), through the login form."""
+    sign_in(anonymous, server, server.auditor)
     return anonymous
 
 
@@ -171,20 +237,3 @@ def sign_in(page: Any, server: Server, token: str, lang: str = "en") -> None:
     page.fill("input[name=token]", token)
     with page.expect_navigation():
         page.press("input[name=token]", "Enter")
-
-
-@pytest.fixture(scope="module")
-def auditor_token(server: Server) -> str:
-    """An auditor's token on this module's server, made as an administrator would (``bwc token create``)."""
-    done = run_bwc(
-        "token", "create", "--role", "auditor", "--name", "browser-auditor", env={"BWC_HOME": str(server.home)}
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-@pytest.fixture
-def auditor(anonymous: Any, server: Server, auditor_token: str) -> Any:
-    """A page signed in as an auditor (who may change findings and read the periodic report)."""
-    sign_in(anonymous, server, auditor_token)
-    return anonymous

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, sign_in
+from tests.browser.conftest import BOTH_DATABASES, Server, sign_in
 from tests.browser.pages import check_page
 
 ACTIONS = ("DEMO-01", "DEMO-02", "DEMO-03", "DEMO-04", "DEMO-05")
@@ -24,6 +24,7 @@ def play_links(page: Any, server: Server, action: str) -> list[str]:
     return hrefs
 
 
+@pytest.mark.parametrize("server", BOTH_DATABASES, indirect=True)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_page_is_accessible_in_both_languages(
     reviewer: Any, server: Server, screenshots: Path, lang: str
@@ -35,6 +36,7 @@ def test_every_page_is_accessible_in_both_languages(
         "/cases/CASE-DEMO-002",
         *(f"/actions/{a}" for a in ACTIONS),
         "/reports/missing",
+        "/recordings",
     ]
     plays = play_links(reviewer, server, "DEMO-02")[:1] + play_links(reviewer, server, "DEMO-04")
     assert len(plays) == 2, plays

@@ -10,7 +10,7 @@ import pytest
 
 from api.demo import ACTIONS, CLIPS
 from api.routes.web_timeline import CONTEXT_SHARE, LABEL_WIDTH, PLOT_RIGHT, WIDTH
-from tests.browser.conftest import Server
+from tests.browser.conftest import BOTH_DATABASES, Server
 from tests.browser.pages import shoot
 
 PX = 1.5  # a box may be off by rounding and the stroke, never by a second of the scale
@@ -84,6 +84,7 @@ def test_a_muted_camera_says_why_it_does_not_count(reviewer: Any, server: Server
     assert "不计入覆盖" in reviewer.inner_text("ul.story")
 
 
+@pytest.mark.parametrize("server", BOTH_DATABASES, indirect=True)
 def test_clicking_a_bar_opens_the_player_at_that_moment(reviewer: Any, server: Server, screenshots: Path) -> None:
     reviewer.goto(f"{server.url}/actions/DEMO-01?lang=en")
     bar = reviewer.locator("svg.timeline g.lane[data-device='CAM-N02'] rect.bar")
