@@ -9,7 +9,6 @@ from __future__ import annotations
 FINDING_TEXT: dict[str, dict[str, str]] = {
     "en": {
         "nav_findings": "Findings",
-        "nav_period": "Periodic report",
         "findings_title": "Work ledger of findings",
         "findings_intro": "Every problem found, who owns it, its deadline, and whether it was crossed off in time.",
         "f_open": "Open",
@@ -82,7 +81,6 @@ FINDING_TEXT: dict[str, dict[str, str]] = {
     },
     "zh": {
         "nav_findings": "问题台账",
-        "nav_period": "书面报告",
         "findings_title": "问题整改工作台账",
         "findings_intro": "发现的每个问题、责任人、整改期限，以及是否按期销号。",
         "f_open": "未销号",
