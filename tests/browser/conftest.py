@@ -223,6 +223,7 @@ def admin_token(server: Server) -> str:
 def admin(anonymous: Any, server: Server, admin_token: str) -> Any:
     """A page signed in as an administrator, through the login form."""
     sign_in(anonymous, server, admin_token)
+    return anonymous
 
 
 @pytest.fixture
