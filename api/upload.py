@@ -21,7 +21,7 @@ from config.errors import BadInput
 from ingest.naming import classify
 from ingest.outcome import IngestOutcome
 from ingest.service import Claim, receive
-from ingest.upload_sessions import BUSY_RETRY_SECONDS, Busy, UploadBusy
+from ingest.upload_sessions import BUSY_RETRY_SECONDS, Busy
 from storage.runtime import Runtime
 
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -77,16 +77,19 @@ def parse_metadata(header: str | None) -> dict[str, str]:
 
 
 class UploadSlots:
-    """How many uploads this process takes at once; one more is told to come back (503, ``Retry-After``)."""
+    """How many uploads this process takes at once; one more is told to come back (503, ``Retry-After``).
+
+    Only a count: whether one upload is already receiving bytes elsewhere is decided by the kernel's lock on
+    its part file (:func:`ingest.upload_sessions.hold`), which holds across processes too.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._active = 0
         self._lock = threading.Lock()
-        self._ids: set[str] = set()
 
     @contextlib.contextmanager
-    def slot(self, upload_id: str | None = None) -> Iterator[None]:
+    def slot(self) -> Iterator[None]:
         with self._lock:
             if self._active >= self.limit:
                 raise Busy(
@@ -94,18 +97,12 @@ class UploadSlots:
                     retry_after=BUSY_RETRY_SECONDS,
                     code="too_many_uploads",
                 )
-            if upload_id is not None:
-                if upload_id in self._ids:
-                    raise UploadBusy(f"upload {upload_id!r} is receiving bytes in another request")
-                self._ids.add(upload_id)
             self._active += 1
         try:
             yield
         finally:
             with self._lock:
                 self._active -= 1
-                if upload_id is not None:
-                    self._ids.discard(upload_id)
 
 
 def receive_upload(rt: Runtime, body: BodyReader, claim: Claim) -> IngestOutcome:
@@ -114,6 +111,6 @@ def receive_upload(rt: Runtime, body: BodyReader, claim: Claim) -> IngestOutcome
 
 
 def receive_part_file(rt: Runtime, part: Path, claim: Claim) -> IngestOutcome:
-    """A finished resumable upload: its part file goes through the same ingest path (hashed again there)."""
-    with open(part, "rb") as source:
-        return receive(rt, source, claim, seekable=part)
+    """A finished resumable upload: its part file, never written again, goes through the same ingest path
+    (hashed again there; a local store on the same file system takes the file itself instead of a copy)."""
+    return receive(rt, part, claim)

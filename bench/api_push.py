@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -135,17 +136,17 @@ def main() -> None:
 
         # Local baseline: the same number of bytes through the local pipeline, in this run.
         local_files = sorted(str(p) for p in (work / "set-local").iterdir())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu(None)
         _run(["ingest", *local_files, "--station", "LOCAL"], local_env)
-        local_s = time.perf_counter() - t0
+        local_s, local_cpu = time.perf_counter() - t0, _cpu(None) - c0
 
         # One station pushing the whole set.
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu(proc.pid)
         _push(work / "set-one", work / "station-one", base, tokens[0], "ST0")
-        one_s = time.perf_counter() - t0
+        one_s, one_cpu = time.perf_counter() - t0, _cpu(proc.pid) - c0
 
         # Four stations at once, a quarter of the bytes each.
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu(proc.pid)
         procs = [
             _push_start(work / f"set-four-{s}", work / f"station-four-{s}", base, tokens[s + 1], f"ST{s + 1}")
             for s in range(4)
@@ -153,9 +154,15 @@ def main() -> None:
         for p in procs:
             if p.wait() != 0:
                 raise SystemExit("a station failed")
-        four_s = time.perf_counter() - t0
+        four_s, four_cpu = time.perf_counter() - t0, _cpu(proc.pid) - c0
 
         results |= {
+            # CPU seconds per MiB (every process of the path: server and stations, or bwc ingest): what the
+            # path costs whatever else the machine runs, beside the wall-clock rates the targets speak of.
+            "local_cpu_s_per_mib": local_cpu / (total / MIB),
+            "push_one_cpu_s_per_mib": one_cpu / (total / MIB),
+            "push_four_cpu_s_per_mib": four_cpu / (four_total / MIB),
+            "load_average": os.getloadavg(),
             "local_ingest_mib_s": total / MIB / local_s,
             "push_one_station_mib_s": total / MIB / one_s,
             "push_four_stations_mib_s": four_total / MIB / four_s,
@@ -172,6 +179,16 @@ def main() -> None:
     _print(results)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "api_push.json").write_text(json.dumps(results, indent=2))
+
+
+def _cpu(server_pid: int | None) -> float:
+    """CPU seconds used so far by this run's finished children, plus the running server's (from /proc)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = children.ru_utime + children.ru_stime
+    if server_pid is None:
+        return used
+    fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return used + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
@@ -245,6 +262,14 @@ def _print(r: dict[str, Any]) -> None:
     print(f"  local bwc ingest           {r['local_ingest_mib_s']:8.1f} MiB/s")
     print(f"  push, one station          {one:8.1f} MiB/s   ({r['push_one_vs_local']:.2f} × local)")
     print(f"  push, four stations        {four:8.1f} MiB/s   ({r['push_four_vs_local']:.2f} × local)")
+    local_cpu, one_cpu, four_cpu = (
+        r[k] * 1000 for k in ("local_cpu_s_per_mib", "push_one_cpu_s_per_mib", "push_four_cpu_s_per_mib")
+    )
+    print(
+        f"  CPU per MiB, all processes: local {local_cpu:.1f} ms; one station {one_cpu:.1f} ms"
+        f" ({one_cpu / local_cpu:.2f} × local); four stations {four_cpu:.1f} ms ({four_cpu / local_cpu:.2f} × local)"
+    )
+    print("  load average: " + " ".join(f"{x:.1f}" for x in r["load_average"]) + f" on {os.cpu_count()} cores")
     gib, acked = r["resume_file_bytes"] / 2**30, r["resume_acked_at_kill"] / MIB
     server, after = r["resume_server_offset_at_restart"] / MIB, r["resume_bytes_sent_after_restart"] / MIB
     resent, chunk = r["resume_resent_at_most"] / MIB, r["resume_chunk_bytes"] / MIB

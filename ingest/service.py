@@ -12,6 +12,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -24,7 +25,7 @@ from ingest.failures import open_failures
 from ingest.naming import classify, name_patterns, parse_name
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import commit_stored, ingest_file
-from ingest.probe import ProbeResult, probe
+from ingest.probe import probe
 from ingest.reader import FileState
 from ingest.sidecars import commit_sidecar
 from ingest.transfer import Transfer
@@ -109,16 +110,16 @@ def kind_of(relpath: str) -> str:
 
 def receive(
     rt: Runtime,
-    source: BinaryIO,
+    source: BinaryIO | Path,
     claim: Claim,
     *,
-    seekable: Path | None = None,
     now: datetime | None = None,
 ) -> IngestOutcome:
     """Store ``source`` (hashed on the way), probe and commit it; returns ``stored`` or ``duplicate``.
 
-    ``seekable`` names a file holding the same bytes (a finished resumable upload): ffprobe reads it directly;
-    without it the stream is copied to a spool file on the way (an MP4's index may sit at its end). Raises
+    ``source`` is a stream (``POST /recordings``: copied to a spool file on the way, since an MP4's index may sit
+    at its end and ffprobe needs to seek) or a whole file the caller hands over and never writes again (a
+    finished resumable upload: the store may take it as it is, and ffprobe reads it meanwhile). Raises
     DigestMismatch (nothing stored), StoreError, BadInput or SQLAlchemyError; the caller keeps or drops its
     copy accordingly.
     """
@@ -137,9 +138,14 @@ def receive(
             sidecar_id=sidecar_id,
             sha256=stored.sha256,
         )
-    if seekable is not None:
-        stored = _put(rt, source, claim, now)
-        result = _probe_unless_known(rt, stored, seekable)
+    if isinstance(source, Path):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
+            # ffprobe is a subprocess of its own: it runs while the store hashes (bytes already known keep their
+            # first probe; a claim that lies is refused by the store before the probe is used).
+            empty = source.stat().st_size == 0
+            pending = None if empty or _known(rt, claim.sha256) else pool.submit(probe, source)
+            stored = _put(rt, source, claim, now)
+            result = pending.result() if pending is not None else None
     else:
         folder = spool_dir(rt.settings)
         folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +154,7 @@ def receive(
         with tempfile.NamedTemporaryFile(dir=folder, prefix=SPOOL_PREFIX, suffix=suffix) as spool:
             stored = _put(rt, cast(BinaryIO, _Tee(source, cast(BinaryIO, spool))), claim, now)
             spool.flush()
-            result = _probe_unless_known(rt, stored, Path(spool.name))
+            result = None if not stored.size or _known(rt, stored.sha256) else probe(Path(spool.name))
     names = parse_name(claim.relpath, name_patterns(rt.settings))
     if claim.device:
         names = replace(names, device=claim.device)
@@ -173,23 +179,18 @@ def receive(
     )
 
 
-def _put(rt: Runtime, source: BinaryIO, claim: Claim, now: datetime) -> StoredObject:
-    settings = rt.settings
-    return rt.store.put(
-        source,
-        expected_sha256=claim.sha256.lower(),
-        extra_digests=tuple(settings.extra_digests),
-        retain_until=now + timedelta(days=settings.retention_days),
-    )
+def _put(rt: Runtime, source: BinaryIO | Path, claim: Claim, now: datetime) -> StoredObject:
+    expected, extra = claim.sha256.lower(), tuple(rt.settings.extra_digests)
+    until = now + timedelta(days=rt.settings.retention_days)
+    if isinstance(source, Path):
+        return rt.store.put_file(source, expected_sha256=expected, extra_digests=extra, retain_until=until)
+    return rt.store.put(source, expected_sha256=expected, extra_digests=extra, retain_until=until)
 
 
-def _probe_unless_known(rt: Runtime, stored: StoredObject, path: Path) -> ProbeResult | None:
-    """Probe new bytes; bytes already stored are a duplicate sighting and keep their first probe."""
-    if not stored.size:
-        return None
+def _known(rt: Runtime, sha256: str) -> bool:
+    """Bytes already stored are a duplicate sighting: they keep their first probe, so none is run."""
     with reading(rt.sessions) as s:
-        known = s.scalar(select(Recording.id).where(Recording.sha256 == stored.sha256)) is not None
-    return None if known else probe(path)
+        return s.scalar(select(Recording.id).where(Recording.sha256 == sha256.lower())) is not None
 
 
 class _Tee:

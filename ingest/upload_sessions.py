@@ -11,6 +11,7 @@ removes the session and its bytes. Sessions never finished expire and are remove
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import secrets
@@ -18,8 +19,9 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select, update
 
 from config.errors import BadInput, Conflict, NotFound, Unavailable
 from config.settings import Settings
@@ -188,10 +190,40 @@ def get_session(rt: Runtime, upload_id: str, actor: str, now: datetime | None = 
     return view
 
 
+def hold(rt: Runtime, upload_id: str) -> int | None:
+    """Take the upload for this request alone: an exclusive ``flock`` on its part file, returned as a descriptor
+    to close when done (the kernel drops the lock then, or when the process dies, so a SIGKILL leaves none).
+
+    The lock lives in the kernel, not in this process, so two workers or two replicas on one host serialise on
+    it just as two requests in one process do; whoever comes second gets UploadBusy (409) at once and asks
+    again with ``HEAD``. None: the part file is gone (the upload finished or was removed meanwhile): read the
+    session again to know which. Hold it, then read the session: only then is its offset this request's own.
+    """
+    try:
+        fd = os.open(part_path(rt.settings, upload_id), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UploadBusy(f"upload {upload_id!r} is receiving bytes in another request") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_for_append(rt: Runtime, view: SessionView, offset: int) -> tuple[int, int]:
-    """Open the part file at the durable offset for appending; returns (fd, offset). Raises OffsetMismatch."""
+    """Open the part file at the durable offset for appending; returns (fd, offset). Raises OffsetMismatch.
+
+    A part file that holds every byte is never opened for writing again: the store may have taken that very
+    file (a hard link) as the object. The caller holds the upload (:func:`hold`).
+    """
     if offset != view.offset:
         raise OffsetMismatch(f"Upload-Offset {offset} does not match the stored offset {view.offset}")
+    if view.offset >= view.length:
+        raise OffsetMismatch(f"the upload holds all its {view.length} bytes; nothing is appended")
     part = part_path(rt.settings, view.id)
     try:
         fd = os.open(part, os.O_WRONLY | os.O_CLOEXEC)
@@ -203,16 +235,26 @@ def open_for_append(rt: Runtime, view: SessionView, offset: int) -> tuple[int, i
     return fd, view.offset
 
 
-def make_durable(rt: Runtime, view: SessionView, fd: int, offset: int, now: datetime | None = None) -> None:
-    """fsync what was appended, then record the new offset (and push the expiry out)."""
+def make_durable(
+    rt: Runtime, view: SessionView, fd: int, durable: int, offset: int, now: datetime | None = None
+) -> None:
+    """fsync what was appended, then move the recorded offset from ``durable`` to ``offset`` (and the expiry
+    out). The move is conditional: an offset that is no longer ``durable`` was moved by someone else (which
+    :func:`hold` prevents on one host) and raises OffsetMismatch instead of being overwritten."""
     os.fsync(fd)
     now = now or utcnow()
+    expires = now + timedelta(hours=rt.settings.upload_expiry_hours)
     with transaction(rt.sessions) as s:
-        row = s.get(UploadSession, view.id)
-        if row is None:  # terminated meanwhile
+        moved = s.execute(
+            update(UploadSession)
+            .where(UploadSession.id == view.id, UploadSession.offset == durable)
+            .values(offset=offset, expires_at=expires)
+        )
+        if cast(CursorResult[Any], moved).rowcount == 1:
+            return
+        if s.get(UploadSession, view.id) is None:  # terminated meanwhile
             raise UploadNotFound(f"upload {view.id!r} was removed")
-        row.offset = offset
-        row.expires_at = now + timedelta(hours=rt.settings.upload_expiry_hours)
+    raise OffsetMismatch(f"upload {view.id!r}: its offset moved away from {durable} in another request")
 
 
 def record_outcome(rt: Runtime, view: SessionView, outcome: IngestOutcome) -> SessionView:

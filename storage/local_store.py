@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import uuid
@@ -25,6 +26,7 @@ from storage.objects import (
     StoreUnavailable,
     VerificationFailed,
     object_key,
+    read_chunks,
     sha256_of_stream,
 )
 
@@ -80,20 +82,70 @@ class LocalStore:
                 os.close(fd)
             if reread != sha256:
                 raise VerificationFailed(f"object {sha256} does not re-read to its digest (got {reread})")
-            final = self._path(sha256)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(tmp, final)  # atomic and refuses to replace: write-once
-                created = True
-                os.chmod(final, 0o444)
-                _fsync_dir(final.parent)
-            except FileExistsError:
-                created = False
+            created = self._place(tmp, sha256)
         except OSError as exc:
             raise StoreUnavailable(f"local store {self.root}: {exc}") from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+        return self._stored(sha256, hasher, created)
+
+    def put_file(
+        self,
+        path: Path,
+        *,
+        expected_sha256: str | None = None,
+        extra_digests: Sequence[str] = (),
+        retain_until: datetime | None = None,
+    ) -> StoredObject:
+        """Take a handed-over file by hard link (same file system), made read-only and fsynced, then hashed in
+        one read: that read is the store's own view of the very inode that becomes the object, so it is also
+        the verification ``put`` does by re-reading. On another file system the file is copied like ``put``."""
+        try:
+            self._incoming.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {self._incoming}: {exc}") from exc
+        tmp = self._incoming / f"{uuid.uuid4().hex}.part"
+        try:
+            os.link(path, tmp)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise StoreUnavailable(f"local store {self.root}: cannot take {path.name}: {exc}") from exc
+            with open(path, "rb") as f:  # another file system: copy
+                return self.put(
+                    f, expected_sha256=expected_sha256, extra_digests=extra_digests, retain_until=retain_until
+                )
+        hasher = MultiHasher(extra_digests)
+        try:
+            with open(tmp, "rb", buffering=0) as f:
+                os.fchmod(f.fileno(), 0o444)  # this inode becomes the object: read-only from here on
+                os.fsync(f.fileno())
+                for chunk in read_chunks(f, bytearray(CHUNK_SIZE)):
+                    hasher.update(chunk)
+            sha256 = hasher.sha256.hexdigest()
+            if expected_sha256 is not None and sha256 != expected_sha256.lower():
+                raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")
+            created = self._place(tmp, sha256)
+        except OSError as exc:
+            raise StoreUnavailable(f"local store {self.root}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return self._stored(sha256, hasher, created)
+
+    def _place(self, source: Path, sha256: str) -> bool:
+        """Link verified bytes to their final key; False when that key was there already (then left alone)."""
+        final = self._path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, final)  # atomic and refuses to replace: write-once
+        except FileExistsError:
+            return False
+        os.chmod(final, 0o444)
+        _fsync_dir(final.parent)
+        return True
+
+    def _stored(self, sha256: str, hasher: MultiHasher, created: bool) -> StoredObject:
         if not created and not self.verify(sha256):
             # The same bytes were stored before, but what is there now is not them: say so loudly.
             raise VerificationFailed(f"stored object {sha256} no longer matches its digest")

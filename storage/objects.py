@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from cryptography.hazmat.primitives import hashes
@@ -111,6 +112,21 @@ class ObjectStore(Protocol):
         progress: Progress | None = None,
     ) -> StoredObject:
         """Store a stream, hashing as it goes; with ``expected_sha256``, refuse other bytes."""
+        ...
+
+    def put_file(
+        self,
+        path: Path,
+        *,
+        expected_sha256: str | None = None,
+        extra_digests: Sequence[str] = (),
+        retain_until: datetime | None = None,
+    ) -> StoredObject:
+        """Store a whole file the caller hands over and never writes again (a finished upload's part file).
+
+        Like ``put`` (hashed, verified, write-once), but a store that can take the file as it is (the local store,
+        on the same file system) links it into place instead of copying it: one read instead of three passes.
+        """
         ...
 
     def head(self, sha256: str) -> ObjectInfo | None:

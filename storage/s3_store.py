@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import boto3
@@ -195,6 +196,18 @@ class S3Store:
         return self._put_multipart(
             source, buffers, [(first, n_first), (second, n_second)], hasher, expected, retain_until, progress
         )
+
+    def put_file(
+        self,
+        path: Path,
+        *,
+        expected_sha256: str | None = None,
+        extra_digests: Sequence[str] = (),
+        retain_until: datetime | None = None,
+    ) -> StoredObject:
+        """A bucket cannot take a local file as it is: it is streamed like any other source."""
+        with open(path, "rb") as f:
+            return self.put(f, expected_sha256=expected_sha256, extra_digests=extra_digests, retain_until=retain_until)
 
     def _part_size_for(self, source: BinaryIO) -> int:
         """The configured part size, grown for a file too large for S3's 10,000 parts at that size."""

@@ -14,7 +14,6 @@ from rich.console import Console
 from api.cli import common
 from api.cli.common import Format, fail, print_json
 from audit.findings import change_by_hand, open_by_hand
-from audit.findings_formats import render_csv, render_json, render_table, render_xlsx
 from audit.findings_ledger import Filters, finding_json, ledger
 from config.errors import BwcError
 from config.settings import get_settings
@@ -86,6 +85,9 @@ def list_cmd(
         fail(exc.message, exc.exit_code)
     finally:
         rt.close()
+    # The XLSX library loads only for the command that writes it (the CLI starts faster for every other one).
+    from audit.findings_formats import render_csv, render_json, render_table, render_xlsx
+
     if fmt is LedgerFormat.table:
         if out_file is None:
             render_table(book, common.out)

@@ -43,9 +43,11 @@ from ingest.upload_sessions import (
     Busy,
     OffsetMismatch,
     SessionView,
+    UploadNotFound,
     check_disk,
     create_session,
     get_session,
+    hold,
     make_durable,
     open_for_append,
     part_path,
@@ -268,26 +270,46 @@ async def append_upload(
         raise BadInput("Upload-Offset is required", code="bad_upload_offset")
     view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
     if view.complete:
-        if upload_offset != view.length:
-            raise OffsetMismatch(f"the upload is complete at {view.length} bytes")
-        return Response(status_code=204, headers=_tus_headers(view))  # the answer the station may have missed
-    with _slots(request, rt).slot(upload_id):
-        await run_in_threadpool(check_disk, rt.settings, view.length - view.offset)
-        offset, disconnected = await _append(request, rt, view, upload_offset)
-        if disconnected:
-            log.warning("upload.disconnected id=%s offset=%d of %d", view.id, offset, view.length)
-            return Response(status_code=204, headers=_tus_headers(_at(view, offset)))
-        if offset < view.length:
-            return Response(status_code=204, headers=_tus_headers(_at(view, offset)))
-        done = await anyio.to_thread.run_sync(partial(_finish, rt, view))
+        return _answered(view, upload_offset)
+    with _slots(request, rt).slot():
+        held = await run_in_threadpool(hold, rt, view.id)
+        try:
+            # Only now, holding it, is the session's offset this request's own to move.
+            view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
+            if view.complete:
+                return _answered(view, upload_offset)
+            if held is None:
+                raise UploadNotFound(f"upload {view.id!r} has lost its bytes; start it again")
+            if view.offset < view.length or upload_offset != view.offset:
+                await run_in_threadpool(check_disk, rt.settings, view.length - view.offset)
+                offset, disconnected = await _append(request, rt, view, upload_offset)
+                if disconnected:
+                    log.warning("upload.disconnected id=%s offset=%d of %d", view.id, offset, view.length)
+                if disconnected or offset < view.length:
+                    return Response(status_code=204, headers=_tus_headers(_at(view, offset)))
+                view = _at(view, offset)
+            elif int(request.headers.get("content-length") or 0) > 0:
+                raise BadInput(f"more bytes than Upload-Length {view.length}", code="upload_too_long")
+            # Every byte is in (now, or before a store that was away or a service that stopped): finish.
+            done = await anyio.to_thread.run_sync(partial(_finish, rt, view))
+        finally:
+            if held is not None:
+                os.close(held)
     return Response(status_code=204, headers=_tus_headers(done))
+
+
+def _answered(view: SessionView, upload_offset: int) -> Response:
+    """A finished upload: its outcome again, for the station that missed the answer."""
+    if upload_offset != view.length:
+        raise OffsetMismatch(f"the upload is complete at {view.length} bytes")
+    return Response(status_code=204, headers=_tus_headers(view))
 
 
 async def _append(request: Request, rt: Runtime, view: SessionView, offset: int) -> tuple[int, bool]:
     """Write the body after the durable bytes, fsyncing as it goes; returns (durable offset, disconnected)."""
     fd, offset = await run_in_threadpool(open_for_append, rt, view, offset)
+    durable = offset
     disconnected = False
-    unsynced = 0
     try:
         try:
             async for chunk in request.stream():
@@ -295,13 +317,13 @@ async def _append(request: Request, rt: Runtime, view: SessionView, offset: int)
                     raise BadInput(f"more bytes than Upload-Length {view.length}", code="upload_too_long")
                 _write_all(fd, chunk)
                 offset += len(chunk)
-                unsynced += len(chunk)
-                if unsynced >= SYNC_BYTES:
-                    await run_in_threadpool(make_durable, rt, view, fd, offset)
-                    unsynced = 0
+                if offset - durable >= SYNC_BYTES:
+                    await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
+                    durable = offset
         except ClientDisconnect:
             disconnected = True  # what arrived is kept: the station resumes from it
-        await run_in_threadpool(make_durable, rt, view, fd, offset)
+        if offset != durable:
+            await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
     finally:
         os.close(fd)
     return offset, disconnected

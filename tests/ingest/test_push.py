@@ -8,6 +8,7 @@ from the server's durable offset.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -385,3 +386,75 @@ def _meta(filename: str, sha256: str) -> str:
     return (
         f"filename {base64.b64encode(filename.encode()).decode()},sha256 {base64.b64encode(sha256.encode()).decode()}"
     )
+
+
+def _held_elsewhere(part: Path) -> bool | None:
+    """Whether another process holds the upload's lock on its part file (None: no part file yet)."""
+    try:
+        fd = os.open(part, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock this probe may have taken
+    return False
+
+
+def test_two_service_processes_never_append_to_one_upload_at_once(
+    server: Server, station: Station, settings: Settings, tmp_path: Path
+) -> None:
+    """Two ``bwc run`` on one home and database (workers or replicas): while one receives an upload's bytes,
+    the other refuses that upload with 409 ``upload_busy`` and writes nothing; the upload then completes whole."""
+    server.start()
+    other = Server(settings, tmp_path / "other.log")
+    other.start()
+    try:
+        data = os.urandom(3 * MIB)
+        sha = hashlib.sha256(data).hexdigest()
+        headers = {"Authorization": f"Bearer {station.token}", "Tus-Resumable": "1.0.0"}
+        created = httpx.post(
+            f"{server.base}/api/v1/uploads",
+            headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": _meta("DEV-9/two.mp4", sha)},
+        )
+        assert created.status_code == 201, created.text
+        location = created.headers["Location"]
+        part = settings.home / "uploads" / f"{location.rsplit('/', 1)[1]}.part"
+        release = threading.Event()
+        answers: list[httpx.Response] = []
+
+        def first_half_then_wait() -> Iterator[bytes]:
+            yield data[: MIB // 2]
+            release.wait(DEADLINE_SECONDS)
+            yield data[MIB // 2 : 2 * MIB]
+
+        patch = {**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+        holder = threading.Thread(
+            target=lambda: answers.append(
+                httpx.patch(server.base + location, headers=patch, content=first_half_then_wait(), timeout=60)
+            )
+        )
+        holder.start()
+        try:
+            _until("the first process holding the upload", lambda: _held_elsewhere(part) or None)
+            rival = httpx.patch(other.base + location, headers=patch, content=data, timeout=60)
+            assert rival.status_code == 409, rival.text
+            assert rival.json()["error"]["code"] == "upload_busy"
+        finally:
+            release.set()
+            holder.join()
+        [first] = answers
+        assert first.status_code == 204 and first.headers["Upload-Offset"] == str(2 * MIB)
+        assert part.read_bytes() == data[: 2 * MIB]  # nothing of the rival's body got in
+        # The other process now takes the rest: the lock went with the first request.
+        rest = httpx.patch(
+            other.base + location, headers={**patch, "Upload-Offset": str(2 * MIB)}, content=data[2 * MIB :]
+        )
+        assert rest.status_code == 204, rest.text
+        assert rest.headers["X-Ingest-Status"] == "stored" and rest.headers["X-Content-SHA256"] == sha
+        assert [r[1] for r in _recordings(settings)] == [sha]
+        assert not part.exists()
+    finally:
+        other.kill()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +103,12 @@ def _data(size: int, seed: int = 0) -> bytes:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _sm3(data: bytes) -> str:
+    h = hashes.Hash(hashes.SM3())
+    h.update(data)
+    return h.finalize().hex()
 
 
 def _read_all(chunks: Iterator[bytes]) -> bytes:
@@ -254,3 +262,47 @@ def test_put_streams_from_a_file(backend: Backend, tmp_path: Path) -> None:
         got = backend.store.put(f)
     assert got.sha256 == _sha(data) and got.size == os.path.getsize(path)
     assert backend.store.verify(got.sha256)
+
+
+@pytest.mark.parametrize("size", [0, SMALL, LARGE])
+def test_put_file_stores_a_handed_over_file_verified(backend: Backend, tmp_path: Path, size: int) -> None:
+    """A finished upload's part file: stored whole under its digest (the local store takes that very file)."""
+    path = tmp_path / "upload.part"
+    data = _data(size, seed=9)
+    path.write_bytes(data)
+    got = backend.store.put_file(path, expected_sha256=_sha(data), extra_digests=("sm3",))
+    assert (got.sha256, got.size, got.created) == (_sha(data), size, True)
+    assert got.extra_digests["sm3"] == _sm3(data)
+    assert _read_all(backend.store.read(got.sha256)) == data and backend.store.verify(got.sha256)
+    again = backend.store.put_file(path, expected_sha256=_sha(data))
+    assert not again.created and again.key == got.key
+    assert backend.leftovers() == []
+    if backend.name == "local":
+        stored = tmp_path / "objects" / got.key
+        assert os.path.samefile(stored, path)  # linked, not copied
+        assert stat.S_IMODE(os.stat(stored).st_mode) == 0o444
+
+
+def test_put_file_with_a_wrong_digest_stores_nothing(backend: Backend, tmp_path: Path) -> None:
+    path = tmp_path / "upload.part"
+    data = _data(SMALL, seed=10)
+    path.write_bytes(data)
+    with pytest.raises(DigestMismatch):
+        backend.store.put_file(path, expected_sha256=_sha(b"other bytes"))
+    assert backend.store.head(_sha(data)) is None and backend.store.head(_sha(b"other bytes")) is None
+    assert path.read_bytes() == data  # the caller's file is left for the caller to remove
+    assert backend.leftovers() == []
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a second file system (/dev/shm)")
+def test_local_put_file_from_another_file_system_copies(tmp_path: Path) -> None:
+    store = LocalStore(f"file://{tmp_path / 'objects'}")
+    store.ensure_ready()
+    data = _data(SMALL, seed=11)
+    with tempfile.NamedTemporaryFile(dir="/dev/shm", suffix=".part") as f:
+        f.write(data)
+        f.flush()
+        got = store.put_file(Path(f.name), expected_sha256=_sha(data))
+        assert got.created and not os.path.samefile(tmp_path / "objects" / got.key, f.name)
+    assert _read_all(store.read(got.sha256)) == data and store.verify(got.sha256)
+    assert list((tmp_path / "objects" / ".incoming").iterdir()) == []
