@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.auth import create_token
 from api.housekeeping import housekeep_forever, housekeep_once
@@ -106,7 +106,7 @@ def test_purging_deletes_dead_sessions_and_finished_viewings_only(runtime: Runti
     with transaction(rt.sessions) as s:
         assert viewing_to_audit(s, live, recordings[1]) is not None  # ... but this one is being watched now
         s.execute(
-            WebViewing.__table__.update()
+            update(WebViewing)
             .where(WebViewing.recording_id == recordings[1])
             .values(opened_at=now, read_at=now, last_read_at=now)
         )
