@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph browser chromium demo lock bench clean
+.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph browser chromium deploy-tools demo lock bench clean
 
 run: setup
 	$(BIN)/bwc init
@@ -45,6 +45,16 @@ ceph:
 	    radosgw ceph-mon ceph-osd ceph-common openssl curl >/dev/null \
 	  || echo "NOTE: Ceph's packages could not be installed: the RGW tests skip (under CI=true they fail)."; }
 
+# The deployment files are checked by the tools that read them (tests/deploy): `docker-compose config` for
+# deploy/compose.yaml (Debian's docker-compose; it needs no Docker daemon) and `systemd-analyze verify` for the
+# systemd unit. Where docker-compose cannot be installed that test skips (under CI=true it fails instead).
+deploy-tools:
+	@command -v docker-compose >/dev/null || (command -v docker >/dev/null && docker compose version >/dev/null 2>&1) || { \
+	  echo "docker-compose not found: installing Debian's docker-compose (to validate deploy/compose.yaml)"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get \
+	    -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker-compose >/dev/null \
+	  || echo "NOTE: docker-compose could not be installed: the compose check skips (under CI=true it fails)."; }
+
 # The browser tests (tests/browser): Debian's Chromium, driven by Playwright (which never downloads a browser),
 # and axe-core from the npm registry, its one minified file unpacked into the tests' fixtures. Where either
 # cannot be had the browser tests skip with a note (under CI=true they fail instead).
@@ -78,7 +88,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) ffmpeg pdf-tools ceph browser
+pytest: $(STAMP) ffmpeg pdf-tools ceph browser deploy-tools
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
 	  "its tests are skipped and only the SQLite half runs (under CI=true they fail instead)."
 	$(BIN)/pytest -q $(PYTEST_ARGS)

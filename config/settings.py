@@ -7,9 +7,11 @@ default keeps everything under one folder.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+import tomllib
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
@@ -139,6 +141,7 @@ class Settings(BaseSettings):
         if config_file:
             if not Path(config_file).is_file():
                 raise ValueError(f"BWC_CONFIG names {config_file!r}, which is not a readable file")
+            _refuse_unknown_keys(Path(config_file), set(settings_cls.model_fields))
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
@@ -306,6 +309,23 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, MASK)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={MASK}", text)
+
+
+def _refuse_unknown_keys(path: Path, known: set[str]) -> None:
+    """A misspelt key in the settings file would silently leave its default in force (``retention_day = 3650``
+    keeps evidence 180 days): refuse it, naming the nearest known setting. Environment variables are not
+    checked this way: other programs' ``BWC_*`` variables (the station's ``BWC_TOKEN``) share the prefix."""
+    try:
+        keys = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"BWC_CONFIG file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        hints = []
+        for key in unknown:
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        raise ValueError(f"BWC_CONFIG file {path} has unknown settings: {', '.join(hints)}")
 
 
 @lru_cache(maxsize=1)

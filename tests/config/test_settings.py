@@ -35,6 +35,28 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
         Settings(home=tmp_path)
 
 
+def test_a_misspelt_key_in_the_settings_file_is_refused_with_the_nearest_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "bwc.toml"
+    cfg.write_text("retention_day = 3650\nmin_devices = 3\n", encoding="utf-8")
+    monkeypatch.setenv("BWC_CONFIG", str(cfg))
+    with pytest.raises(ValueError, match="unknown settings: 'retention_day' \\(did you mean 'retention_days'\\?\\)"):
+        Settings(home=tmp_path)
+    cfg.write_text("min_devices = = 3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="is not valid TOML"):
+        Settings(home=tmp_path)
+
+
+def test_the_example_settings_file_in_deploy_loads_and_every_key_is_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "bwc.example.toml"
+    monkeypatch.setenv("BWC_CONFIG", str(example))
+    s = Settings(home=tmp_path)  # home from the arguments; the rest from the example
+    assert s.timezone == "Asia/Shanghai" and s.retention_days == 180 and s.after_ingest == "keep"
+
+
 def test_unknown_timezone_and_policy_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="unknown time zone"):
         Settings(home=tmp_path, timezone="Mars/Olympus")
