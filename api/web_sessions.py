@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from api.auth import Principal, hash_token, principal_of
 from storage.models import ApiToken, LoginFailure, Station, WebSession, WebViewing
@@ -172,3 +172,43 @@ def viewing_to_audit(session: Session, session_id: int, recording_id: int) -> in
         .execution_options(synchronize_session=False)
     )
     return None
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What one purge deleted."""
+
+    sessions: int
+    viewings: int
+
+
+def purge_expired(session: Session, now: datetime) -> Purged:
+    """Delete sessions no cookie can use any more (expired or signed out) and viewings that are over.
+
+    Both tables would otherwise grow with every sign-in and every recording played. A viewing goes only when
+    its session goes or when every viewing of its recording in its session has been idle ``VIEWING_IDLE``:
+    the next byte read would then start a new viewing anyway, and that read is audited, so purging never
+    saves a read from its ``evidence.read`` event.
+    """
+    dead = select(WebSession.id).where((WebSession.expires_at <= now) | WebSession.revoked_at.is_not(None))
+    live = aliased(WebViewing)
+    still_watched = (
+        select(live.id)
+        .where(
+            live.session_id == WebViewing.session_id,
+            live.recording_id == WebViewing.recording_id,
+            func.coalesce(live.last_read_at, live.opened_at) > now - VIEWING_IDLE,
+        )
+        .exists()
+    )
+    viewings: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(WebViewing)
+        .where(WebViewing.session_id.in_(dead) | ~still_watched)
+        .execution_options(synchronize_session=False)
+    )
+    sessions: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(WebSession)
+        .where((WebSession.expires_at <= now) | WebSession.revoked_at.is_not(None))
+        .execution_options(synchronize_session=False)
+    )
+    return Purged(sessions=sessions.rowcount, viewings=viewings.rowcount)

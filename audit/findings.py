@@ -28,7 +28,7 @@ from audit.findings_rules import (
     on_cause,
     parse_subject,
 )
-from audit.registry import among
+from audit.registry import among, plan_with_values
 from config.errors import BadInput, NotFound
 from storage.bulk import insert_returning, table_of, update_rows
 from storage.events import append_event, append_events
@@ -77,6 +77,7 @@ def reconcile(
     if not subjects:
         return 0
     session.flush()
+    plan_with_values(session)
     kinds, t, run = sorted(set(managed)), table_of(Finding), session.connection().execute
     existing: dict[tuple[str, str], tuple[int, str, bool, datetime | None]] = {}
     for chunk in _chunks(subjects):

@@ -9,10 +9,10 @@ rows into figures live in ``audit/period_report.py``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, null, or_, select
+from sqlalchemy import Interval, and_, case, func, literal, null, or_, select
 from sqlalchemy.orm import Session
 
 from audit.period_report import VERDICT_KEYS, ActionLine, Tally, UploadLine, Via
@@ -78,7 +78,7 @@ def load_actions(session: Session, lo: datetime, hi: datetime, unit_id: int | No
         .outerjoin(Unit, Unit.id == Action.unit_id)
         .where(*conditions)
     ).all()
-    devices: dict[int, list[str]] = defaultdict(list)
+    devices: dict[int, set[str]] = defaultdict(set)
     carriers: dict[int, set[str]] = defaultdict(set)
     carried = and_(
         DeviceAssignment.device_id == ActionDevice.device_id,
@@ -94,7 +94,7 @@ def load_actions(session: Session, lo: datetime, hi: datetime, unit_id: int | No
         .outerjoin(Officer, Officer.id == DeviceAssignment.officer_id)
         .where(*conditions)
     ).all():  # fetched at once: row-by-row fetching costs more than the query
-        devices[action_id].append(serial)
+        devices[action_id].add(serial)
         if code is not None:
             carriers[action_id].add(code)
     return [
@@ -105,7 +105,7 @@ def load_actions(session: Session, lo: datetime, hi: datetime, unit_id: int | No
             started_at=started_at,
             verdict="incomplete" if expired else (verdict if verdict in VERDICT_KEYS[:3] else "unjudged"),
             reasons=_reason_codes(reasons),
-            devices=tuple(sorted(set(devices[row_id]))) if row_id in devices else (),
+            devices=tuple(sorted(devices[row_id])) if row_id in devices else (),
             carriers=tuple(sorted(carriers[row_id])) if row_id in carriers else (),
             location=location,
         )
@@ -138,8 +138,8 @@ def late_flag(session: Session, deadline_seconds: float) -> Any:
     """1 when a recording was received more than the deadline after it ended (else 0), in the backend's SQL:
     the same rule as ``audit.period_report.is_late``, evaluated where the rows are."""
     ended = func.coalesce(Recording.ended_at, Recording.started_at)
-    if session.get_bind().dialect.name == "postgresql":
-        late = func.extract("epoch", Recording.received_at - ended) > float(deadline_seconds)
+    if session.get_bind().dialect.name == "postgresql":  # timestamp against timestamp + interval: no per-row epoch
+        late = Recording.received_at > ended + literal(timedelta(seconds=deadline_seconds), Interval())
     else:  # SQLite keeps UTC text; julianday counts days
         late = func.julianday(Recording.received_at) - func.julianday(ended) > float(deadline_seconds) / 86400
     return case((late, 1), else_=0)
@@ -150,25 +150,26 @@ def load_uploads(
 ) -> list[UploadLine]:
     """Recordings started in [lo, hi) with a unit: their device's, else a claiming action's, else the carrier's.
 
-    A unit's own devices' recordings are counted in SQL per device and lateness; those of devices without a
-    unit (rare) come one by one to be attributed. With ``unit_id``, other units' devices are left out in SQL.
+    A unit's own devices' recordings are counted in SQL per device id and lateness (no join: a year is some
+    half a million rows, and grouping by an integer is what is cheap) and named from the few devices here;
+    those of devices without a unit (rare) come one by one to be attributed. With ``unit_id``, other units'
+    devices' counts are dropped.
     """
     late = late_flag(session, deadline_seconds)
     period: list[Any] = [Recording.started_at >= lo, Recording.started_at < hi]
-    owned = [*period, Device.unit_id.is_not(None)]
-    if unit_id is not None:
-        owned.append(Device.unit_id == unit_id)
-    lines = [
-        UploadLine(serial, code, "device", bool(is_late), n)
-        for serial, code, is_late, n in session.execute(
-            select(Device.serial, Unit.code, late, func.count())
-            .select_from(Recording)
-            .join(Device, Device.id == Recording.device_id)
-            .join(Unit, Unit.id == Device.unit_id)
-            .where(*owned)
-            .group_by(Device.serial, Unit.code, late)
+    owners = {
+        device_id: (serial, code, owner)
+        for device_id, serial, code, owner in session.execute(
+            select(Device.id, Device.serial, Unit.code, Unit.id).join(Unit, Unit.id == Device.unit_id)
         )
-    ]
+    }
+    lines: list[UploadLine] = []
+    for device_id, is_late, n in session.execute(
+        select(Recording.device_id, late, func.count()).where(*period).group_by(Recording.device_id, late)
+    ):
+        owned = owners.get(device_id)
+        if owned is not None and (unit_id is None or owned[2] == unit_id):  # unit-less devices: below
+            lines.append(UploadLine(owned[0], owned[1], "device", bool(is_late), n))
     unitless = [*period, Device.unit_id.is_(None)]
     rows = session.execute(
         select(Recording.id, Device.serial, late)

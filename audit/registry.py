@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, any_, bindparam, select
+from sqlalchemy import ARRAY, any_, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from audit.csv_rows import BadRow, check_length
@@ -29,6 +29,18 @@ KINDS: dict[str, tuple[type[Unit] | type[Officer] | type[Device], str, dict[str,
     "device": (Device, "serial", {"clock_offset_seconds": 0.0}),
 }
 ID_CHUNK = 500  # keys per IN (...) list
+
+
+def plan_with_values(session: Session) -> None:
+    """Until the transaction ends, PostgreSQL plans each statement with its parameters' values (custom plans).
+
+    psycopg prepares a statement run five times, and PostgreSQL's generic plan for ``= ANY($1)`` cannot hash
+    the array: over a table whose statistics are stale (findings just opened in bulk by the previous batch) it
+    seq-scans comparing each row with all 500 keys, 55 ms a batch on 7,452 findings against 1.4 ms planned with
+    the values (EXPLAIN ANALYZE, 2026-12-01), and far worse under load. Planning each batch's lookups costs less.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -29,13 +31,21 @@ def csv_row(values: Iterable[Any]) -> list[Any]:
     return [csv_cell(v) for v in values]
 
 
-def append_row(ws: Worksheet, values: Iterable[Any]) -> None:
-    """``ws.append`` with every risky text stored as a text cell (openpyxl would make it a formula)."""
-    values = list(values)
-    ws.append(["" if risky(v) else v for v in values])
-    row = ws.max_row
-    for index, value in enumerate(values, start=1):
+def safe_cells(ws: Worksheet | WriteOnlyWorksheet, values: Iterable[Any]) -> list[Any]:
+    """The row for ``ws.append``: each risky text a cell typed as text (openpyxl would make it a formula).
+
+    Either kind of worksheet takes it, the write-only one of a large workbook too.
+    """
+    row: list[Any] = []
+    for value in values:
         if risky(value):
-            cell = ws.cell(row, index)
-            cell.value = value
+            cell = WriteOnlyCell(ws, value)
             cell.data_type = "s"
+            value = cell
+        row.append(value)
+    return row
+
+
+def append_row(ws: Worksheet | WriteOnlyWorksheet, values: Iterable[Any]) -> None:
+    """``ws.append`` of :func:`safe_cells`."""
+    ws.append(safe_cells(ws, values))

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # after a key rotation they still check the checkpoints the old key signed (deploy/README.md)
     audit_retired_keys: str = ""
     checkpoint_seconds: float = Field(60.0, gt=0)
+    # ``bwc run``'s housekeeping: re-judge pending verdicts whose grace ran out (their findings open), and
+    # delete expired web sessions and finished viewings, this often (api/housekeeping.py)
+    housekeeping_seconds: float = Field(300.0, gt=0)
     timezone: str = "UTC"
     # the language of written reports (the period report's XLSX and PDF) when none is asked for
     language: Literal["en", "zh"] = "en"

@@ -63,6 +63,10 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
     signal.signal(signal.SIGTERM, on_signal)
     fixity_thread = threading.Thread(target=_fixity, args=(settings, stop), name="bwc-fixity", daemon=True)
     fixity_thread.start()
+    housekeeping_thread = threading.Thread(
+        target=_housekeeping, args=(settings, stop), name="bwc-housekeeping", daemon=True
+    )
+    housekeeping_thread.start()
     checkpointer = _start_checkpointer(settings, stop)
     watcher_thread = None
     if watch:
@@ -75,6 +79,7 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
     finally:
         stop.set()
         fixity_thread.join(WATCHER_JOIN_SECONDS)
+        housekeeping_thread.join(WATCHER_JOIN_SECONDS)
         if watcher_thread is not None:
             watcher_thread.join(WATCHER_JOIN_SECONDS)
             if watcher_thread.is_alive():
@@ -133,6 +138,18 @@ def _fixity(settings: Settings, stop: threading.Event) -> None:
     rt = build_runtime(settings)
     try:
         sample_forever(rt.sessions, rt.store, settings, stop)
+    finally:
+        rt.close()
+
+
+def _housekeeping(settings: Settings, stop: threading.Event) -> None:
+    """Expired pending verdicts re-judged (their findings open), dead web sessions and viewings purged."""
+    from api.housekeeping import housekeep_forever
+    from storage.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    try:
+        housekeep_forever(rt.sessions, settings, stop)
     finally:
         rt.close()
 

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.deps import RuntimeDep, SessionDep, require
+from api.downloads import content_disposition
 from api.routes import API_PREFIX
 from audit.access import check_case, record_uses, scope_for
-from audit.export import plan_export, safe_name
+from audit.export import plan_export
 from audit.export_bag import stream_bag
 from audit.holds import hold_case, release_case
 from storage.runtime import Runtime
@@ -59,9 +60,11 @@ def export_response(session: Session, rt: Runtime, case_number: str, who: Princi
     scope = scope_for(session, who, now)
     record_uses(session, scope, check_case(session, scope, case_number, whole=True), "cases.export")
     plan = plan_export(session, rt.settings, case_number, who.actor, utcnow())
-    name = f"{safe_name(case_number)}-export.zip"
     return StreamingResponse(
         stream_bag(plan, rt.store),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
+        headers={
+            "Content-Disposition": content_disposition(f"{case_number}-export.zip"),
+            "Cache-Control": "private, no-store",
+        },
     )

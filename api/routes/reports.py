@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -52,14 +53,17 @@ def report_missing(
     unit = covered if isinstance(covered, str) else None  # several units: the file is named for none
     if format == "json":
         return Response(render_json(report), media_type="application/json")
-    stem = f"missing-{start or 'start'}-{end or 'now'}"
     if format == "csv":
-        body, media, ext = render_csv(report), "text/csv; charset=utf-8", "csv"
+        body, media = render_csv(report), "text/csv; charset=utf-8"
     else:
-        body, media, ext = render_xlsx(report), XLSX, "xlsx"
-    if unit:
-        stem += f"-{unit}"
-    return Response(body, media_type=media, headers={"Content-Disposition": content_disposition(f"{stem}.{ext}")})
+        body, media = render_xlsx(report), XLSX
+    disposition = content_disposition(missing_file_name(start, end, unit, format))
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+
+
+def missing_file_name(start: date | None, end: date | None, unit: str | None, ext: str) -> str:
+    """``missing-<from>-<to>[-<unit>].<ext>`` for the API's and the web page's downloads alike."""
+    return "-".join(["missing", str(start or "start"), str(end or "now"), *([unit] if unit else [])]) + f".{ext}"
 
 
 @router.get(

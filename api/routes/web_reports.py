@@ -6,7 +6,6 @@ command line does. Downloads carry the same filters and are rendered by the same
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -15,10 +14,11 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from api.deps import ReadSessionDep, RuntimeDep
+from api.downloads import content_disposition
 from api.i18n import TEXT
 from api.routes import web_period
 from api.routes.actions import date_param
-from api.routes.reports import XLSX
+from api.routes.reports import XLSX, missing_file_name
 from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
 from api.routes.web_scope import approval_page
 from audit.access import ApprovalRequired, report_units, scope_for
@@ -33,7 +33,6 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 DEFAULT_DAYS = 30
 DateQuery = Annotated[str | None, Query(max_length=10)]
 UnitQuery = Annotated[str | None, Query(max_length=128)]
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def period(from_: str | None, to: str | None, today: date) -> tuple[date | None, date | None]:
@@ -41,14 +40,6 @@ def period(from_: str | None, to: str | None, today: date) -> tuple[date | None,
     if from_ is None and to is None:
         return today - timedelta(days=DEFAULT_DAYS - 1), today
     return date_param(from_, "from"), date_param(to, "to")
-
-
-def download_name(start: date | None, end: date | None, unit: str | None, ext: str) -> str:
-    """``missing-<from>-<to>[-<unit>].<ext>``, ASCII only so that every browser keeps it."""
-    parts = ["missing", str(start or "start"), str(end or "now")]
-    if unit:
-        parts.append(_SAFE.sub("_", unit).strip("_") or "unit")
-    return f"{'-'.join(parts)}.{ext}"
 
 
 @router.get("/reports/missing")
@@ -116,7 +107,7 @@ def report_download(
         body, media = render_csv(report), "text/csv; charset=utf-8"
     else:
         body, media = render_xlsx(report), XLSX
-    disposition = f'attachment; filename="{download_name(start, end, unit, fmt)}"'
+    disposition = content_disposition(missing_file_name(start, end, unit, fmt))
     return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
 

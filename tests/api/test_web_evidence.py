@@ -5,13 +5,16 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 from io import BytesIO
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from api.app import create_app
 from audit.fixity import run_checks, select_targets
 from storage.db import transaction
+from storage.models import Action
 from tests.api.conftest import Tokens, make_tokens
 from tests.api.web_client import use_session
 from tests.fixtures.audit_log import new_signer, pem
@@ -101,5 +104,16 @@ def test_the_case_page_has_an_export_button_that_downloads_the_bag(case: Case, w
     assert download.status_code == 200 and download.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(BytesIO(download.content)) as zf:
         assert f"bwc-export-{CASE}/data/case.json" in zf.namelist()
+    assert download.headers["content-disposition"] == (
+        f"attachment; filename=\"{CASE}-export.zip\"; filename*=UTF-8''{CASE}-export.zip"
+    )
+    chinese = "粤公刑(2024)001号"  # a Chinese case number survives in filename* (RFC 6266), ASCII beside it
+    with transaction(case.rt.sessions) as s:
+        s.execute(update(Action).where(Action.case_number == CASE).values(case_number=chinese))
+    renamed = client.get(f"/exports/{quote(chinese)}")
+    assert renamed.status_code == 200, renamed.text
+    disposition = renamed.headers["content-disposition"]
+    assert f"filename*=UTF-8''{quote(chinese + '-export.zip', safe='')}" in disposition
+    assert 'filename="2024_001-export.zip"' in disposition
     use_session(client, case.rt, tokens.secrets["auditor"])
     assert "Export for court" not in client.get(f"/cases/{CASE}").text  # auditors may not take evidence out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -117,14 +118,16 @@ def test_csv_and_xlsx_downloads(client: TestClient, tokens: Tokens, findings: di
     login(client, tokens.secrets["auditor"])
     got = client.get("/reports/missing.csv", params={**MAY, "unit": ""})
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
-    assert got.headers["content-disposition"] == 'attachment; filename="missing-2024-05-01-2024-05-31.csv"'
+    name = "missing-2024-05-01-2024-05-31.csv"
+    assert got.headers["content-disposition"] == f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
     rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
     assert sorted(r["action_id 行动编号"] for r in rows) == ["R-1", "R-3"]
     assert {r["reason 原因代码"] for r in rows} == {"shortfall", "no_footage"}
 
     xlsx = client.get("/reports/missing.xlsx", params={**MAY, "unit": "U1"})
     assert xlsx.status_code == 200
-    assert xlsx.headers["content-disposition"] == 'attachment; filename="missing-2024-05-01-2024-05-31-U1.xlsx"'
+    name = "missing-2024-05-01-2024-05-31-U1.xlsx"
+    assert xlsx.headers["content-disposition"] == f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
     wb = load_workbook(io.BytesIO(xlsx.content))
     actions = [row[0] for row in wb["actions 行动"].iter_rows(min_row=2, values_only=True)]
     assert actions == ["R-1"]
@@ -160,3 +163,15 @@ def test_first_visit_shows_the_last_thirty_days_and_empty_dates_mean_open(
     everything = client.get("/reports/missing", params={"from": "", "to": ""}).text
     assert "/actions/R-1?" in everything and "/actions/R-4?" in everything
     assert "Period: open – open" in everything
+
+
+def test_a_download_keeps_a_chinese_unit_name(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
+    with transaction(runtime.sessions) as s:
+        action(s, "R-9", "一大队", utc(2024, 5, 10, 8), "incomplete")
+    login(client, tokens.secrets["auditor"])
+    got = client.get("/reports/missing.xlsx", params={**MAY, "unit": "一大队"})
+    assert got.status_code == 200, got.text
+    disposition = got.headers["content-disposition"]
+    # RFC 6266: the unit's name survives in filename*, with an ASCII name beside it for old clients
+    assert f"filename*=UTF-8''{quote('missing-2024-05-01-2024-05-31-一大队.xlsx', safe='')}" in disposition
+    assert 'filename="missing-2024-05-01-2024-05-31-.xlsx"' in disposition

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.auth import create_token
-from audit import notes
+from audit import linking, notes
 from audit.log_verify import verify_log
 from audit.notes import Signer
 from config.settings import Settings
@@ -29,6 +30,8 @@ from storage.db import transaction
 from storage.events import event_details
 from storage.models import AuditCheckpoint, AuditEvent
 from storage.runtime import build_runtime
+from storage.types import utcnow
+from tests.fixtures import audit_data as ad
 from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.cli import BWC as BWC_SCRIPT
 from tests.fixtures.media import MediaFactory
@@ -90,6 +93,8 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
         "BWC_RESCAN_SECONDS": "1",
         "BWC_SIGNING_KEY": pem(signer),
         "BWC_CHECKPOINT_SECONDS": "0.2",
+        "BWC_HOUSEKEEPING_SECONDS": "0.2",
+        "BWC_UPLOAD_GRACE_HOURS": "1",  # the service's policy; the test judges under the default 24 h
     }
     env.pop("BWC_CONFIG", None)
     log = tmp_path / "bwc-run.log"
@@ -137,6 +142,32 @@ def test_run_serves_ingests_and_stops_cleanly(
 
     note = _until("a checkpoint covering the ingest", proc, checkpoint)
     assert notes.open_checkpoint(note, service.signer.verifier).size > 3
+
+    # An action filmed two hours ago whose cameras never docked, judged pending under a 24 h grace; the
+    # service's policy gives 1 h, so its grace is over (pending_until says so, as a judge under it would
+    # have left it): the housekeeping re-judges it and its findings open, with nothing else happening.
+    rt = build_runtime(settings)
+    with transaction(rt.sessions) as s:
+        row = ad.action(
+            s, "RUN-1", "U-RUN", utcnow() - timedelta(hours=2), "complete", minutes=10, devices=("RX", "RY")
+        )
+        linking.on_actions_changed(s, rt.settings, [row.id], "test")
+        s.refresh(row)
+        assert row.verdict == "pending"
+        assert row.ended_at is not None
+        row.pending_until = row.ended_at + timedelta(hours=1)
+    rt.close()
+
+    def finding_kinds() -> set[str] | None:
+        r = httpx.get(
+            f"{base}/api/v1/findings",
+            headers={"Authorization": f"Bearer {service.auditor}"},
+            timeout=5,
+        )
+        assert r.status_code == 200, r.text
+        return {f["kind"] for f in r.json()["findings"] if f["subject"] == "action:RUN-1"} or None
+
+    assert _until("the housekeeping to open the findings", proc, finding_kinds) == {"no_footage", "shortfall"}
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
