@@ -16,7 +16,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -25,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import mask_text, mask_url
-from storage import s3_housekeeping
+from storage import s3_housekeeping, s3_parts, s3_verify
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
@@ -40,7 +39,7 @@ from storage.objects import (
     object_key,
     read_chunks,
 )
-from storage.s3_proof import Proof, etag_of, learn_proof, multipart_etag
+from storage.s3_proof import Proof, learn_proof
 from storage.s3_support import (
     MAX_COPY_SIZE,
     MAX_PARTS,
@@ -50,8 +49,6 @@ from storage.s3_support import (
     Part,
     ViewReader,
     b64,
-    checksum_matches,
-    composite_checksum,
     error_code,
     parse_s3_url,
     s3_errors,
@@ -78,7 +75,9 @@ class S3Store:
         self._proof_lock = threading.Lock()
         loc = self.location
         session = boto3.session.Session(
-            aws_access_key_id=loc.access_key, aws_secret_access_key=loc.secret_key, region_name=loc.region
+            aws_access_key_id=loc.access_key,
+            aws_secret_access_key=loc.secret_key,
+            region_name=loc.region,
         )
         s3_options: dict[str, Any] = {
             # Our signed x-amz-checksum-sha256 header already binds each body to the request, and the store
@@ -138,9 +137,16 @@ class S3Store:
             args["ObjectLockEnabledForBucket"] = True
         try:
             self.client.create_bucket(**args)
-            log.info("s3.bucket_created bucket=%s object_lock=%s", self.bucket, "ObjectLockEnabledForBucket" in args)
+            log.info(
+                "s3.bucket_created bucket=%s object_lock=%s",
+                self.bucket,
+                "ObjectLockEnabledForBucket" in args,
+            )
         except ClientError as exc:
-            if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            if error_code(exc) not in (
+                "BucketAlreadyOwnedByYou",
+                "BucketAlreadyExists",
+            ):
                 raise
 
     def object_lock_enabled(self) -> bool:
@@ -197,13 +203,19 @@ class S3Store:
             return self._known(source, hasher, expected, retain_until, progress)
         part_size = self._part_size_for(source)
         buffers = BufferPool(self.parts_in_flight + 1, part_size)
-        first, n_first = self._fill(source, buffers, hasher, progress)
+        first, n_first = s3_parts.fill(source, buffers, hasher, progress)
         # read_chunks fills a buffer completely unless the source ended, so a short first part is the whole.
-        second, n_second = self._fill(source, buffers, hasher, progress) if n_first == part_size else (first, 0)
+        second, n_second = s3_parts.fill(source, buffers, hasher, progress) if n_first == part_size else (first, 0)
         if not n_second:
             return self._put_single(memoryview(first)[:n_first], hasher, expected, retain_until)
         return self._put_multipart(
-            source, buffers, [(first, n_first), (second, n_second)], hasher, expected, retain_until, progress
+            source,
+            buffers,
+            [(first, n_first), (second, n_second)],
+            hasher,
+            expected,
+            retain_until,
+            progress,
         )
 
     def _part_size_for(self, source: BinaryIO) -> int:
@@ -214,21 +226,6 @@ class S3Store:
             return self.part_size
         needed = -(-size // MAX_PARTS)  # ceiling division
         return max(self.part_size, -(-needed // (1024 * 1024)) * 1024 * 1024)
-
-    @staticmethod
-    def _fill(
-        source: BinaryIO, buffers: BufferPool, hasher: MultiHasher, progress: Progress | None
-    ) -> tuple[bytearray, int]:
-        """Take a free buffer (waiting for an uploaded part to release one), fill it, hash it."""
-        buffer = buffers.get()
-        chunk = next(read_chunks(source, buffer), None)
-        if chunk is None:
-            buffers.put(buffer)
-            return buffer, 0
-        hasher.update(chunk)
-        if progress:
-            progress(len(chunk))
-        return buffer, len(chunk)
 
     def _sha256_args(self) -> dict[str, str]:
         """``ChecksumAlgorithm=SHA256`` where the server keeps part checksums; none where it ignores them (md5)."""
@@ -268,7 +265,11 @@ class S3Store:
         )
 
     def _put_single(
-        self, view: memoryview, hasher: MultiHasher, expected: str | None, retain_until: datetime | None
+        self,
+        view: memoryview,
+        hasher: MultiHasher,
+        expected: str | None,
+        retain_until: datetime | None,
     ) -> StoredObject:
         sha256 = _check_expected(hasher, expected)
         key = self.key(sha256)
@@ -289,12 +290,24 @@ class S3Store:
                     **({"ContentMD5": b64(md5.digest())} if md5 else {}),
                 )
             except ClientError as exc:
-                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if error_code(exc) not in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
         etag = md5.hexdigest() if md5 else None
-        version = self._verify_stored(key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag)
+        version = s3_verify.verify_stored(
+            self,
+            key,
+            version,
+            sha256,
+            full=b64(digest),
+            composite=None,
+            echo=True,
+            etag=etag,
+        )
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _put_multipart(
@@ -314,7 +327,7 @@ class S3Store:
                 "UploadId"
             ]
         try:
-            parts = self._upload_parts(source, buffers, filled, hasher, target, upload_id, progress)
+            parts = s3_parts.upload_parts(self, source, buffers, filled, hasher, target, upload_id, progress)
             sha256 = _check_expected(hasher, expected)
             with s3_errors(self._where, "CompleteMultipartUpload"):
                 try:
@@ -335,7 +348,10 @@ class S3Store:
                         IfNoneMatch="*",
                     )
                 except ClientError as exc:
-                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    if error_code(exc) not in (
+                        "PreconditionFailed",
+                        "ConditionalRequestConflict",
+                    ):
                         raise
                     self._abort(target, upload_id)
                     return self._existing(sha256, hasher, retain_until)
@@ -343,9 +359,9 @@ class S3Store:
             self._abort(target, upload_id)
             raise
         version = version_of(resp)
-        composite = _composite(parts)
-        etag = _multipart_etag(parts)
-        version = self._verify_stored(target, version, sha256, full=None, composite=composite, etag=etag)
+        composite = s3_parts.composite_of(parts)
+        etag = s3_parts.multipart_etag_of(parts)
+        version = s3_verify.verify_stored(self, target, version, sha256, full=None, composite=composite, etag=etag)
         if expected is not None:
             return self._created(target, sha256, hasher, version, retain_until)
         try:
@@ -354,69 +370,12 @@ class S3Store:
             try:
                 self._delete(target, version)
             except StoreError as exc:  # a leftover temporary object, not a lost one: report, don't mask
-                log.warning("s3.temp_delete_failed key=%s bucket=%s: %s", target, self.bucket, exc)
-
-    def _upload_parts(
-        self,
-        source: BinaryIO,
-        buffers: BufferPool,
-        filled: list[tuple[bytearray, int]],
-        hasher: MultiHasher,
-        key: str,
-        upload_id: str,
-        progress: Progress | None,
-    ) -> list[Part]:
-        """Upload parts a few at a time; each buffer returns to the pool when its part is sent."""
-
-        # The per-part proof is the one the server checks: Content-MD5 on RGW (which ignores ChecksumSHA256, so
-        # a part SHA-256 there would be a wasted pass), ChecksumSHA256 elsewhere. hashlib releases the GIL, so
-        # parts hash in parallel while the reading thread computes the evidence SHA-256.
-        with_md5 = self.integrity_proof() == "md5"
-
-        def send(number: int, buffer: bytearray, size: int) -> Part:
-            try:
-                view = memoryview(buffer)[:size]
-                md5 = hashlib.md5(view).digest() if with_md5 else None
-                digest = None if with_md5 else hashlib.sha256(view).digest()
-                proof = {"ContentMD5": b64(md5)} if md5 else {"ChecksumSHA256": b64(digest or b"")}
-                with s3_errors(self._where, "UploadPart"):
-                    resp = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=ViewReader(view),
-                        ContentLength=size,
-                        **self._sha256_args(),
-                        **proof,
-                    )
-                return Part(number, resp["ETag"], digest, size, md5)
-            finally:
-                buffers.put(buffer)
-
-        futures: list[Future[Part]] = []
-        pending: set[Future[Part]] = set()
-        with ThreadPoolExecutor(self.parts_in_flight, thread_name_prefix="s3-part") as pool:
-            try:
-                for buffer, size in filled:
-                    futures.append(pool.submit(send, len(futures) + 1, buffer, size))
-                pending.update(futures)
-                while True:
-                    for f in [f for f in pending if f.done()]:
-                        f.result()  # stop reading as soon as a part has failed
-                        pending.discard(f)
-                    buffer, size = self._fill(source, buffers, hasher, progress)
-                    if not size:
-                        break
-                    if len(futures) == MAX_PARTS:
-                        raise StoreError(f"object too large for {MAX_PARTS} parts of this size on {self._where}")
-                    futures.append(pool.submit(send, len(futures) + 1, buffer, size))
-                    pending.add(futures[-1])
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+                log.warning(
+                    "s3.temp_delete_failed key=%s bucket=%s: %s",
+                    target,
+                    self.bucket,
+                    exc,
+                )
 
     def _promote(
         self,
@@ -439,61 +398,39 @@ class S3Store:
         if size <= self.copy_limit:
             with s3_errors(self._where, "CopyObject"):
                 resp = self.client.copy_object(
-                    Bucket=self.bucket, Key=key, CopySource=source, ChecksumAlgorithm="SHA256"
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource=source,
+                    ChecksumAlgorithm="SHA256",
                 )
             version = version_of(resp)
         else:
-            version = self._copy_parts(source, key, parts)
+            version = s3_parts.copy_parts(self, source, key, parts)
         full = b64(hasher.sha256.digest())
-        etag = _multipart_etag(parts)  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
-        version = self._verify_stored(key, version, sha256, full=full, composite=composite, etag=etag)
+        etag = s3_parts.multipart_etag_of(
+            parts
+        )  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
+        version = s3_verify.verify_stored(self, key, version, sha256, full=full, composite=composite, etag=etag)
         return self._created(key, sha256, hasher, version, retain_until)
 
-    def _copy_parts(self, source: dict[str, str], key: str, parts: list[Part]) -> str | None:
-        """UploadPartCopy with the upload's own part boundaries, so the composite checksum stays comparable."""
-        with s3_errors(self._where, "CreateMultipartUpload"):
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **self._sha256_args())[
-                "UploadId"
-            ]
-        try:
-            done = []
-            start = 0
-            for part in parts:
-                end = start + part.size - 1
-                with s3_errors(self._where, "UploadPartCopy"):
-                    resp = self.client.upload_part_copy(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=part.number,
-                        CopySource=source,
-                        CopySourceRange=f"bytes={start}-{end}",
-                    )
-                start = end + 1
-                done.append(
-                    {
-                        "PartNumber": part.number,
-                        "ETag": resp["CopyPartResult"]["ETag"],
-                        **({"ChecksumSHA256": b64(part.digest)} if part.digest is not None else {}),
-                    }
-                )
-            with s3_errors(self._where, "CompleteMultipartUpload"):
-                resp = self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
-                )
-        except BaseException:
-            self._abort(key, upload_id)
-            raise
-        version: str | None = version_of(resp)
-        return version
-
     def _created(
-        self, key: str, sha256: str, hasher: MultiHasher, version: str | None, retain_until: datetime | None
+        self,
+        key: str,
+        sha256: str,
+        hasher: MultiHasher,
+        version: str | None,
+        retain_until: datetime | None,
     ) -> StoredObject:
         retention = None
         if retain_until is not None and self.object_lock_enabled():
             retention = self._retain(key, version, retain_until)
-        log.info("s3.put key=%s size=%d version=%s bucket=%s", key, hasher.size, version, self.bucket)
+        log.info(
+            "s3.put key=%s size=%d version=%s bucket=%s",
+            key,
+            hasher.size,
+            version,
+            self.bucket,
+        )
         return StoredObject(
             key=key,
             sha256=sha256,
@@ -511,85 +448,16 @@ class S3Store:
             args["VersionId"] = version
         with s3_errors(self._where, "PutObjectRetention"):
             self.client.put_object_retention(
-                **args, Retention={"Mode": self.location.lock_mode, "RetainUntilDate": until}
+                **args,
+                Retention={"Mode": self.location.lock_mode, "RetainUntilDate": until},
             )
         return until
 
     # -- verification ------------------------------------------------------------------------------------
 
-    def _verify_stored(
-        self,
-        key: str,
-        version: str | None,
-        sha256: str,
-        *,
-        full: str | None,
-        composite: str | None,
-        echo: bool = False,
-        etag: str | None = None,
-    ) -> str | None:
-        """Compare the store's view of what it stored with what we computed; delete it and raise if they differ.
-
-        Returns the version verified: the one given, or the one HEAD names where the write did not say (Ceph RGW
-        answers CompleteMultipartUpload without a VersionId, measured), so that retention locks that version.
-
-        HEAD with ChecksumMode=ENABLED returns the store's SHA-256: for multipart objects a composite that S3
-        (and moto, measured) computes from the part bytes it stored, and for a server-side copy a digest the
-        server computes over the copied bytes, so a match proves the stored bytes. For a single PutObject,
-        though, moto echoes back whatever ChecksumSHA256 the client sent, even when the body it stored is
-        different (measured: corrupting the body in flight still gave the sent checksum on PUT, HEAD and
-        GetObjectAttributes). So a checksum that may be such an ``echo`` proves the bytes only where the server
-        is known to refuse wrong checksums (``checksum`` proof). On a server that refuses a wrong Content-MD5
-        instead (``md5``, Ceph RGW), each part was checked on arrival and the object's ETag (``etag``: hex MD5,
-        or MD5 of the part MD5s for multipart) proves the assembly. Anything less is re-read and hashed.
-        """
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if version:
-            args["VersionId"] = version
-        with s3_errors(self._where, "HeadObject"):
-            head = self.client.head_object(**args, ChecksumMode="ENABLED")
-        reported = head.get("ChecksumSHA256")
-        accepted = [c for c in (full, composite) if c]
-        proof = self.integrity_proof()
-        problem = None
-        if reported is not None and not checksum_matches(reported, *accepted):
-            problem = f"store reports ChecksumSHA256 {reported}, we sent {' or '.join(accepted)}"
-        elif reported is not None and (proof == "checksum" or not echo):
-            pass  # the store's own SHA-256 of what it holds, which matches ours
-        elif proof == "md5" and etag is not None and etag_of(head) == etag:
-            pass  # every part's MD5 checked on arrival, and the store assembled exactly those parts
-        else:
-            # No checksum from the store, or one it may only have echoed, and no MD5 proof: read it back.
-            actual = self._rehash(key, version)
-            if actual != sha256:
-                problem = f"stored bytes re-read to sha256 {actual}"
-        if problem is None:
-            return version or version_of(head)
-        log.error("s3.verification_failed key=%s version=%s bucket=%s: %s", key, version, self.bucket, problem)
-        with contextlib.suppress(StoreError):
-            self._delete(key, version)
-        raise VerificationFailed(f"object {sha256} on {self._where} did not verify: {problem}")
-
-    def _rehash(self, key: str, version: str | None) -> str | None:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if version:
-            args["VersionId"] = version
-        hasher = hashlib.sha256()
-        with s3_errors(self._where, "GetObject"):
-            try:
-                body = self.client.get_object(**args)["Body"]
-            except ClientError as exc:
-                if error_code(exc) in MISSING_CODES:
-                    return None
-                raise
-            with contextlib.closing(body):
-                for chunk in body.iter_chunks(1024 * 1024):
-                    hasher.update(chunk)
-        return hasher.hexdigest()
-
     def verify(self, sha256: str) -> bool:
         """Fixity: stream the stored object and re-hash it; a missing object fails."""
-        return self._rehash(self.key(sha256), None) == sha256
+        return s3_verify.rehash(self, self.key(sha256), None) == sha256
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -662,7 +530,11 @@ class S3Store:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as exc:
             log.warning(
-                "s3.abort_failed key=%s upload_id=%s bucket=%s: %s", key, upload_id, self.bucket, mask_text(str(exc))
+                "s3.abort_failed key=%s upload_id=%s bucket=%s: %s",
+                key,
+                upload_id,
+                self.bucket,
+                mask_text(str(exc)),
             )
 
     def _delete(self, key: str, version: str | None) -> None:
@@ -686,17 +558,6 @@ class S3Store:
             raise StoreError(f"refusing to delete {key} on {self._where}: it is under legal hold or retention")
         with s3_errors(self._where, "DeleteObject"):
             self.client.delete_object(**args)
-
-
-def _composite(parts: Sequence[Part]) -> str | None:
-    """S3's multipart SHA-256 of the parts, where each part was sent with one (not under the ``md5`` proof)."""
-    digests = [p.digest for p in parts]
-    return composite_checksum([d for d in digests if d is not None]) if None not in digests else None
-
-
-def _multipart_etag(parts: Sequence[Part]) -> str | None:
-    md5s = [p.md5 for p in parts]
-    return multipart_etag([m for m in md5s if m is not None]) if md5s and None not in md5s else None
 
 
 def _is_sha256(value: str) -> bool:
