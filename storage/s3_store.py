@@ -3,7 +3,7 @@
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
 same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory. Every object is
 verified against the store's own view before ``put`` returns, by the strongest proof the server gives
-(:mod:`storage.s3_proof`); see :meth:`S3Store._verify_stored` for when that still means a re-read.
+(:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
 """
 
 from __future__ import annotations
