@@ -266,7 +266,7 @@ def rgw_aws_cp(work: Path, rgw: dict[str, str], large: list[Path]) -> float:
     env.update({"AWS_ACCESS_KEY_ID": rgw["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": rgw["AWS_SECRET_ACCESS_KEY"]})
     aws = [str(BIN / "aws"), "--endpoint-url", rgw["AWS_ENDPOINT_URL"], "s3"]
     subprocess.run([*aws, "mb", "s3://awscp"], env=env, check=True, stdout=subprocess.DEVNULL)
-    return baseline([*aws, "cp", "--quiet", "{}", "s3://awscp/x"], large, env)
+    return baseline([*aws, "cp", "--only-show-errors", "{}", "s3://awscp/x"], large, env)
 
 
 def main() -> None:
@@ -279,6 +279,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bwc-bench-"))
+    load_start = os.getloadavg()[0]
     moto, endpoint = start_moto()
     rgw_env: dict[str, str] | None = None
     try:
@@ -302,7 +303,9 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         figures["aws_s3_cp_mb_s"] = baseline(
-            [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "cp", "--quiet", "{}", "s3://awscp/x"], large, aws_env
+            [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "cp", "--only-show-errors", "{}", "s3://awscp/x"],
+            large,
+            aws_env,
         )
         figures["local"] = bench_backend("local", work, large, smalls, None)
         figures["s3"] = bench_backend("s3", work, large, smalls, f"s3://bench?endpoint_url={endpoint}&region=us-east-1")
@@ -318,6 +321,7 @@ def main() -> None:
             figures["rgw"] = bench_backend("rgw", work, large, smalls, url)
         figures["watch_latency_s"] = watcher_latency(work, smalls[0], args.stable_seconds)
         figures["stable_seconds"] = args.stable_seconds
+        figures["load_average"] = [load_start, os.getloadavg()[0]]  # the machine is shared: say how busy it was
     finally:
         moto.terminate()
         moto.wait(timeout=30)
@@ -358,6 +362,10 @@ def report(f: dict[str, Any]) -> None:
             f"bwc ingest, S3 (Ceph RGW) {rgw:9.1f} MB/s   ratio to aws s3 cp "
             f"{rgw / f['rgw_aws_s3_cp_mb_s']:.2f} (target ≥ 1.0)",
         ]
+    if "load_average" in f:
+        lines.append(
+            f"load average              {f['load_average'][0]:.1f} at start, {f['load_average'][1]:.1f} at end"
+        )
     print("\n".join(lines))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ingest.json").write_text(json.dumps(f, indent=2))

@@ -15,7 +15,6 @@ from rich.console import Console
 from api.cli.common import err, fail, out, runtime
 from audit.labels import LANGS
 from audit.period_query import ledger_findings, period_report
-from audit.period_render_pdf import render_period_pdf
 from audit.period_render_xlsx import render_period_xlsx
 from audit.report_formats import render_csv, render_json, render_table, render_xlsx
 from audit.reports import missing_report
@@ -126,6 +125,9 @@ def period(
         with reading(rt.sessions) as session:
             report = period_report(session, rt.settings, start, end, unit, utcnow(), ledger_findings())
         language = lang or rt.settings.language
+        # Imported here: reportlab costs every other bwc command (each ingest is a process) ~0.4 s of CPU.
+        from audit.period_render_pdf import render_period_pdf
+
         body = render_period_xlsx(report, language) if suffix == ".xlsx" else render_period_pdf(report, language)
     except BwcError as exc:
         fail(exc.message, exc.exit_code)
