@@ -15,26 +15,14 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from storage.objects import MultiHasher, Progress, StoreError, read_chunks
 from storage.s3_proof import multipart_etag
-from storage.s3_support import (
-    MAX_PARTS,
-    BufferPool,
-    Part,
-    ViewReader,
-    b64,
-    composite_checksum,
-    s3_errors,
-    version_of,
-)
+from storage.s3_support import MAX_PARTS, BufferPool, Part, ViewReader, b64, composite_checksum, s3_errors, version_of
 
 if TYPE_CHECKING:
     from storage.s3_store import S3Store
 
 
 def fill(
-    source: BinaryIO,
-    buffers: BufferPool,
-    hasher: MultiHasher,
-    progress: Progress | None,
+    source: BinaryIO, buffers: BufferPool, hasher: MultiHasher, progress: Progress | None
 ) -> tuple[bytearray, int]:
     """Take a free buffer (waiting for an uploaded part to release one), fill it, hash it."""
     buffer = buffers.get()
@@ -68,9 +56,14 @@ def upload_parts(
     def send(number: int, buffer: bytearray, size: int) -> Part:
         try:
             view = memoryview(buffer)[:size]
-            md5 = hashlib.md5(view).digest() if with_md5 else None
-            digest = None if with_md5 else hashlib.sha256(view).digest()
-            proof = {"ContentMD5": b64(md5)} if md5 else {"ChecksumSHA256": b64(digest or b"")}
+            md5: bytes | None = None
+            digest: bytes | None = None
+            if with_md5:
+                md5 = hashlib.md5(view).digest()
+                proof = {"ContentMD5": b64(md5)}
+            else:
+                digest = hashlib.sha256(view).digest()
+                proof = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64(digest)}
             with s3_errors(store._where, "UploadPart"):
                 resp = store.client.upload_part(
                     Bucket=store.bucket,
@@ -79,7 +72,6 @@ def upload_parts(
                     PartNumber=number,
                     Body=ViewReader(view),
                     ContentLength=size,
-                    **store._sha256_args(),
                     **proof,
                 )
             return Part(number, resp["ETag"], digest, size, md5)
@@ -141,10 +133,7 @@ def copy_parts(store: S3Store, source: dict[str, str], key: str, parts: list[Par
             )
         with s3_errors(store._where, "CompleteMultipartUpload"):
             resp = store.client.complete_multipart_upload(
-                Bucket=store.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": done},
+                Bucket=store.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
     except BaseException:
         store._abort(key, upload_id)

@@ -75,15 +75,13 @@ class S3Store:
         self._proof_lock = threading.Lock()
         loc = self.location
         session = boto3.session.Session(
-            aws_access_key_id=loc.access_key,
-            aws_secret_access_key=loc.secret_key,
-            region_name=loc.region,
+            aws_access_key_id=loc.access_key, aws_secret_access_key=loc.secret_key, region_name=loc.region
         )
         s3_options: dict[str, Any] = {
             # Our signed x-amz-checksum-sha256 header already binds each body to the request, and the store
             # checks it; SHA-256-signing the payload again (botocore does over plain HTTP) hashes every byte
             # a third time for no extra assurance.
-            "payload_signing_enabled": False,
+            "payload_signing_enabled": False
         }
         if loc.addressing_style:
             s3_options["addressing_style"] = loc.addressing_style
@@ -137,16 +135,9 @@ class S3Store:
             args["ObjectLockEnabledForBucket"] = True
         try:
             self.client.create_bucket(**args)
-            log.info(
-                "s3.bucket_created bucket=%s object_lock=%s",
-                self.bucket,
-                "ObjectLockEnabledForBucket" in args,
-            )
+            log.info("s3.bucket_created bucket=%s object_lock=%s", self.bucket, "ObjectLockEnabledForBucket" in args)
         except ClientError as exc:
-            if error_code(exc) not in (
-                "BucketAlreadyOwnedByYou",
-                "BucketAlreadyExists",
-            ):
+            if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
     def object_lock_enabled(self) -> bool:
@@ -209,13 +200,7 @@ class S3Store:
         if not n_second:
             return self._put_single(memoryview(first)[:n_first], hasher, expected, retain_until)
         return self._put_multipart(
-            source,
-            buffers,
-            [(first, n_first), (second, n_second)],
-            hasher,
-            expected,
-            retain_until,
-            progress,
+            source, buffers, [(first, n_first), (second, n_second)], hasher, expected, retain_until, progress
         )
 
     def _part_size_for(self, source: BinaryIO) -> int:
@@ -265,11 +250,7 @@ class S3Store:
         )
 
     def _put_single(
-        self,
-        view: memoryview,
-        hasher: MultiHasher,
-        expected: str | None,
-        retain_until: datetime | None,
+        self, view: memoryview, hasher: MultiHasher, expected: str | None, retain_until: datetime | None
     ) -> StoredObject:
         sha256 = _check_expected(hasher, expected)
         key = self.key(sha256)
@@ -290,23 +271,13 @@ class S3Store:
                     **({"ContentMD5": b64(md5.digest())} if md5 else {}),
                 )
             except ClientError as exc:
-                if error_code(exc) not in (
-                    "PreconditionFailed",
-                    "ConditionalRequestConflict",
-                ):
+                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
         etag = md5.hexdigest() if md5 else None
         version = s3_verify.verify_stored(
-            self,
-            key,
-            version,
-            sha256,
-            full=b64(digest),
-            composite=None,
-            echo=True,
-            etag=etag,
+            self, key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag
         )
         return self._created(key, sha256, hasher, version, retain_until)
 
@@ -348,10 +319,7 @@ class S3Store:
                         IfNoneMatch="*",
                     )
                 except ClientError as exc:
-                    if error_code(exc) not in (
-                        "PreconditionFailed",
-                        "ConditionalRequestConflict",
-                    ):
+                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                         raise
                     self._abort(target, upload_id)
                     return self._existing(sha256, hasher, retain_until)
@@ -370,12 +338,7 @@ class S3Store:
             try:
                 self._delete(target, version)
             except StoreError as exc:  # a leftover temporary object, not a lost one: report, don't mask
-                log.warning(
-                    "s3.temp_delete_failed key=%s bucket=%s: %s",
-                    target,
-                    self.bucket,
-                    exc,
-                )
+                log.warning("s3.temp_delete_failed key=%s bucket=%s: %s", target, self.bucket, exc)
 
     def _promote(
         self,
@@ -398,10 +361,7 @@ class S3Store:
         if size <= self.copy_limit:
             with s3_errors(self._where, "CopyObject"):
                 resp = self.client.copy_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    CopySource=source,
-                    ChecksumAlgorithm="SHA256",
+                    Bucket=self.bucket, Key=key, CopySource=source, ChecksumAlgorithm="SHA256"
                 )
             version = version_of(resp)
         else:
@@ -414,23 +374,12 @@ class S3Store:
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _created(
-        self,
-        key: str,
-        sha256: str,
-        hasher: MultiHasher,
-        version: str | None,
-        retain_until: datetime | None,
+        self, key: str, sha256: str, hasher: MultiHasher, version: str | None, retain_until: datetime | None
     ) -> StoredObject:
         retention = None
         if retain_until is not None and self.object_lock_enabled():
             retention = self._retain(key, version, retain_until)
-        log.info(
-            "s3.put key=%s size=%d version=%s bucket=%s",
-            key,
-            hasher.size,
-            version,
-            self.bucket,
-        )
+        log.info("s3.put key=%s size=%d version=%s bucket=%s", key, hasher.size, version, self.bucket)
         return StoredObject(
             key=key,
             sha256=sha256,
@@ -448,8 +397,7 @@ class S3Store:
             args["VersionId"] = version
         with s3_errors(self._where, "PutObjectRetention"):
             self.client.put_object_retention(
-                **args,
-                Retention={"Mode": self.location.lock_mode, "RetainUntilDate": until},
+                **args, Retention={"Mode": self.location.lock_mode, "RetainUntilDate": until}
             )
         return until
 
@@ -530,11 +478,7 @@ class S3Store:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as exc:
             log.warning(
-                "s3.abort_failed key=%s upload_id=%s bucket=%s: %s",
-                key,
-                upload_id,
-                self.bucket,
-                mask_text(str(exc)),
+                "s3.abort_failed key=%s upload_id=%s bucket=%s: %s", key, upload_id, self.bucket, mask_text(str(exc))
             )
 
     def _delete(self, key: str, version: str | None) -> None:

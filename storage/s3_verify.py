@@ -12,13 +12,7 @@ from botocore.exceptions import ClientError
 
 from storage.objects import StoreError, VerificationFailed
 from storage.s3_proof import etag_of
-from storage.s3_support import (
-    MISSING_CODES,
-    checksum_matches,
-    error_code,
-    s3_errors,
-    version_of,
-)
+from storage.s3_support import MISSING_CODES, checksum_matches, error_code, s3_errors, version_of
 
 if TYPE_CHECKING:
     from storage.s3_store import S3Store
@@ -74,13 +68,7 @@ def verify_stored(
             problem = f"stored bytes re-read to sha256 {actual}"
     if problem is None:
         return version or version_of(head)
-    log.error(
-        "s3.verification_failed key=%s version=%s bucket=%s: %s",
-        key,
-        version,
-        store.bucket,
-        problem,
-    )
+    log.error("s3.verification_failed key=%s version=%s bucket=%s: %s", key, version, store.bucket, problem)
     with contextlib.suppress(StoreError):
         store._delete(key, version)
     raise VerificationFailed(f"object {sha256} on {store._where} did not verify: {problem}")
