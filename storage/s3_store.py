@@ -71,6 +71,7 @@ class S3Store:
         self.parts_in_flight = max(1, parts_in_flight)
         self.copy_limit = MAX_COPY_SIZE  # tests lower it to exercise UploadPartCopy
         self._lock_enabled: bool | None = None
+        self._default_retention = False  # the bucket's Object Lock rule retains every new object
         self._proof: Proof | None = None
         self._proof_lock = threading.Lock()
         loc = self.location
@@ -145,8 +146,11 @@ class S3Store:
         if self._lock_enabled is None:
             with s3_errors(self._where, "GetObjectLockConfiguration"):
                 try:
-                    conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
-                    enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+                    conf = self.client.get_object_lock_configuration(Bucket=self.bucket).get(
+                        "ObjectLockConfiguration", {}
+                    )
+                    enabled = conf.get("ObjectLockEnabled") == "Enabled"
+                    self._default_retention = enabled and bool(conf.get("Rule", {}).get("DefaultRetention"))
                 except ClientError as exc:
                     if error_code(exc) != "ObjectLockConfigurationNotFoundError":
                         raise
@@ -169,9 +173,11 @@ class S3Store:
         at the price of a whole extra local pass. Where the proof is per-part ``Content-MD5`` (Ceph RGW) that
         pass is the dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
         CPU here, the ETag kept), while the extra SHA-256 pass cost the client ~1 s per GiB on a machine whose
-        two cores the gateway shares. Elsewhere (AWS's copy moves the bytes again) hashing first stays cheaper.
+        two cores the gateway shares. Elsewhere (AWS's copy moves the bytes again) hashing first stays cheaper,
+        and so it does in a bucket whose Object Lock rule retains every new object: a temporary object there
+        could not be deleted until its retention ran out.
         """
-        return self.integrity_proof() != "md5"
+        return self.integrity_proof() != "md5" or (self.object_lock_enabled() and self._default_retention)
 
     # -- put -------------------------------------------------------------------------------------------
 
