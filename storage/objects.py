@@ -95,9 +95,12 @@ class ObjectStore(Protocol):
     """What the service needs from a store; ``local`` and ``s3`` implement it."""
 
     url: str
-    # True where a put with the digest known up front is much cheaper (S3: straight to the final key, and
-    # no upload at all for bytes already stored); the caller then hashes the source once beforehand.
-    prefers_known_digest: bool
+
+    @property
+    def prefers_known_digest(self) -> bool:
+        """True where a put with the digest known up front is much cheaper (S3 without cheap copies: straight to
+        the final key, and no upload at all for bytes already stored); the caller then hashes the source first."""
+        ...
 
     def ensure_ready(self) -> None:
         """Create the bucket or folder if missing; safe to call again."""

@@ -3,7 +3,7 @@
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
 same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory. Every object is
 verified against the store's own view before ``put`` returns, by the strongest proof the server gives
-(:mod:`storage.s3_proof`); see :meth:`S3Store._verify_stored` for when that still means a re-read.
+(:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import mask_text, mask_url
-from storage import s3_housekeeping
+from storage import s3_housekeeping, s3_parts, s3_verify
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
@@ -41,7 +40,7 @@ from storage.objects import (
     object_key,
     read_chunks,
 )
-from storage.s3_proof import Proof, etag_of, learn_proof, multipart_etag
+from storage.s3_proof import Proof, learn_proof
 from storage.s3_support import (
     MAX_COPY_SIZE,
     MAX_PARTS,
@@ -51,8 +50,6 @@ from storage.s3_support import (
     Part,
     ViewReader,
     b64,
-    checksum_matches,
-    composite_checksum,
     error_code,
     parse_s3_url,
     s3_errors,
@@ -65,8 +62,6 @@ log = logging.getLogger(__name__)
 class S3Store:
     """Content-addressed, write-once objects in one bucket (optionally under a prefix)."""
 
-    prefers_known_digest = True  # known digest: multipart straight to the final key, no server-side copy
-
     def __init__(self, url: str, *, part_size: int = CHUNK_SIZE, parts_in_flight: int = 3) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")
@@ -77,6 +72,7 @@ class S3Store:
         self.parts_in_flight = max(1, parts_in_flight)
         self.copy_limit = MAX_COPY_SIZE  # tests lower it to exercise UploadPartCopy
         self._lock_enabled: bool | None = None
+        self._default_retention = False  # the bucket's Object Lock rule retains every new object
         self._proof: Proof | None = None
         self._proof_lock = threading.Lock()
         loc = self.location
@@ -87,7 +83,7 @@ class S3Store:
             # Our signed x-amz-checksum-sha256 header already binds each body to the request, and the store
             # checks it; SHA-256-signing the payload again (botocore does over plain HTTP) hashes every byte
             # a third time for no extra assurance.
-            "payload_signing_enabled": False,
+            "payload_signing_enabled": False
         }
         if loc.addressing_style:
             s3_options["addressing_style"] = loc.addressing_style
@@ -151,8 +147,11 @@ class S3Store:
         if self._lock_enabled is None:
             with s3_errors(self._where, "GetObjectLockConfiguration"):
                 try:
-                    conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
-                    enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+                    conf = self.client.get_object_lock_configuration(Bucket=self.bucket).get(
+                        "ObjectLockConfiguration", {}
+                    )
+                    enabled = conf.get("ObjectLockEnabled") == "Enabled"
+                    self._default_retention = enabled and bool(conf.get("Rule", {}).get("DefaultRetention"))
                 except ClientError as exc:
                     if error_code(exc) != "ObjectLockConfigurationNotFoundError":
                         raise
@@ -166,6 +165,20 @@ class S3Store:
             if self._proof is None:
                 self._proof = learn_proof(self.client, self.bucket, self._where, self._prefixed)
             return self._proof
+
+    @property
+    def prefers_known_digest(self) -> bool:
+        """Whether callers should hash the source first, so that the upload goes straight to its final key.
+
+        A known digest skips the upload of bytes already stored and the server-side copy from a temporary key,
+        at the price of a whole extra local pass. Where the proof is per-part ``Content-MD5`` (Ceph RGW) that
+        pass is the dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
+        CPU here, the ETag kept), while the extra SHA-256 pass cost the client ~1 s per GiB on a machine whose
+        two cores the gateway shares. Elsewhere (AWS's copy moves the bytes again) hashing first stays cheaper,
+        and so it does in a bucket whose Object Lock rule retains every new object: a temporary object there
+        could not be deleted until its retention ran out.
+        """
+        return self.integrity_proof() != "md5" or (self.object_lock_enabled() and self._default_retention)
 
     # -- put -------------------------------------------------------------------------------------------
 
@@ -188,9 +201,9 @@ class S3Store:
             return self._known(source, hasher, expected, retain_until, progress)
         part_size = self._part_size_for(source)
         buffers = BufferPool(self.parts_in_flight + 1, part_size)
-        first, n_first = self._fill(source, buffers, hasher, progress)
+        first, n_first = s3_parts.fill(source, buffers, hasher, progress)
         # read_chunks fills a buffer completely unless the source ended, so a short first part is the whole.
-        second, n_second = self._fill(source, buffers, hasher, progress) if n_first == part_size else (first, 0)
+        second, n_second = s3_parts.fill(source, buffers, hasher, progress) if n_first == part_size else (first, 0)
         if not n_second:
             return self._put_single(memoryview(first)[:n_first], hasher, expected, retain_until)
         return self._put_multipart(
@@ -218,20 +231,9 @@ class S3Store:
         needed = -(-size // MAX_PARTS)  # ceiling division
         return max(self.part_size, -(-needed // (1024 * 1024)) * 1024 * 1024)
 
-    @staticmethod
-    def _fill(
-        source: BinaryIO, buffers: BufferPool, hasher: MultiHasher, progress: Progress | None
-    ) -> tuple[bytearray, int]:
-        """Take a free buffer (waiting for an uploaded part to release one), fill it, hash it."""
-        buffer = buffers.get()
-        chunk = next(read_chunks(source, buffer), None)
-        if chunk is None:
-            buffers.put(buffer)
-            return buffer, 0
-        hasher.update(chunk)
-        if progress:
-            progress(len(chunk))
-        return buffer, len(chunk)
+    def _sha256_args(self) -> dict[str, str]:
+        """``ChecksumAlgorithm=SHA256`` where the server keeps part checksums; none where it ignores them (md5)."""
+        return {} if self.integrity_proof() == "md5" else {"ChecksumAlgorithm": "SHA256"}
 
     def _known(
         self,
@@ -293,7 +295,9 @@ class S3Store:
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
         etag = md5.hexdigest() if md5 else None
-        version = self._verify_stored(key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag)
+        version = s3_verify.verify_stored(
+            self, key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag
+        )
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _put_multipart(
@@ -309,11 +313,11 @@ class S3Store:
         # A known digest goes straight to its final key; an unknown one lands on a temporary key first.
         target = self.key(expected) if expected is not None else self._prefixed(f"incoming/{uuid.uuid4().hex}")
         with s3_errors(self._where, "CreateMultipartUpload"):
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=target, ChecksumAlgorithm="SHA256")[
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=target, **self._sha256_args())[
                 "UploadId"
             ]
         try:
-            parts = self._upload_parts(source, buffers, filled, hasher, target, upload_id, progress)
+            parts = s3_parts.upload_parts(self, source, buffers, filled, hasher, target, upload_id, progress)
             sha256 = _check_expected(hasher, expected)
             with s3_errors(self._where, "CompleteMultipartUpload"):
                 try:
@@ -323,7 +327,12 @@ class S3Store:
                         UploadId=upload_id,
                         MultipartUpload={
                             "Parts": [
-                                {"PartNumber": p.number, "ETag": p.etag, "ChecksumSHA256": b64(p.digest)} for p in parts
+                                {
+                                    "PartNumber": p.number,
+                                    "ETag": p.etag,
+                                    **({"ChecksumSHA256": b64(p.digest)} if p.digest is not None else {}),
+                                }
+                                for p in parts
                             ]
                         },
                         IfNoneMatch="*",
@@ -337,9 +346,9 @@ class S3Store:
             self._abort(target, upload_id)
             raise
         version = version_of(resp)
-        composite = composite_checksum([p.digest for p in parts])
-        etag = _multipart_etag(parts)
-        version = self._verify_stored(target, version, sha256, full=None, composite=composite, etag=etag)
+        composite = s3_parts.composite_of(parts)
+        etag = s3_parts.multipart_etag_of(parts)
+        version = s3_verify.verify_stored(self, target, version, sha256, full=None, composite=composite, etag=etag)
         if expected is not None:
             return self._created(target, sha256, hasher, version, retain_until)
         try:
@@ -350,72 +359,13 @@ class S3Store:
             except StoreError as exc:  # a leftover temporary object, not a lost one: report, don't mask
                 log.warning("s3.temp_delete_failed key=%s bucket=%s: %s", target, self.bucket, exc)
 
-    def _upload_parts(
-        self,
-        source: BinaryIO,
-        buffers: BufferPool,
-        filled: list[tuple[bytearray, int]],
-        hasher: MultiHasher,
-        key: str,
-        upload_id: str,
-        progress: Progress | None,
-    ) -> list[Part]:
-        """Upload parts a few at a time; each buffer returns to the pool when its part is sent."""
-
-        with_md5 = self.integrity_proof() == "md5"
-
-        def send(number: int, buffer: bytearray, size: int) -> Part:
-            try:
-                view = memoryview(buffer)[:size]
-                digest = hashlib.sha256(view).digest()  # hashlib releases the GIL: parts hash in parallel
-                md5 = hashlib.md5(view).digest() if with_md5 else None
-                with s3_errors(self._where, "UploadPart"):
-                    resp = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=ViewReader(view),
-                        ContentLength=size,
-                        ChecksumAlgorithm="SHA256",
-                        ChecksumSHA256=b64(digest),
-                        **({"ContentMD5": b64(md5)} if md5 else {}),
-                    )
-                return Part(number, resp["ETag"], digest, size, md5)
-            finally:
-                buffers.put(buffer)
-
-        futures: list[Future[Part]] = []
-        pending: set[Future[Part]] = set()
-        with ThreadPoolExecutor(self.parts_in_flight, thread_name_prefix="s3-part") as pool:
-            try:
-                for buffer, size in filled:
-                    futures.append(pool.submit(send, len(futures) + 1, buffer, size))
-                pending.update(futures)
-                while True:
-                    for f in [f for f in pending if f.done()]:
-                        f.result()  # stop reading as soon as a part has failed
-                        pending.discard(f)
-                    buffer, size = self._fill(source, buffers, hasher, progress)
-                    if not size:
-                        break
-                    if len(futures) == MAX_PARTS:
-                        raise StoreError(f"object too large for {MAX_PARTS} parts of this size on {self._where}")
-                    futures.append(pool.submit(send, len(futures) + 1, buffer, size))
-                    pending.add(futures[-1])
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-
     def _promote(
         self,
         temp: str,
         temp_version: str | None,
         parts: list[Part],
         sha256: str,
-        composite: str,
+        composite: str | None,
         hasher: MultiHasher,
         retain_until: datetime | None,
     ) -> StoredObject:
@@ -434,49 +384,13 @@ class S3Store:
                 )
             version = version_of(resp)
         else:
-            version = self._copy_parts(source, key, parts)
+            version = s3_parts.copy_parts(self, source, key, parts)
         full = b64(hasher.sha256.digest())
-        etag = _multipart_etag(parts)  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
-        version = self._verify_stored(key, version, sha256, full=full, composite=composite, etag=etag)
+        etag = s3_parts.multipart_etag_of(
+            parts
+        )  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
+        version = s3_verify.verify_stored(self, key, version, sha256, full=full, composite=composite, etag=etag)
         return self._created(key, sha256, hasher, version, retain_until)
-
-    def _copy_parts(self, source: dict[str, str], key: str, parts: list[Part]) -> str | None:
-        """UploadPartCopy with the upload's own part boundaries, so the composite checksum stays comparable."""
-        with s3_errors(self._where, "CreateMultipartUpload"):
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")[
-                "UploadId"
-            ]
-        try:
-            done = []
-            start = 0
-            for part in parts:
-                end = start + part.size - 1
-                with s3_errors(self._where, "UploadPartCopy"):
-                    resp = self.client.upload_part_copy(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=part.number,
-                        CopySource=source,
-                        CopySourceRange=f"bytes={start}-{end}",
-                    )
-                start = end + 1
-                done.append(
-                    {
-                        "PartNumber": part.number,
-                        "ETag": resp["CopyPartResult"]["ETag"],
-                        "ChecksumSHA256": b64(part.digest),
-                    }
-                )
-            with s3_errors(self._where, "CompleteMultipartUpload"):
-                resp = self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
-                )
-        except BaseException:
-            self._abort(key, upload_id)
-            raise
-        version: str | None = version_of(resp)
-        return version
 
     def _created(
         self, key: str, sha256: str, hasher: MultiHasher, version: str | None, retain_until: datetime | None
@@ -508,79 +422,9 @@ class S3Store:
 
     # -- verification ------------------------------------------------------------------------------------
 
-    def _verify_stored(
-        self,
-        key: str,
-        version: str | None,
-        sha256: str,
-        *,
-        full: str | None,
-        composite: str | None,
-        echo: bool = False,
-        etag: str | None = None,
-    ) -> str | None:
-        """Compare the store's view of what it stored with what we computed; delete it and raise if they differ.
-
-        Returns the version verified: the one given, or the one HEAD names where the write did not say (Ceph RGW
-        answers CompleteMultipartUpload without a VersionId, measured), so that retention locks that version.
-
-        HEAD with ChecksumMode=ENABLED returns the store's SHA-256: for multipart objects a composite that S3
-        (and moto, measured) computes from the part bytes it stored, and for a server-side copy a digest the
-        server computes over the copied bytes, so a match proves the stored bytes. For a single PutObject,
-        though, moto echoes back whatever ChecksumSHA256 the client sent, even when the body it stored is
-        different (measured: corrupting the body in flight still gave the sent checksum on PUT, HEAD and
-        GetObjectAttributes). So a checksum that may be such an ``echo`` proves the bytes only where the server
-        is known to refuse wrong checksums (``checksum`` proof). On a server that refuses a wrong Content-MD5
-        instead (``md5``, Ceph RGW), each part was checked on arrival and the object's ETag (``etag``: hex MD5,
-        or MD5 of the part MD5s for multipart) proves the assembly. Anything less is re-read and hashed.
-        """
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if version:
-            args["VersionId"] = version
-        with s3_errors(self._where, "HeadObject"):
-            head = self.client.head_object(**args, ChecksumMode="ENABLED")
-        reported = head.get("ChecksumSHA256")
-        accepted = [c for c in (full, composite) if c]
-        proof = self.integrity_proof()
-        problem = None
-        if reported is not None and not checksum_matches(reported, *accepted):
-            problem = f"store reports ChecksumSHA256 {reported}, we sent {' or '.join(accepted)}"
-        elif reported is not None and (proof == "checksum" or not echo):
-            pass  # the store's own SHA-256 of what it holds, which matches ours
-        elif proof == "md5" and etag is not None and etag_of(head) == etag:
-            pass  # every part's MD5 checked on arrival, and the store assembled exactly those parts
-        else:
-            # No checksum from the store, or one it may only have echoed, and no MD5 proof: read it back.
-            actual = self._rehash(key, version)
-            if actual != sha256:
-                problem = f"stored bytes re-read to sha256 {actual}"
-        if problem is None:
-            return version or version_of(head)
-        log.error("s3.verification_failed key=%s version=%s bucket=%s: %s", key, version, self.bucket, problem)
-        with contextlib.suppress(StoreError):
-            self._delete(key, version)
-        raise VerificationFailed(f"object {sha256} on {self._where} did not verify: {problem}")
-
-    def _rehash(self, key: str, version: str | None) -> str | None:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if version:
-            args["VersionId"] = version
-        hasher = hashlib.sha256()
-        with s3_errors(self._where, "GetObject"):
-            try:
-                body = self.client.get_object(**args)["Body"]
-            except ClientError as exc:
-                if error_code(exc) in MISSING_CODES:
-                    return None
-                raise
-            with contextlib.closing(body):
-                for chunk in body.iter_chunks(1024 * 1024):
-                    hasher.update(chunk)
-        return hasher.hexdigest()
-
     def verify(self, sha256: str) -> bool:
         """Fixity: stream the stored object and re-hash it; a missing object fails."""
-        return self._rehash(self.key(sha256), None) == sha256
+        return s3_verify.rehash(self, self.key(sha256), None) == sha256
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -677,11 +521,6 @@ class S3Store:
             raise StoreError(f"refusing to delete {key} on {self._where}: it is under legal hold or retention")
         with s3_errors(self._where, "DeleteObject"):
             self.client.delete_object(**args)
-
-
-def _multipart_etag(parts: Sequence[Part]) -> str | None:
-    md5s = [p.md5 for p in parts]
-    return multipart_etag([m for m in md5s if m is not None]) if md5s and None not in md5s else None
 
 
 def _is_sha256(value: str) -> bool:

@@ -109,11 +109,11 @@ def checksum_matches(reported: str | None, *accepted: str) -> bool:
 
 @dataclass(frozen=True)
 class Part:
-    """One uploaded part: its number, the store's ETag, its SHA-256 (binary), length and MD5 where sent."""
+    """One uploaded part: its number, the store's ETag, length, and whichever of SHA-256 and MD5 was sent."""
 
     number: int
     etag: str
-    digest: bytes
+    digest: bytes | None
     size: int
     md5: bytes | None = None
 

@@ -78,3 +78,27 @@ def test_a_held_object_survives_the_release_of_another_hold(rgw: RgwServer) -> N
     assert _delete_version(client, store.bucket, released.key, released.version_id) == "deleted"
     assert store.verify(held.sha256)
     assert store.head(released.sha256) is None
+
+
+def test_a_bucket_retaining_every_new_object_gets_no_temporary_objects(rgw: RgwServer) -> None:
+    """A default retention rule would keep each temporary ``incoming/`` object: hash first, upload to the final key."""
+    client = rgw.client()
+    bucket = rgw_bucket()
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    store = S3Store(rgw.bucket_url(bucket, object_lock_mode="GOVERNANCE"), part_size=PART)
+    store.ensure_ready()
+    assert store.integrity_proof() == "md5" and store.prefers_known_digest is True
+
+    plain, _ = _locked_store(rgw, "GOVERNANCE")  # Object Lock without a default rule: one pass, temporary key
+    assert plain.prefers_known_digest is False
+    data = _data(2 * PART + 3, seed=21)
+    got = plain.put(io.BytesIO(data), retain_until=datetime.now(UTC) + timedelta(days=1))
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=plain.bucket).get("Contents", [])]
+    assert [k for k in keys if "incoming/" in k] == [] and got.key in keys

@@ -3,6 +3,7 @@ itself refuses bad bytes (Ceph RGW: Content-MD5), a re-read where it refuses not
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -103,3 +104,46 @@ def test_moto_single_objects_are_still_read_back(s3_bucket_url: str) -> None:
     reads = _calls(store, "GetObject")
     store.put(io.BytesIO(_data(1000, seed=9)))
     assert reads == ["GetObject"]  # moto accepts any checksum: only a re-read proves the bytes
+
+
+def test_rgw_puts_in_one_pass_with_md5_parts_only(rgw: RgwServer) -> None:
+    """RGW ignores ChecksumSHA256 and copies by manifest: no hashing first, no part SHA-256, Content-MD5 each."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    assert store.prefers_known_digest is False
+    headers: list[dict[str, str]] = []
+
+    def seen(request: Any, **_: Any) -> None:
+        headers.append({k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+
+    store.client.meta.events.register("before-send.s3.UploadPart", seen)
+    data = _data(3 * PART + 5, seed=11)
+    sha = hashlib.sha256(data).hexdigest()
+
+    got = store.put(io.BytesIO(data))
+
+    assert got.created and got.sha256 == sha and store.verify(sha)
+    parts = [data[i : i + PART] for i in range(0, len(data), PART)]
+    # parts go out concurrently, so compare as sets
+    assert {h["content-md5"] for h in headers} == {base64.b64encode(hashlib.md5(p).digest()).decode() for p in parts}
+    assert len(headers) == 4
+    assert not [k for h in headers for k in h if k.startswith("x-amz-checksum") or k == "x-amz-sdk-checksum-algorithm"]
+    keys = [o["Key"] for o in rgw.client().list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+    assert keys == [RECORD_KEY, got.key]  # the temporary object is gone
+
+
+def test_moto_still_hashes_first_and_sends_part_checksums(s3_bucket_url: str) -> None:
+    store = S3Store(s3_bucket_url, part_size=PART)
+    store.ensure_ready()
+    assert store.prefers_known_digest is True
+    sent: list[str] = []
+
+    def seen(request: Any, **_: Any) -> None:
+        value = request.headers.get("x-amz-checksum-sha256")
+        sent.append(value.decode() if isinstance(value, bytes) else str(value))
+
+    store.client.meta.events.register("before-send.s3.UploadPart", seen)
+    data = _data(2 * PART + 1, seed=12)
+    store.put(io.BytesIO(data), expected_sha256=hashlib.sha256(data).hexdigest())
+    parts = [data[i : i + PART] for i in range(0, len(data), PART)]
+    assert sorted(sent) == sorted(base64.b64encode(hashlib.sha256(p).digest()).decode() for p in parts)
