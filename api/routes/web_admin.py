@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from api.auth import ROLES, Principal, create_token, list_tokens, revoke_token
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT
+from api.i18n_errors import refusal_words
 from api.params import RowId
 from api.routes.web_common import LangQuery, PageRoute, csrf_refused, guard, message, page, pick_lang
 from audit.csv_rows import parse_time
@@ -113,14 +114,14 @@ def _offset(value: str) -> float | None:
     try:
         offset = float(value)
     except ValueError:
-        raise BadInput(f"clock offset: {value!r} is not a number of seconds") from None
+        raise BadInput(f"clock_offset_seconds: {value!r} is not a number") from None
     if not abs(offset) <= 366 * 86400:  # also refuses nan
-        raise BadInput("clock offset: more than a year")
+        raise BadInput("clock_offset_seconds: more than a year; check the value")
     return offset
 
 
-def _error_words(exc: BwcError) -> str:
-    return exc.message.replace("--", "")
+def _error_words(exc: BwcError, lang: str) -> str:
+    return refusal_words(exc.message, lang)
 
 
 @router.get("/admin")
@@ -187,7 +188,7 @@ def add_device(
                 ),
             )
     except BwcError as exc:
-        return admin_page(request, session, lang, who, "devices", 422, error=_error_words(exc))
+        return admin_page(request, session, lang, who, "devices", 422, error=_error_words(exc, lang))
     done = TEXT[lang]["saved"].format(what=serial, outcome=TEXT[lang].get(f"outcome_{result.outcome}", result.outcome))
     return admin_page(request, session, lang, who, "devices", done=done)
 
@@ -225,7 +226,7 @@ def add_officer(
                 ),
             )
     except BwcError as exc:
-        return admin_page(request, session, lang, who, "officers", 422, error=_error_words(exc))
+        return admin_page(request, session, lang, who, "officers", 422, error=_error_words(exc, lang))
     done = TEXT[lang]["saved"].format(what=code, outcome=TEXT[lang].get(f"outcome_{result.outcome}", result.outcome))
     return admin_page(request, session, lang, who, "officers", done=done)
 
@@ -261,7 +262,7 @@ def add_assignment(
         with session.begin_nested():  # a refused change leaves nothing behind; the page still renders
             result = _apply(session, rt.settings, who, "web admin", change)
     except BwcError as exc:
-        return admin_page(request, session, lang, who, "assignments", 422, error=_error_words(exc))
+        return admin_page(request, session, lang, who, "assignments", 422, error=_error_words(exc, lang))
     what = f"{device.strip()} → {officer.strip()}"
     done = TEXT[lang]["saved"].format(what=what, outcome=TEXT[lang].get(f"outcome_{result.outcome}", result.outcome))
     return admin_page(request, session, lang, who, "assignments", done=done)
@@ -304,13 +305,13 @@ async def import_csv(
                 after_batch=lambda _done: apply_case_holds(session, rt.store, who.actor),
             )
     except BwcError as exc:  # a wrong header or an undecidable encoding: nothing imported
-        return admin_page(request, session, lang, who, section, 422, error=f"{name}: {_error_words(exc)}")
+        return admin_page(request, session, lang, who, section, 422, error=f"{name}: {_error_words(exc, lang)}")
     apply_case_holds(session, rt.store, who.actor)
     t = TEXT[lang]
     done = t["imported"].format(
         created=report.created, updated=report.updated, unchanged=report.unchanged, bad=len(report.errors)
     )
-    bad_rows = [t["bad_line"].format(line=e.line, reason=e.reason) for e in report.errors]
+    bad_rows = [t["bad_line"].format(line=e.line, reason=refusal_words(e.reason, lang)) for e in report.errors]
     return admin_page(request, session, lang, who, section, 422 if bad_rows else 200, done=done, bad_rows=bad_rows)
 
 
@@ -345,7 +346,7 @@ def add_token(
                 actor=who.actor,
             )
     except BwcError as exc:
-        return admin_page(request, session, lang, who, "tokens", exc.status, error=_error_words(exc))
+        return admin_page(request, session, lang, who, "tokens", exc.status, error=_error_words(exc, lang))
     return admin_page(request, session, lang, who, "tokens", 201, new_secret=secret, new_name=token.name)
 
 
@@ -362,5 +363,5 @@ def revoke(
         with session.begin_nested():
             token = revoke_token(session, str(token_id), actor=who.actor)
     except BwcError as exc:
-        return admin_page(request, session, lang, who, "tokens", exc.status, error=_error_words(exc))
+        return admin_page(request, session, lang, who, "tokens", exc.status, error=_error_words(exc, lang))
     return admin_page(request, session, lang, who, "tokens", done=TEXT[lang]["revoked"].format(name=token.name))

@@ -63,7 +63,7 @@ def test_bad_input_is_shown_and_nothing_is_kept(admin: TestClient, runtime: Runt
     empty = admin.post("/admin/devices", data={"csrf": csrf, "serial": " "})
     assert empty.status_code == 422 and "serial: required" in empty.text
     offset = admin.post("/admin/devices", data={"csrf": csrf, "serial": "CAM-2", "clock_offset_seconds": "soon"})
-    assert offset.status_code == 422 and "not a number of seconds" in offset.text
+    assert offset.status_code == 422 and "clock_offset_seconds: &#39;soon&#39; is not a number" in offset.text
     backwards = admin.post(
         "/admin/assignments",
         data={"csrf": csrf, "device": "CAM-2", "officer": "P-1", "from": "2024-05-02", "to": "2024-05-01"},
@@ -71,6 +71,29 @@ def test_bad_input_is_shown_and_nothing_is_kept(admin: TestClient, runtime: Runt
     assert backwards.status_code == 422 and "to: must be after from" in backwards.text
     with runtime.sessions() as s:
         assert s.query(Device).count() == 0 and s.query(Officer).count() == 0
+
+
+def test_a_chinese_page_says_each_refusal_in_chinese(admin: TestClient, runtime: Runtime) -> None:
+    csrf = _csrf(admin)
+    empty = admin.post("/admin/devices?lang=zh", data={"csrf": csrf, "serial": " "})
+    assert empty.status_code == 422 and "设备编号：必填" in empty.text and ": required" not in empty.text
+    offset = admin.post("/admin/devices?lang=zh", data={"csrf": csrf, "serial": "C-2", "clock_offset_seconds": "soon"})
+    assert "时钟偏差（秒）：&#39;soon&#39; 不是有效数字" in offset.text and "is not a number" not in offset.text
+    backwards = admin.post(
+        "/admin/assignments?lang=zh",
+        data={"csrf": csrf, "device": "C-2", "officer": "P-1", "from": "2024-05-02", "to": "2024-05-01"},
+    )
+    assert "截止日期须晚于起始日期" in backwards.text and "must be after" not in backwards.text
+    body = "serial,model,unit,clock_offset_seconds\r\nC-1,X9,U1,late\r\nC-3,X9\r\n"
+    rows = admin.post(
+        "/admin/devices/import?lang=zh", data={"csrf": csrf}, files={"file": ("d.csv", body.encode(), "text/csv")}
+    )
+    assert "第 2 行：时钟偏差（秒）：&#39;late&#39; 不是有效数字" in rows.text, rows.text
+    assert "第 3 行：应有 4 个字段，实有 2 个" in rows.text
+    token = admin.post("/admin/tokens?lang=zh", data={"csrf": csrf, "name": "eve", "role": "auditor", "units": "U2"})
+    assert "只有审看人员令牌按单位限定范围" in token.text and "reviewer tokens" not in token.text
+    with runtime.sessions() as s:
+        assert s.query(Device).count() == 0
 
 
 def test_forms_without_the_sessions_token_change_nothing(admin: TestClient, runtime: Runtime) -> None:
