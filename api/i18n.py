@@ -24,7 +24,7 @@ TEXT: dict[str, dict[str, str]] = {
         "bad_token": "That token is unknown or revoked.",
         "approval_heading": "Approval required",
         "approval_required": "This evidence belongs to a unit outside yours: seeing it needs an approval. "
-        "Ask an administrator to grant you access to the case (bwc access grant).",
+        "Ask an administrator to grant you access to the case (Administration → Access grants).",
         "empty_token": "Paste a token first.",
         "forbidden": "Your role may not view this page.",
         "may_not_play": "Your role may not play evidence. Ask a reviewer to look at this recording.",
@@ -281,7 +281,7 @@ TEXT: dict[str, dict[str, str]] = {
         "bad_token": "令牌无效或已被吊销。",
         "approval_heading": "需要审批",
         "approval_required": "该证据属于您所在单位以外的单位：查看需经审批。"
-        "请管理员为您授予该案件的访问权限（bwc access grant）。",
+        "请管理员在“系统管理 → 访问授权”中为您授予该案件的访问权限。",
         "empty_token": "请先粘贴访问令牌。",
         "forbidden": "您的角色无权查看此页面。",
         "may_not_play": "您的角色无权播放证据录像。如需查看此录像，请联系审查员。",
