@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -30,11 +30,12 @@ from audit.findings_rules import (
 )
 from audit.registry import among, plan_with_values
 from config.errors import BadInput, NotFound
-from storage.bulk import insert_returning, table_of, update_rows
+from storage.bulk import insert_returning, insert_rows, table_of, update_rows
 from storage.events import append_event, append_events
 from storage.models import Action, Device, Finding, Officer, Recording, Unit
 
 CHUNK = 500
+NO_DETAILS: dict[str, Any] = {}  # shared, never changed: only serialised
 OPEN_COLUMNS = (
     "kind",
     "subject",
@@ -151,7 +152,7 @@ def _open(
             now,
             due[kind],
             None,  # closed_at
-            details.get((subject, kind), {}),
+            details.get((subject, kind)) or NO_DETAILS,  # one object: its JSON is written once a batch
             history,
             now,
         )
@@ -165,7 +166,7 @@ def _open(
     else:
         # a plain executemany, then the new ids in one query per chunk: RETURNING in parameter order makes the
         # SQLite driver insert row by row
-        run(insert(t), [dict(zip(OPEN_COLUMNS, row, strict=True)) for row in rows])
+        insert_rows(session, t, OPEN_COLUMNS, rows)  # SQLite: the driver's executemany on converted tuples
         kinds = sorted({k for _, k in pairs})
         for chunk in _chunks(sorted({s for s, _ in pairs})):
             query = select(t.c.id, t.c.subject, t.c.kind).where(
