@@ -67,12 +67,16 @@ def reconcile(
     actor: str,
     overrides: Mapping[str, float],
     details: Mapping[tuple[str, str], dict[str, Any]] | None = None,
+    *,
+    units: Mapping[str, int | None] | None = None,
 ) -> int:
     """Bring the automatic findings of these subjects, for the ``managed`` kinds, in line with their causes.
 
     ``causes`` maps each subject looked at to the kinds whose cause is present now (possibly none). Returns
     how many findings changed or were opened. Plain rows and bulk statements, not ORM objects: a full
     recompute passes every action through here, and the ledger must cost it little (issue 9: < 10 %).
+    ``units`` gives the unit of subjects the caller has already read (the linking writer, its actions'),
+    so that new findings look up only the others.
     """
     subjects = sorted(causes)
     if not subjects:
@@ -97,7 +101,7 @@ def reconcile(
     events = _apply_steps(session, steps, now, actor)
     to_open = [(s, k) for s in subjects for k in sorted(causes[s]) if k in managed and (s, k) not in existing]
     if to_open:
-        events += _open(session, to_open, now, actor, overrides, details or {})
+        events += _open(session, to_open, now, actor, overrides, details or {}, units or {})
     append_events(session, events, actor)
     return len(events)
 
@@ -135,8 +139,10 @@ def _open(
     actor: str,
     overrides: Mapping[str, float],
     details: Mapping[tuple[str, str], dict[str, Any]],
+    known_units: Mapping[str, int | None],
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    units = resolve_units(session, sorted({s for s, _ in pairs}))
+    unknown = sorted({s for s, _ in pairs if s not in known_units})
+    units = {**known_units, **resolve_units(session, unknown)} if unknown else known_units
     history = [entry(now, actor, "opened", status=OPEN)]
     due = {kind: due_at(kind, now, overrides) for kind in {k for _, k in pairs}}
     rows = [

@@ -39,12 +39,18 @@ class Judged(Protocol):
     def verdict(self) -> str | None: ...
     @property
     def reasons(self) -> list[Any]: ...
+    @property
+    def unit_id(self) -> int | None: ...
 
 
 def follow_verdicts(session: Session, settings: Settings, states: Iterable[Judged], now: datetime, actor: str) -> int:
     """Open, close or reopen the findings of these just-judged actions (one kind per reason code)."""
-    causes = {s.subject: verdict_kinds(s.verdict, s.reasons) for s in states}
-    return reconcile(session, causes, VERDICT_KINDS, now, actor, settings.finding_due_days)
+    causes: dict[str, set[str]] = {}
+    units: dict[str, int | None] = {}
+    for s in states:
+        causes[s.subject] = verdict_kinds(s.verdict, s.reasons)
+        units[s.subject] = s.unit_id
+    return reconcile(session, causes, VERDICT_KINDS, now, actor, settings.finding_due_days, units=units)
 
 
 def follow_recordings(

@@ -50,6 +50,7 @@ class State:
     verdict: str | None
     reasons: list[Any]
     pending_until: datetime | None
+    unit_id: int | None = None
     devices: dict[int, str] = field(default_factory=dict)
     links: dict[int, bool] = field(default_factory=dict)
     officers: dict[int, bool | None] = field(default_factory=dict)
@@ -97,7 +98,7 @@ def _among(session: Session, ids: list[int]) -> Callable[[Any], ColumnElement[bo
 
 def _load(session: Session, states: dict[int, State], where: Callable[[Any], ColumnElement[bool]]) -> None:
     run = session.connection().execute  # Core execution: these are plain rows, and many of them
-    for aid, ext, start, end, verdict, reasons, pending_until in run(
+    for aid, ext, start, end, verdict, reasons, pending_until, unit_id in run(
         select(
             Action.id,
             Action.action_id,
@@ -106,11 +107,12 @@ def _load(session: Session, states: dict[int, State], where: Callable[[Any], Col
             Action.verdict,
             Action.reasons,
             Action.pending_until,
+            Action.unit_id,
         )
         .where(where(Action.id))
         .order_by(Action.id)
     ):
-        states[aid] = State(aid, ext, start, end, verdict, list(reasons or []), pending_until)
+        states[aid] = State(aid, ext, start, end, verdict, list(reasons or []), pending_until, unit_id)
     for aid, did, source in run(
         select(ActionDevice.action_id, ActionDevice.device_id, ActionDevice.source).where(where(ActionDevice.action_id))
     ):
