@@ -19,8 +19,8 @@ from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.params import RowId
-from api.routes.web_admin import TABS, Csrf, admin_caller
-from api.routes.web_common import LangQuery, PageRoute, csrf_refused, error_text, page
+from api.routes.web_admin import TABS, Csrf
+from api.routes.web_common import LangQuery, PageRoute, caller, error_text, form_caller, page
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, list_grants, revoke_grant
 from config.errors import BadInput, BwcError
 from storage.models import ApiToken
@@ -102,7 +102,7 @@ def access_page(
 
 @router.get("/admin/access")
 def access_grants(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     return access_page(request, session, lang, who)
@@ -122,11 +122,9 @@ def grant(
     lang: LangQuery = None,
 ) -> Response:
     """Grant one reviewer one case for a while (an ``access.granted`` event in the request's transaction)."""
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     typed = {"to": to, "case_number": case_number, "approver": approver, "reason": reason, "hours": hours}
     try:
         with session.begin_nested():  # a refused grant leaves nothing behind; the page still renders
@@ -154,11 +152,9 @@ def revoke(
     grant_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep, csrf: Csrf = "", lang: LangQuery = None
 ) -> Response:
     """End a grant now (an ``access.revoked`` event); revoking twice is refused so that a stale page shows."""
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     try:
         with session.begin_nested():
             ended = revoke_grant(session, grant_id, actor=who.actor, now=utcnow())

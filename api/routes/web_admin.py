@@ -19,7 +19,7 @@ from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.i18n_errors import refusal_words
 from api.params import RowId
-from api.routes.web_common import LangQuery, PageRoute, csrf_refused, guard, message, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, caller, form_caller, message, page
 from audit.csv_rows import parse_time
 from audit.holds import apply_case_holds
 from audit.imports import ImportReport, import_assignments, import_devices, import_officers
@@ -28,7 +28,6 @@ from audit.registry import Change, Registry, assign_device, update_device, updat
 from config.errors import BadInput, BwcError
 from config.settings import Settings
 from storage.models import Device, DeviceAssignment, Officer, Unit
-from storage.runtime import Runtime
 from storage.types import iso, iso_or_none
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -102,11 +101,6 @@ def admin_page(
     )
 
 
-def admin_caller(request: Request, rt: Runtime, lang: str | None) -> tuple[str, Principal | Response]:
-    lang = pick_lang(lang)
-    return lang, guard(request, rt, lang)
-
-
 def _offset(value: str) -> float | None:
     """A clock offset typed in seconds (empty: leave the stored one); a year either way at most."""
     if not value.strip():
@@ -133,7 +127,7 @@ def admin_index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang:
 def admin_section(
     section: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     if section not in SECTIONS:
@@ -163,11 +157,9 @@ def add_device(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     serial = serial.strip()
     try:
         offset = _offset(clock_offset_seconds)
@@ -205,11 +197,9 @@ def add_officer(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     code = code.strip()
     known = {"yes": True, "no": False}.get(certified)
     try:
@@ -243,11 +233,9 @@ def add_assignment(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     tz = rt.settings.tz
 
     def change(reg: Registry) -> Change:
@@ -279,11 +267,9 @@ async def import_csv(
     lang: LangQuery = None,
 ) -> Response:
     """A CSV import as ``bwc … import`` runs it: good rows kept, bad rows listed by line number."""
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     importer = IMPORTERS.get(section)
     if importer is None:
         return message(request, lang, 404, TEXT[lang]["not_found_generic"], who=who)
@@ -330,11 +316,9 @@ def add_token(
     """Create a token; its secret is shown on this answer only (only its hash is kept).
 
     ``units`` (comma-separated) scope a reviewer token (SPEC §15), as ``bwc token create --unit``."""
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     try:
         with session.begin_nested():
             token, secret = create_token(
@@ -354,11 +338,9 @@ def add_token(
 def revoke(
     token_id: RowId, request: Request, session: SessionDep, rt: RuntimeDep, csrf: Csrf = "", lang: LangQuery = None
 ) -> Response:
-    lang, who = admin_caller(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     try:
         with session.begin_nested():
             token = revoke_token(session, str(token_id), actor=who.actor)

@@ -180,6 +180,20 @@ def message(
     return page(request, "message.html", lang, status, who=who, heading=title, message=text)
 
 
+def caller(request: Request, rt: Runtime, lang: str | None) -> tuple[str, Principal | Response]:
+    """The page's language and who is calling (or the redirect / 403 page that ``guard`` answers)."""
+    lang = pick_lang(lang)
+    return lang, guard(request, rt, lang)
+
+
+def form_caller(request: Request, rt: Runtime, lang: str | None, csrf: str) -> tuple[str, Principal | Response]:
+    """``caller`` for a form that changes something: also the 403 page when the form is not ours."""
+    lang, who = caller(request, rt, lang)
+    if isinstance(who, Response):
+        return lang, who
+    return lang, csrf_refused(request, lang, who, csrf) or who
+
+
 def csrf_refused(request: Request, lang: str, who: Principal, csrf: str) -> Response | None:
     """The 403 page when a form is not ours (foreign origin, or no / a wrong CSRF token); None when it is."""
     web: SignedIn | None = request.state.signed_in

@@ -27,8 +27,8 @@ from api.routes.findings import ledger_download
 from api.routes.web_common import (
     LangQuery,
     PageRoute,
-    csrf_refused,
     error_text,
+    form_caller,
     guard,
     not_found,
     page,
@@ -196,12 +196,9 @@ def open_finding(
     lang: LangQuery = None,
 ) -> Response:
     """An auditor's finding by hand; a refused one re-renders the ledger with the form as it was typed."""
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     try:
         parse_subject(subject)  # a malformed subject is bad input, not "not found"
         with session.begin_nested():
@@ -278,12 +275,9 @@ def _change(
     lang: str | None,
 ) -> Response:
     """One change by hand in the request's transaction; refused, the page says why and keeps the text."""
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
-    if (refused := csrf_refused(request, lang, who, csrf)) is not None:
-        return refused
     try:
         with session.begin_nested():
             change_by_hand(session, finding_id, change, text, who.actor, utcnow())
