@@ -37,7 +37,7 @@ FINDING_TEXT: dict[str, dict[str, str]] = {
         "f_change": "Change",
         "f_words": "Note or reason",
         "f_cause": "Cause still present",
-        "f_automatic": "Opened",
+        "f_automatic": "Found",
         "f_by_system": "automatically, by the coverage and integrity checks",
         "f_by_hand": "by hand, by an auditor",
         "f_back": "← Back to the ledger",
