@@ -6,6 +6,8 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from fastapi import Response
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -17,3 +19,8 @@ def content_disposition(name: str, kind: str = "attachment") -> str:
     if "." in clean and "." not in fallback:
         fallback += "." + clean.rsplit(".", 1)[1].encode("ascii", "ignore").decode("ascii")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(clean, safe='')}"
+
+
+def attachment(body: bytes, media: str, disposition: str) -> Response:
+    """A file to save, not to show: its bytes, media type and ``Content-Disposition``."""
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})

@@ -10,6 +10,9 @@ import re
 from typing import Literal
 from urllib.parse import quote
 
+from fastapi import Response
+
+from api.downloads import attachment
 from audit.period_render_pdf import render_period_pdf
 from audit.period_render_xlsx import render_period_xlsx
 from audit.period_report import PeriodReport
@@ -17,6 +20,12 @@ from audit.period_report import PeriodReport
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF = "application/pdf"
 _ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def period_file(report: PeriodReport, fmt: Literal["xlsx", "pdf"], lang: str) -> Response:
+    """The report as the file the API and the page both answer with."""
+    body, media = render_period(report, fmt, lang)
+    return attachment(body, media, period_disposition(report, fmt))
 
 
 def render_period(report: PeriodReport, fmt: Literal["xlsx", "pdf"], lang: str) -> tuple[bytes, str]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
-from api.downloads import content_disposition
+from api.downloads import attachment, content_disposition
 from api.params import OffsetQuery, RowId
 from api.routes import API_PREFIX
 from audit.access import check_unit, report_units, scope_for
@@ -84,7 +84,7 @@ def ledger_download(
     units = "+".join(sorted(covered)) if isinstance(covered, frozenset) else covered
     stem = f"工作台账-{units or '全部'}-{now.date().isoformat()}"
     body, media = (render_csv(book), "text/csv; charset=utf-8") if fmt == "csv" else (render_xlsx(book), XLSX)
-    return Response(body, media_type=media, headers={"Content-Disposition": content_disposition(f"{stem}.{fmt}")})
+    return attachment(body, media, content_disposition(f"{stem}.{fmt}"))
 
 
 @router.post("/findings", summary="Open a finding by hand (auditor)", status_code=201)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, require
-from api.downloads import content_disposition
+from api.downloads import attachment, content_disposition
 from api.params import SeqQuery
-from api.period_download import PDF, period_disposition, render_period
+from api.period_download import PDF, period_file
 from api.routes import API_PREFIX
 from api.routes.actions import date_param
 from audit.access import report_units, scope_for
@@ -50,15 +50,22 @@ def report_missing(
     start, end = date_param(from_, "from"), date_param(to, "to")
     covered = report_units(scope_for(session, who, utcnow()), unit)
     report = missing_report(session, rt.settings, start, end, covered, utcnow())
-    unit = covered if isinstance(covered, str) else None  # several units: the file is named for none
     if format == "json":
         return Response(render_json(report), media_type="application/json")
-    if format == "csv":
-        body, media = render_csv(report), "text/csv; charset=utf-8"
-    else:
-        body, media = render_xlsx(report), XLSX
-    disposition = content_disposition(missing_file_name(start, end, unit, format))
-    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+    return missing_file(report, start, end, covered, format)
+
+
+def missing_file(
+    report: dict[str, Any],
+    start: date | None,
+    end: date | None,
+    covered: str | frozenset[str] | None,
+    fmt: Literal["csv", "xlsx"],
+) -> Response:
+    """The report as a CSV or XLSX attachment, for the API and the web page alike."""
+    unit = covered if isinstance(covered, str) else None  # several units: the file is named for none
+    body, media = (render_csv(report), "text/csv; charset=utf-8") if fmt == "csv" else (render_xlsx(report), XLSX)
+    return attachment(body, media, content_disposition(missing_file_name(start, end, unit, fmt)))
 
 
 def missing_file_name(start: date | None, end: date | None, unit: str | None, ext: str) -> str:
@@ -86,8 +93,7 @@ def report_period(
     report = period_report(session, rt.settings, start, end, unit or None, utcnow(), ledger_findings())
     if format == "json":
         return Response(render_json(report_json(report)), media_type="application/json")
-    body, media = render_period(report, format, lang or rt.settings.language)
-    return Response(body, media_type=media, headers={"Content-Disposition": period_disposition(report, format)})
+    return period_file(report, format, lang or rt.settings.language)
 
 
 @router.get("/audit/events", summary="Audit events in sequence order, after a given seq, optionally of one subject")

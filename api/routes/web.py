@@ -27,6 +27,7 @@ from api.routes.recordings import get_recording, stream_recording
 from api.routes.web_common import (
     LangQuery,
     PageRoute,
+    approval_page,
     guard,
     message,
     not_found,
@@ -35,7 +36,6 @@ from api.routes.web_common import (
     who_is_calling,
 )
 from api.routes.web_forms import client_address, cookie_is_secure, form_is_ours
-from api.routes.web_scope import approval_page
 from api.web_sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,

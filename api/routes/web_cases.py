@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.routes.actions import case_actions
 from api.routes.cases import export_response
-from api.routes.web_common import LangQuery, PageRoute, guard, not_found, page, pick_lang
-from api.routes.web_scope import approval_page
+from api.routes.web_common import LangQuery, PageRoute, approval_page, guard, not_found, page, pick_lang
 from api.routes.web_timeline import (
     BarIn,
     Timeline,

@@ -8,13 +8,14 @@ an HTML page in the page's language, never the API's JSON.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
@@ -37,11 +38,14 @@ from api.i18n import (
 from api.permissions import allowed, page_capability
 from api.routes.web_forms import form_is_ours
 from api.web_sessions import SESSION_COOKIE, SignedIn, signed_in
+from audit.access import ApprovalRequired
 from config.errors import BwcError
 from storage.db import reading
 from storage.runtime import Runtime
 
 LangQuery = Annotated[str | None, Query(max_length=8)]
+DateQuery = Annotated[str | None, Query(max_length=10)]
+UnitQuery = Annotated[str | None, Query(max_length=128)]
 
 # Every page: scripts, styles and media from this origin only, never framed, no referrer sent elsewhere.
 PAGE_HEADERS = {
@@ -194,6 +198,54 @@ def form_caller(request: Request, rt: Runtime, lang: str | None, csrf: str) -> t
     return lang, csrf_refused(request, lang, who, csrf) or who
 
 
+@dataclass(frozen=True)
+class Span:
+    """The report pages' filters as typed: ``from`` and ``to`` unparsed (each page reads them its own way), and
+    the unit, an empty one meaning none."""
+
+    from_: str | None
+    to: str | None
+    unit: str | None
+
+
+def _span(
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: DateQuery = None,
+    unit: UnitQuery = None,
+) -> Span:
+    return Span(from_, to, unit or None)
+
+
+SpanQuery = Annotated[Span, Depends(_span)]
+
+
+def download(request: Request, rt: Runtime, lang: str, make: Callable[[Principal], Response]) -> Response:
+    """A page's download: the same caller check as the page, then ``make``'s file, or the page that says an
+    approval is needed when a reviewer asks outside their units (never a half-written file)."""
+    who = guard(request, rt, lang)
+    if isinstance(who, Response):
+        return who
+    try:
+        return make(who)
+    except ApprovalRequired as exc:
+        return approval_page(request, lang, who, exc)
+
+
+def approval_page(request: Request, lang: str, who: Principal, exc: ApprovalRequired) -> Response:
+    """403 with the reason in the page's language, and the precise message underneath."""
+    t = TEXT[lang]
+    return page(
+        request,
+        "message.html",
+        lang,
+        403,
+        who=who,
+        message=t["approval_required"],
+        heading=t["approval_heading"],
+        detail=exc.message,
+    )
+
+
 def csrf_refused(request: Request, lang: str, who: Principal, csrf: str) -> Response | None:
     """The 403 page when a form is not ours (foreign origin, or no / a wrong CSRF token); None when it is."""
     web: SignedIn | None = request.state.signed_in
@@ -262,9 +314,15 @@ class PageRoute(APIRoute):
 
 
 __all__ = [
+    "DateQuery",
     "LangQuery",
     "PageRoute",
+    "Span",
+    "SpanQuery",
+    "UnitQuery",
+    "approval_page",
     "csrf_refused",
+    "download",
     "error_text",
     "guard",
     "local_time",

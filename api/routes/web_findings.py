@@ -27,6 +27,7 @@ from api.routes.findings import ledger_download
 from api.routes.web_common import (
     LangQuery,
     PageRoute,
+    download,
     error_text,
     form_caller,
     guard,
@@ -174,14 +175,14 @@ def findings_download(
     lang: LangQuery = None,
 ) -> Response:
     """The same ledger as the page, through the same formats as ``GET /api/v1/findings?format=``."""
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
-    if isinstance(who, Response):
-        return who
-    now = utcnow()
-    covered = report_units(scope_for(session, who, now), unit.strip() or None)
-    filters = Filters.covering(covered, status=status or None, kind=kind.strip() or None, overdue=overdue)
-    return ledger_download(ledger(session, filters, now, rt.settings.timezone), covered, now, fmt)
+
+    def make(who: Principal) -> Response:
+        now = utcnow()
+        covered = report_units(scope_for(session, who, now), unit.strip() or None)
+        filters = Filters.covering(covered, status=status or None, kind=kind.strip() or None, overdue=overdue)
+        return ledger_download(ledger(session, filters, now, rt.settings.timezone), covered, now, fmt)
+
+    return download(request, rt, pick_lang(lang), make)
 
 
 @router.post("/findings/new")

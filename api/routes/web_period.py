@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
+from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep
 from api.i18n import TEXT
-from api.period_download import period_disposition, render_period
+from api.period_download import period_file
 from api.routes.actions import date_param
-from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, SpanQuery, download, error_text, guard, page, pick_lang
 from audit.labels import reason_label
 from audit.period_query import ledger_findings, period_report
 from audit.period_words import percent, points, words
@@ -29,8 +30,6 @@ from storage.types import utcnow
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 MAX_LISTED = 1000
-DateQuery = Annotated[str | None, Query(max_length=10)]
-UnitQuery = Annotated[str | None, Query(max_length=128)]
 
 
 def presets(today: date) -> dict[str, tuple[date, date]]:
@@ -68,9 +67,7 @@ def period_page(
     request: Request,
     session: ReadSessionDep,
     rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    to: DateQuery = None,
-    unit: UnitQuery = None,
+    span: SpanQuery,
     lang: LangQuery = None,
 ) -> Response:
     lang = _lang(lang, rt.settings.language)
@@ -79,7 +76,7 @@ def period_page(
         return who
     today = datetime.now(rt.settings.tz).date()
     units = list(session.scalars(select(Unit.code).order_by(Unit.code)))
-    unit = unit or None
+    from_, to, unit = span.from_, span.to, span.unit
     form = {"from": from_ or "", "to": to or "", "unit": unit or ""}
     context: dict[str, Any] = {"units": units, "presets": presets(today), "w": words(lang)}
     context |= {"percent": percent, "points": points, "max_listed": MAX_LISTED}
@@ -112,16 +109,15 @@ def period_download(
     request: Request,
     session: ReadSessionDep,
     rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    to: DateQuery = None,
-    unit: UnitQuery = None,
+    span: SpanQuery,
     lang: LangQuery = None,
 ) -> Response:
+    """The page's report as a file, through the same rendering as ``GET /api/v1/reports/period?format=``."""
     lang = _lang(lang, rt.settings.language)
-    who = guard(request, rt, lang)
-    if isinstance(who, Response):
-        return who
-    start, end = _dates(from_, to, datetime.now(rt.settings.tz).date())
-    report = period_report(session, rt.settings, start, end, unit or None, utcnow(), ledger_findings())
-    body, media = render_period(report, fmt, lang)
-    return Response(body, media_type=media, headers={"Content-Disposition": period_disposition(report, fmt)})
+
+    def make(_who: Principal) -> Response:
+        start, end = _dates(span.from_, span.to, datetime.now(rt.settings.tz).date())
+        report = period_report(session, rt.settings, start, end, span.unit, utcnow(), ledger_findings())
+        return period_file(report, fmt, lang)
+
+    return download(request, rt, lang, make)

@@ -7,22 +7,30 @@ command line does. Downloads carry the same filters and are rendered by the same
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
+from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep
-from api.downloads import content_disposition
 from api.i18n import TEXT
 from api.routes import web_period
 from api.routes.actions import date_param
-from api.routes.reports import XLSX, missing_file_name
-from api.routes.web_common import LangQuery, PageRoute, error_text, guard, page, pick_lang
-from api.routes.web_scope import approval_page
+from api.routes.reports import missing_file
+from api.routes.web_common import (
+    LangQuery,
+    PageRoute,
+    SpanQuery,
+    approval_page,
+    download,
+    error_text,
+    guard,
+    page,
+    pick_lang,
+)
 from audit.access import ApprovalRequired, report_units, scope_for
-from audit.report_formats import render_csv, render_xlsx
 from audit.reports import missing_report
 from config.errors import BadInput
 from storage.models import Unit
@@ -31,8 +39,6 @@ from storage.types import utcnow
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 DEFAULT_DAYS = 30
-DateQuery = Annotated[str | None, Query(max_length=10)]
-UnitQuery = Annotated[str | None, Query(max_length=128)]
 
 
 def period(from_: str | None, to: str | None, today: date) -> tuple[date | None, date | None]:
@@ -47,9 +53,7 @@ def report_page(
     request: Request,
     session: ReadSessionDep,
     rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    to: DateQuery = None,
-    unit: UnitQuery = None,
+    span: SpanQuery,
     lang: LangQuery = None,
 ) -> Response:
     lang = pick_lang(lang)
@@ -57,10 +61,10 @@ def report_page(
     if isinstance(who, Response):
         return who
     units = list(session.scalars(select(Unit.code).order_by(Unit.code)))
-    unit = unit or None
-    form: dict[str, Any] = {"from": from_ or "", "to": to or "", "unit": unit or ""}
+    unit = span.unit
+    form: dict[str, Any] = {"from": span.from_ or "", "to": span.to or "", "unit": unit or ""}
     try:
-        start, end = period(from_, to, _today(rt.settings.tz))
+        start, end = period(span.from_, span.to, _today(rt.settings.tz))
     except BadInput:  # its words name the parameters; the page says it in the page's language
         error = TEXT[lang]["bad_date"]
         return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
@@ -86,29 +90,19 @@ def report_download(
     request: Request,
     session: ReadSessionDep,
     rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    to: DateQuery = None,
-    unit: UnitQuery = None,
+    span: SpanQuery,
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
-    if isinstance(who, Response):
-        return who
-    unit = unit or None
-    start, end = period(from_, to, _today(rt.settings.tz))
-    try:
-        covered = report_units(scope_for(session, who, utcnow()), unit)
-    except ApprovalRequired as exc:
-        return approval_page(request, lang, who, exc)
-    report = missing_report(session, rt.settings, start, end, covered, utcnow())
-    unit = covered if isinstance(covered, str) else None
-    if fmt == "csv":
-        body, media = render_csv(report), "text/csv; charset=utf-8"
-    else:
-        body, media = render_xlsx(report), XLSX
-    disposition = content_disposition(missing_file_name(start, end, unit, fmt))
-    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+    """The page's report as a file, through the same rendering as ``GET /api/v1/reports/missing?format=``."""
+
+    def make(who: Principal) -> Response:
+        start, end = period(span.from_, span.to, _today(rt.settings.tz))
+        covered = report_units(scope_for(session, who, utcnow()), span.unit)
+        return missing_file(
+            missing_report(session, rt.settings, start, end, covered, utcnow()), start, end, covered, fmt
+        )
+
+    return download(request, rt, pick_lang(lang), make)
 
 
 def _today(tz: ZoneInfo) -> date:
