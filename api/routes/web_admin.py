@@ -28,6 +28,7 @@ from audit.registry import Change, Registry, assign_device, update_device, updat
 from config.errors import BadInput, BwcError
 from config.settings import Settings
 from storage.models import Device, DeviceAssignment, Officer, Unit
+from storage.runtime import Runtime
 from storage.types import iso, iso_or_none
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -145,6 +146,38 @@ def _apply(
     return result
 
 
+def _required(**fields: str) -> None:
+    """Refuse an add-form missing one of its required fields, naming the first (as the CSV importers do)."""
+    for label, value in fields.items():
+        if not value.strip():
+            raise BadInput(f"{label}: required")
+
+
+def _save(
+    request: Request,
+    session: Session,
+    rt: Runtime,
+    csrf: str,
+    lang: str | None,
+    section: str,
+    what: str,
+    change: Callable[[Registry], Change],
+) -> Response:
+    """One add-form: the caller and its CSRF token, then ``change`` (whose checks raise ``BadInput``) in a
+    nested transaction, so that a refused change leaves nothing behind and the section re-renders saying why."""
+    lang, who = form_caller(request, rt, lang, csrf)
+    if isinstance(who, Response):
+        return who
+    try:
+        with session.begin_nested():
+            result = _apply(session, rt.settings, who, "web admin", change)
+    except BwcError as exc:
+        return admin_page(request, session, lang, who, section, 422, error=_error_words(exc, lang))
+    t = TEXT[lang]
+    done = t["saved"].format(what=what, outcome=t.get(f"outcome_{result.outcome}", result.outcome))
+    return admin_page(request, session, lang, who, section, done=done)
+
+
 @router.post("/admin/devices")
 def add_device(
     request: Request,
@@ -157,32 +190,16 @@ def add_device(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = form_caller(request, rt, lang, csrf)
-    if isinstance(who, Response):
-        return who
     serial = serial.strip()
-    try:
+
+    def change(reg: Registry) -> Change:
         offset = _offset(clock_offset_seconds)
-        if not serial:
-            raise BadInput("serial: required")
-        with session.begin_nested():  # a refused change leaves nothing behind; the page still renders
-            result = _apply(
-                session,
-                rt.settings,
-                who,
-                "web admin",
-                lambda reg: update_device(
-                    reg,
-                    serial,
-                    model=model.strip() or None,
-                    unit=unit.strip() or None,
-                    clock_offset_seconds=offset,
-                ),
-            )
-    except BwcError as exc:
-        return admin_page(request, session, lang, who, "devices", 422, error=_error_words(exc, lang))
-    done = TEXT[lang]["saved"].format(what=serial, outcome=TEXT[lang].get(f"outcome_{result.outcome}", result.outcome))
-    return admin_page(request, session, lang, who, "devices", done=done)
+        _required(serial=serial)
+        return update_device(
+            reg, serial, model=model.strip() or None, unit=unit.strip() or None, clock_offset_seconds=offset
+        )
+
+    return _save(request, session, rt, csrf, lang, "devices", serial, change)
 
 
 @router.post("/admin/officers")
@@ -197,28 +214,14 @@ def add_officer(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = form_caller(request, rt, lang, csrf)
-    if isinstance(who, Response):
-        return who
     code = code.strip()
-    known = {"yes": True, "no": False}.get(certified)
-    try:
-        if not code:
-            raise BadInput("code: required")
-        with session.begin_nested():  # a refused change leaves nothing behind; the page still renders
-            result = _apply(
-                session,
-                rt.settings,
-                who,
-                "web admin",
-                lambda reg: update_officer(
-                    reg, code, name=name.strip() or None, unit=unit.strip() or None, certified=known
-                ),
-            )
-    except BwcError as exc:
-        return admin_page(request, session, lang, who, "officers", 422, error=_error_words(exc, lang))
-    done = TEXT[lang]["saved"].format(what=code, outcome=TEXT[lang].get(f"outcome_{result.outcome}", result.outcome))
-    return admin_page(request, session, lang, who, "officers", done=done)
+
+    def change(reg: Registry) -> Change:
+        _required(code=code)
+        known = {"yes": True, "no": False}.get(certified)
+        return update_officer(reg, code, name=name.strip() or None, unit=unit.strip() or None, certified=known)
+
+    return _save(request, session, rt, csrf, lang, "officers", code, change)
 
 
 @router.post("/admin/assignments")
@@ -233,27 +236,15 @@ def add_assignment(
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = form_caller(request, rt, lang, csrf)
-    if isinstance(who, Response):
-        return who
     tz = rt.settings.tz
 
     def change(reg: Registry) -> Change:
-        for label, value in (("device", device), ("officer", officer), ("from", valid_from)):
-            if not value.strip():
-                raise BadInput(f"{label}: required")
+        _required(device=device, officer=officer, **{"from": valid_from})
         start = parse_time(valid_from, tz, "from", date_only=True)
         end = parse_time(valid_to, tz, "to", date_only=True) if valid_to.strip() else None
         return assign_device(reg, device.strip(), officer.strip(), start, end)
 
-    try:
-        with session.begin_nested():  # a refused change leaves nothing behind; the page still renders
-            result = _apply(session, rt.settings, who, "web admin", change)
-    except BwcError as exc:
-        return admin_page(request, session, lang, who, "assignments", 422, error=_error_words(exc, lang))
-    what = f"{device.strip()} → {officer.strip()}"
-    done = TEXT[lang]["saved"].format(what=what, outcome=TEXT[lang].get(f"outcome_{result.outcome}", result.outcome))
-    return admin_page(request, session, lang, who, "assignments", done=done)
+    return _save(request, session, rt, csrf, lang, "assignments", f"{device.strip()} → {officer.strip()}", change)
 
 
 @router.post("/admin/{section}/import")
