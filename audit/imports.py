@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,6 @@ from audit.import_run import (
     Batches,
     ImportReport,
     RowError,
-    RowHandler,
     Source,
     finish,
     open_source,
@@ -41,7 +41,7 @@ from audit.import_run import (
     row_in_savepoint,
 )
 from audit.line_index import LineIndex
-from audit.registry import Registry, assign_device, update_device, update_officer
+from audit.registry import Change, Registry, assign_device, update_device, update_officer
 from config.settings import Settings
 
 __all__ = [
@@ -168,124 +168,100 @@ def _repeats(action_id: str, line: int) -> str:
     return f"action_id {action_id!r} repeats line {line}; one row per action"
 
 
-def _import_rows(
-    session: Session,
-    settings: Settings,
-    source: Source,
-    actor: str,
-    name: tuple[str, str],
-    columns: tuple[tuple[str, ...], tuple[str, ...]],
-    make_handle: Callable[[Registry], RowHandler],
-    batch_rows: int,
-    after_batch: AfterBatch | None,
-) -> ImportReport:
-    """Row by row, each in a savepoint, in batches that re-judge the actions they affect."""
-    what, source_name = name
-    src = open_source(source)
-    rows = read_rows(src, *columns)
-    reg = Registry(session, actor, origin=f"{what} import {source_name}")
-    handle = make_handle(reg)
-    batches = Batches(session, settings, src, actor, batch_rows, after_batch)
-    report = batches.report
-    for row in rows:
-        if isinstance(row, RowFault):
-            report.errors.append(RowError(row.line, row.reason))
-        else:
-            affected = row_in_savepoint(session, reg, row, handle, report)
-            if affected:
-                report.affected_actions.update(affected)
-                batches.affected.update(affected)
-        batches.row_read()
-    batches.end()
-    finish(session, f"import.{what}", src, source_name, report, actor)
-    return report
+RowChange = Callable[[Registry, Settings, dict[str, str | None]], Change]
 
 
-def import_officers(
-    session: Session,
-    settings: Settings,
-    source: Source,
-    actor: str,
-    source_name: str,
-    *,
-    batch_rows: int = BATCH_ROWS,
-    after_batch: AfterBatch | None = None,
-) -> ImportReport:
+class RegistryImport(Protocol):
+    """How each registry import is called (the same as ``import_actions``)."""
+
+    def __call__(
+        self,
+        session: Session,
+        settings: Settings,
+        source: Source,
+        actor: str,
+        source_name: str,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        after_batch: AfterBatch | None = None,
+    ) -> ImportReport: ...
+
+
+def _registry_import(
+    what: str, columns: tuple[tuple[str, ...], tuple[str, ...]], row_change: RowChange
+) -> RegistryImport:
+    """An import of officers, devices or assignments: ``row_change`` makes one row's change; the rows go one by
+    one, each in a savepoint, in batches that re-judge the actions they affect."""
+
+    def run(
+        session: Session,
+        settings: Settings,
+        source: Source,
+        actor: str,
+        source_name: str,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        after_batch: AfterBatch | None = None,
+    ) -> ImportReport:
+        src = open_source(source)
+        rows = read_rows(src, *columns)
+        reg = Registry(session, actor, origin=f"{what} import {source_name}")
+        batches = Batches(session, settings, src, actor, batch_rows, after_batch)
+        report = batches.report
+
+        def handle(row: Row) -> tuple[str, frozenset[int]]:
+            change = row_change(reg, settings, row.values)
+            return change.outcome, change.affected_actions
+
+        for row in rows:
+            if isinstance(row, RowFault):
+                report.errors.append(RowError(row.line, row.reason))
+            else:
+                affected = row_in_savepoint(session, reg, row, handle, report)
+                if affected:
+                    report.affected_actions.update(affected)
+                    batches.affected.update(affected)
+            batches.row_read()
+        batches.end()
+        finish(session, f"import.{what}", src, source_name, report, actor)
+        return report
+
+    run.__name__ = run.__qualname__ = f"import_{what}"
+    run.__doc__ = row_change.__doc__
+    return run
+
+
+def _officer(reg: Registry, _settings: Settings, v: dict[str, str | None]) -> Change:
     """``code,name,unit,certified``: create or update officers; an empty field leaves the stored value."""
-
-    def make_handle(reg: Registry) -> RowHandler:
-        def handle(row: Row) -> tuple[str, frozenset[int]]:
-            v = row.values
-            code = _required(v, "code")
-            raw_certified = v.get("certified")
-            certified = parse_bool(raw_certified, "certified") if raw_certified else None
-            change = update_officer(reg, code, name=v.get("name"), unit=v.get("unit"), certified=certified)
-            return change.outcome, change.affected_actions
-
-        return handle
-
-    name = ("officers", source_name)
-    return _import_rows(session, settings, source, actor, name, OFFICER_COLUMNS, make_handle, batch_rows, after_batch)
+    raw_certified = v.get("certified")
+    certified = parse_bool(raw_certified, "certified") if raw_certified else None
+    return update_officer(reg, _required(v, "code"), name=v.get("name"), unit=v.get("unit"), certified=certified)
 
 
-def import_devices(
-    session: Session,
-    settings: Settings,
-    source: Source,
-    actor: str,
-    source_name: str,
-    *,
-    batch_rows: int = BATCH_ROWS,
-    after_batch: AfterBatch | None = None,
-) -> ImportReport:
+def _device(reg: Registry, _settings: Settings, v: dict[str, str | None]) -> Change:
     """``serial,model,unit,clock_offset_seconds``: create or update devices; empty fields leave stored values."""
-
-    def make_handle(reg: Registry) -> RowHandler:
-        def handle(row: Row) -> tuple[str, frozenset[int]]:
-            v = row.values
-            offset = v.get("clock_offset_seconds")
-            change = update_device(
-                reg,
-                _required(v, "serial"),
-                model=v.get("model"),
-                unit=v.get("unit"),
-                clock_offset_seconds=parse_float(offset, "clock_offset_seconds") if offset else None,
-            )
-            return change.outcome, change.affected_actions
-
-        return handle
-
-    name = ("devices", source_name)
-    return _import_rows(session, settings, source, actor, name, DEVICE_COLUMNS, make_handle, batch_rows, after_batch)
+    offset = v.get("clock_offset_seconds")
+    return update_device(
+        reg,
+        _required(v, "serial"),
+        model=v.get("model"),
+        unit=v.get("unit"),
+        clock_offset_seconds=parse_float(offset, "clock_offset_seconds") if offset else None,
+    )
 
 
-def import_assignments(
-    session: Session,
-    settings: Settings,
-    source: Source,
-    actor: str,
-    source_name: str,
-    *,
-    batch_rows: int = BATCH_ROWS,
-    after_batch: AfterBatch | None = None,
-) -> ImportReport:
+def _assignment(reg: Registry, settings: Settings, v: dict[str, str | None]) -> Change:
     """``device,officer,from,to``: who carried which device when; an empty ``to`` means still assigned."""
+    device, officer = _required(v, "device"), _required(v, "officer")
+    valid_from = parse_time(_required(v, "from"), settings.tz, "from", date_only=True)
+    to = v.get("to")
+    valid_to = parse_time(to, settings.tz, "to", date_only=True) if to else None
+    return assign_device(reg, device, officer, valid_from, valid_to)
 
-    def make_handle(reg: Registry) -> RowHandler:
-        def handle(row: Row) -> tuple[str, frozenset[int]]:
-            v = row.values
-            device, officer = _required(v, "device"), _required(v, "officer")
-            valid_from = parse_time(_required(v, "from"), settings.tz, "from", date_only=True)
-            to = v.get("to")
-            valid_to = parse_time(to, settings.tz, "to", date_only=True) if to else None
-            change = assign_device(reg, device, officer, valid_from, valid_to)
-            return change.outcome, change.affected_actions
 
-        return handle
-
-    name = ("assignments", source_name)
-    columns = ASSIGNMENT_COLUMNS
-    return _import_rows(session, settings, source, actor, name, columns, make_handle, batch_rows, after_batch)
+import_officers = _registry_import("officers", OFFICER_COLUMNS, _officer)
+import_devices = _registry_import("devices", DEVICE_COLUMNS, _device)
+import_assignments = _registry_import("assignments", ASSIGNMENT_COLUMNS, _assignment)
 
 
 def _required(values: dict[str, str | None], name: str) -> str:
