@@ -7,12 +7,11 @@ Per unit: ``open`` (open or rectifying), ``overdue`` (of those, past due), ``clo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from audit.findings_rules import CLOSED, KINDS, LIVE, STATUSES, WAIVED, is_overdue
@@ -73,19 +72,17 @@ def _check(filters: Filters) -> None:
         raise BadInput(f"unknown kind {filters.kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
 
 
-def list_findings(
-    session: Session, filters: Filters, now: datetime, limit: int | None = None, offset: int = 0
-) -> list[Finding]:
-    """Findings matching ``filters``, oldest first."""
+def _matching(session: Session, query: Select[Any], filters: Filters, now: datetime) -> Select[Any]:
+    """``query`` narrowed to the findings matching ``filters``."""
     _check(filters)
-    query = select(Finding)
     if filters.unit is not None:
         unit_id = session.scalar(select(Unit.id).where(Unit.code == filters.unit))
         if unit_id is None:
             raise NotFound(f"no unit {filters.unit!r}", code="unit_not_found")
         query = query.where(Finding.unit_id == unit_id)
     if filters.units is not None:
-        query = query.where(Finding.unit_id.in_(select(Unit.id).where(Unit.code.in_(sorted(filters.units)))))
+        units = select(Unit.id).where(Unit.code.in_(sorted(filters.units))).correlate(None)  # not the tallies' Unit
+        query = query.where(Finding.unit_id.in_(units))
     if filters.status is not None:
         query = query.where(Finding.status == filters.status)
     if filters.kind is not None:
@@ -94,29 +91,47 @@ def list_findings(
         query = query.where(Finding.subject == filters.subject)
     if filters.overdue:
         query = query.where(Finding.status.in_(sorted(LIVE)), Finding.due_at < now)
+    return query
+
+
+def list_findings(
+    session: Session, filters: Filters, now: datetime, limit: int | None = None, offset: int = 0
+) -> list[Finding]:
+    """Findings matching ``filters``, oldest first."""
+    query = _matching(session, select(Finding), filters, now)
     query = query.order_by(Finding.opened_at, Finding.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
 
 
-def tallies(findings: Sequence[Finding], now: datetime) -> list[dict[str, Any]]:
-    """Per unit: open, overdue, closed in time, closed late, waived (and a total row, unit None)."""
-    keys = ("open", "overdue", "closed_in_time", "closed_late", "waived")
-    rows: dict[str | None, dict[str, Any]] = {}
-    for f in findings:
-        unit = f.unit.code if f.unit is not None else NO_UNIT
-        row = rows.setdefault(unit, {"unit": unit, **dict.fromkeys(keys, 0)})
-        if f.status in LIVE:
-            row["open"] += 1
-            row["overdue"] += is_overdue(f.status, f.due_at, now)
-        elif f.status == CLOSED and f.closed_at is not None:
-            row["closed_in_time" if f.closed_at <= f.due_at else "closed_late"] += 1
-        elif f.status == WAIVED:
-            row["waived"] += 1
-    ordered = [rows[k] for k in sorted(rows, key=str)]
-    total = {"unit": None, **{k: sum(r[k] for r in ordered) for k in keys}}
-    return [*ordered, total]
+TALLY_KEYS = ("open", "overdue", "closed_in_time", "closed_late", "waived")
+
+
+def tallies(session: Session, filters: Filters, now: datetime) -> tuple[list[dict[str, Any]], int]:
+    """Per unit: open, overdue, closed in time, closed late, waived (and a total row, unit None), and how many
+    findings match: counted by the database, so that a page of the ledger loads only the findings it shows."""
+    live = Finding.status.in_(sorted(LIVE))
+    closed = and_(Finding.status == CLOSED, Finding.closed_at.is_not(None))
+    counts = {
+        "open": live,
+        "overdue": and_(live, Finding.due_at < now),
+        "closed_in_time": and_(closed, Finding.closed_at <= Finding.due_at),
+        "closed_late": and_(closed, Finding.closed_at > Finding.due_at),
+        "waived": Finding.status == WAIVED,
+    }
+    columns = [func.sum(case((condition, 1), else_=0)) for condition in counts.values()]
+    query = select(Unit.code, func.count(Finding.id), *columns).outerjoin(Unit, Unit.id == Finding.unit_id)
+    query = _matching(session, query, filters, now).group_by(Unit.code)
+    rows: dict[str, dict[str, Any]] = {}
+    matched = 0
+    for code, n, *figures in session.execute(query):
+        unit = code if code is not None else NO_UNIT
+        rows[unit] = {"unit": unit, **{k: int(v or 0) for k, v in zip(TALLY_KEYS, figures, strict=True)}}
+        matched += n
+    ordered = [rows[k] for k in sorted(rows)]
+    total = {"unit": None, **{k: sum(r[k] for r in ordered) for k in TALLY_KEYS}}
+    return [*ordered, total], matched
 
 
 def findings_summary(
@@ -151,6 +166,7 @@ def findings_summary(
 def ledger(session: Session, filters: Filters, now: datetime, timezone: str) -> dict[str, Any]:
     """The work ledger (工作台账): the findings matching ``filters`` and their per-unit tallies."""
     found = list_findings(session, filters, now)
+    units, _matched = tallies(session, filters, now)
     return {
         "generated_at": iso(now),
         "timezone": timezone,
@@ -162,5 +178,5 @@ def ledger(session: Session, filters: Filters, now: datetime, timezone: str) -> 
             **({"units": sorted(filters.units)} if filters.units is not None else {}),
         },
         "findings": [finding_json(f, now) for f in found],
-        "units": tallies(found, now),
+        "units": units,
     }

@@ -107,9 +107,9 @@ def ledger_page(
     filters = Filters.covering(
         covered, status=form["status"] or None, kind=form["kind"] or None, overdue=form["overdue"]
     )
-    found = list_findings(session, filters, now)
+    counted, total = tallies(session, filters, now)
     start = (form["page"] - 1) * PAGE_SIZE
-    shown = found[start : start + PAGE_SIZE]
+    shown = list_findings(session, filters, now, PAGE_SIZE, start)
     units = (
         sorted(scope.units) if scope.units is not None else list(session.scalars(select(Unit.code).order_by(Unit.code)))
     )
@@ -127,12 +127,12 @@ def ledger_page(
         units=units,
         statuses=STATUSES,
         kinds=KINDS,
-        tallies=tallies(found, now),
+        tallies=counted,
         no_unit=NO_UNIT,
-        total=len(found),
+        total=total,
         findings=[finding_json(f, now) for f in shown],
         page_no=form["page"],
-        more=start + PAGE_SIZE < len(found),
+        more=start + PAGE_SIZE < total,
         can_write=allowed(who.role, "findings.write"),
         **words(lang, allowed(who.role, "recordings.content")),
         **context,

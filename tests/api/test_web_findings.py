@@ -13,9 +13,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import event
 
 from api.auth import create_token
-from audit.findings import open_by_hand
+from api.routes.web_findings import PAGE_SIZE
+from audit.findings import change_by_hand, open_by_hand
 from storage.db import transaction
 from storage.models import Finding
 from storage.runtime import Runtime
@@ -194,3 +196,45 @@ def test_a_bad_id_is_an_html_page_in_the_pages_language(
     assert client.post("/findings/999999/close", data={"csrf": "x", "note": "n"}).status_code == 403  # CSRF first
     kind = client.get("/findings", params={"kind": "nonsense"})
     assert kind.status_code == 422 and kind.headers["content-type"].startswith("text/html")
+
+
+def test_a_ledger_longer_than_a_page_counts_all_of_it_and_loads_one_page(
+    client: TestClient, runtime: Runtime, tokens: Tokens, ledger: dict[str, int]
+) -> None:
+    """Past PAGE_SIZE findings the tallies and the heading still count every one (the database counts them),
+    the pager moves between pages, and a page loads only the findings it lists."""
+    now = utcnow()
+    with transaction(runtime.sessions) as s:  # 55 more in the north: 5 closed in time, 3 waived, 47 open
+        extra = [open_by_hand(s, "action:A-N", f"c{i}", "n", "test", now, {}).id for i in range(55)]
+        for fid in extra[:5]:
+            change_by_hand(s, fid, "close", "fixed", "test", now)
+        for fid in extra[5:8]:
+            change_by_hand(s, fid, "waive", "not ours", "test", now)
+    use_session(client, runtime, tokens.secrets["auditor"])
+    loaded: list[int] = []
+
+    def count(target: Finding, _context: object) -> None:
+        loaded.append(target.id)
+
+    event.listen(Finding, "load", count)
+    try:
+        first = client.get("/findings").text
+    finally:
+        event.remove(Finding, "load", count)
+    assert len(loaded) == PAGE_SIZE  # not every matching finding, only the page's
+    second = client.get("/findings", params={"page": "2"}).text
+    for page in (first, second):
+        assert "Findings (57)" in page
+        north = re.search(
+            rf"<td>{NORTH}</td>\s*<td>(\d+)</td><td>(?:<strong[^>]*>)?(\d+)(?:</strong>)?</td>\s*"
+            r"<td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>",
+            page,
+        )
+        assert north is not None and north.groups() == ("48", "1", "5", "0", "3")
+        total = re.search(r'<tr class="total"><td>Total</td>\s*<td>(\d+)</td>', page)
+        assert total is not None and total.group(1) == "49"  # 48 north, 1 south
+    one, two = _ids_listed(first), _ids_listed(second)
+    assert len(one) == PAGE_SIZE and len(two) == 7 and not one & two
+    assert one | two == {ledger["north"], ledger["south"], *extra}
+    assert 'rel="next" href="/findings?page=2' in first and 'rel="prev"' not in first
+    assert 'rel="prev" href="/findings?page=1' in second and 'rel="next"' not in second
