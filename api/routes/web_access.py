@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
-from sqlalchemy import select
+from fastapi import APIRouter, Form, Query, Request, Response
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -21,9 +21,9 @@ from api.i18n import TEXT
 from api.params import RowId
 from api.routes.web_admin import TABS, Csrf
 from api.routes.web_common import LangQuery, PageRoute, caller, error_text, form_caller, page
-from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, list_grants, revoke_grant
+from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, grant_json, revoke_grant
 from config.errors import BadInput, BwcError
-from storage.models import ApiToken
+from storage.models import AccessGrant, ApiToken
 from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -34,6 +34,9 @@ CaseNumber = Annotated[str, Form(max_length=128)]
 Approver = Annotated[str, Form(max_length=256)]
 Reason = Annotated[str, Form(max_length=4000)]
 Hours = Annotated[str, Form(max_length=32)]
+PAGE_SIZE = 50
+MAX_PAGE = 100_000
+PageQuery = Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)]
 
 # An error's code (audit.access) -> the words that say it on the page.
 GRANT_ERRORS = {
@@ -77,9 +80,27 @@ def _reviewers(session: Session) -> list[str]:
     return sorted(set(session.scalars(live.order_by(ApiToken.name).limit(1000))))
 
 
+def grants_page(session: Session, page_no: int) -> tuple[list[dict[str, Any]], bool, int]:
+    """One page of grants, newest first (as ``/recordings`` pages its rows), whether more follow, and how many
+    there are in all: years of grants never load at once."""
+    query = select(AccessGrant).order_by(AccessGrant.id.desc()).offset((page_no - 1) * PAGE_SIZE)
+    now = utcnow()
+    rows = [grant_json(g, now) for g in session.scalars(query.limit(PAGE_SIZE + 1))]
+    total = session.scalar(select(func.count()).select_from(AccessGrant)) or 0
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE, total
+
+
 def access_page(
-    request: Request, session: Session, lang: str, who: Principal, status: int = 200, **context: Any
+    request: Request,
+    session: Session,
+    lang: str,
+    who: Principal,
+    status: int = 200,
+    page_no: int = 1,
+    **context: Any,
 ) -> Response:
+    """The grants a page at a time (after a form, the first: the newest grant), with the form to grant."""
+    grants, more, total = grants_page(session, page_no)
     context.setdefault("error", None)
     context.setdefault("done", None)
     context.setdefault("typed", {"hours": str(DEFAULT_HOURS)})
@@ -91,7 +112,10 @@ def access_page(
         who=who,
         section="access",
         sections=TABS,
-        grants=list_grants(session, utcnow()),
+        grants=grants,
+        total=total,
+        page_no=page_no,
+        more=more,
         reviewers=_reviewers(session),
         max_hours=MAX_HOURS,
         # after a form was sent, the other language is this page's address, not the form's (a POST route)
@@ -101,11 +125,13 @@ def access_page(
 
 
 @router.get("/admin/access")
-def access_grants(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
+def access_grants(
+    request: Request, session: ReadSessionDep, rt: RuntimeDep, page_no: PageQuery = 1, lang: LangQuery = None
+) -> Response:
     lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
-    return access_page(request, session, lang, who)
+    return access_page(request, session, lang, who, page_no=page_no)
 
 
 @router.post("/admin/access")

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.routes.web_access import PAGE_SIZE
 from audit.access import MAX_HOURS, grant_access
 from storage.db import transaction
 from storage.models import AccessGrant
@@ -202,3 +203,22 @@ def test_only_admins_open_the_access_page(client: TestClient, tokens: Tokens) ->
         refused = client.get("/admin/access")
         assert refused.status_code == 403 and "Your role may not view this page." in refused.text
         client.cookies.clear()
+
+
+def test_the_grants_are_listed_a_page_at_a_time_newest_first(admin: TestClient, runtime: Runtime) -> None:
+    with transaction(runtime.sessions) as s:
+        made = [
+            grant_access(
+                s, holder=HOLDER, case_number="C-U2", approver="Head", reason=f"r{i}", hours=1, actor="t", now=utcnow()
+            ).id
+            for i in range(PAGE_SIZE + 5)
+        ]
+    first = admin.get("/admin/access").text
+    second = admin.get("/admin/access", params={"page": "2", "lang": "zh"}).text
+    listed = [[int(i) for i in re.findall(r'<tr class="grant-\w+"><td>(\d+)</td>', p)] for p in (first, second)]
+    assert listed == [sorted(made, reverse=True)[:PAGE_SIZE], sorted(made, reverse=True)[PAGE_SIZE:]]
+    assert f"Access grants ({PAGE_SIZE + 5})" in first and "Page 1" in first
+    assert f"访问授权 ({PAGE_SIZE + 5})" in second and "第 2 页" in second
+    assert 'rel="next" href="/admin/access?page=2&amp;lang=en"' in first and 'rel="prev"' not in first
+    assert 'rel="prev" href="/admin/access?page=1&amp;lang=zh"' in second and 'rel="next"' not in second
+    assert admin.get("/admin/access", params={"page": "0"}).status_code == 422
