@@ -291,8 +291,11 @@ def change_by_hand(
     finding.status = status
     if status == CLOSED and finding.closed_at is None:
         finding.closed_at = now
-    if owner is not None and owner.strip():
-        finding.owner = owner.strip()[:256]
+    new_owner = owner.strip()[:256] if owner is not None and owner.strip() else None
+    if new_owner == finding.owner:
+        new_owner = None  # unchanged: the event names no owner
+    if new_owner is not None:
+        finding.owner = new_owner
     field = "reason" if change == "waive" else "note"
     finding.history = [
         *finding.history,
@@ -301,6 +304,10 @@ def change_by_hand(
     finding.updated_at = now
     session.flush()
     append_event(
-        session, f"finding.{change}", f"finding:{finding.id}", _event(finding, change, **{field: words}), actor
+        session,
+        f"finding.{change}",
+        f"finding:{finding.id}",
+        _event(finding, change, owner=new_owner, **{field: words}),
+        actor,
     )
     return finding

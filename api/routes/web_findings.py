@@ -58,6 +58,7 @@ KindQuery = Annotated[str, Query(max_length=64)]
 PageQuery = Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)]
 Text = Annotated[str, Form(max_length=8000)]  # past the services' 4000, so that they say "too long" in words
 Short = Annotated[str, Form(max_length=512)]
+Owner = Annotated[str, Form(max_length=256)]  # the API's limit
 Csrf = Annotated[str, Form(max_length=128)]
 
 
@@ -274,20 +275,25 @@ def _change(
     text: str,
     csrf: str,
     lang: str | None,
+    owner: str = "",
 ) -> Response:
-    """One change by hand in the request's transaction; refused, the page says why and keeps the text."""
+    """One change by hand in the request's transaction; refused, the page says why and keeps the text.
+
+    A note may also name the finding's owner (as the API's ``owner``); empty leaves the owner as it is."""
     lang, who = form_caller(request, rt, lang, csrf)
     if isinstance(who, Response):
         return who
     try:
         with session.begin_nested():
-            change_by_hand(session, finding_id, change, text, who.actor, utcnow())
+            change_by_hand(session, finding_id, change, text, who.actor, utcnow(), owner)
     except NotFound:
         return not_found(request, lang, who, "f_not_found", finding_id)
     except BwcError as exc:
         now_status = get_finding(session, finding_id).status
         error = error_words(exc, lang, now_status)
-        return finding_view(request, session, who, lang, finding_id, exc.status, error=error, typed={change: text})
+        return finding_view(
+            request, session, who, lang, finding_id, exc.status, error=error, typed={change: text, "owner": owner}
+        )
     return _back(finding_id, change, lang)
 
 
@@ -299,12 +305,13 @@ def add_note(
     rt: RuntimeDep,
     note: Text = "",
     rectifying: Annotated[str, Form(max_length=8)] = "",
+    owner: Owner = "",
     csrf: Csrf = "",
     lang: LangQuery = None,
 ) -> Response:
-    """A note; with ``rectifying`` set, rectification starts (open → rectifying)."""
+    """A note; with ``rectifying`` set, rectification starts (open → rectifying); ``owner`` names who fixes it."""
     change = "rectifying" if rectifying else "note"
-    return _change(request, session, rt, finding_id, change, note, csrf, lang)
+    return _change(request, session, rt, finding_id, change, note, csrf, lang, owner)
 
 
 @router.post("/findings/{finding_id}/close")

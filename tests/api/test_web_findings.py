@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import timedelta
 from urllib.parse import quote
@@ -238,3 +239,32 @@ def test_a_ledger_longer_than_a_page_counts_all_of_it_and_loads_one_page(
     assert one | two == {ledger["north"], ledger["south"], *extra}
     assert 'rel="next" href="/findings?page=2' in first and 'rel="prev"' not in first
     assert 'rel="prev" href="/findings?page=1' in second and 'rel="next"' not in second
+
+
+def test_an_auditor_names_a_findings_owner_with_a_note_and_the_change_is_audited(
+    client: TestClient, runtime: Runtime, tokens: Tokens, ledger: dict[str, int]
+) -> None:
+    fid = ledger["south"]
+    signed_in(client, tokens.secrets["auditor"])
+    form = client.get(f"/findings/{fid}").text
+    assert 'name="owner"' in form and 'id="note-owner"' in form
+    csrf = csrf_in(form)
+    forged = client.post(f"/findings/{fid}/notes", data={"note": "n", "owner": "李队长"})
+    assert forged.status_code == 403
+    refused = client.post(f"/findings/{fid}/notes", data={"csrf": csrf, "note": " ", "owner": "李队长"})
+    assert refused.status_code == 422 and 'value="李队长"' in refused.text  # what was typed stays
+    named = client.post(f"/findings/{fid}/notes?lang=zh", data={"csrf": csrf, "note": "交给中队", "owner": " 李队长 "})
+    assert named.status_code == 200 and "<dt>责任人</dt><dd>李队长</dd>" in named.text
+    again = client.post(f"/findings/{fid}/notes", data={"csrf": csrf, "note": "still on it", "owner": ""})
+    assert again.status_code == 200 and "<dd>李队长</dd>" in again.text  # empty leaves the owner as it is
+    with runtime.sessions() as s:
+        found = s.get(Finding, fid)
+        assert found is not None and found.owner == "李队长"
+        assert [h.get("owner") for h in found.history[1:]] == ["李队长", "李队长"]
+    notes = [json.loads(e.details) for e in events(runtime, "finding.note")]
+    assert [(n.get("owner"), n["note"]) for n in notes] == [("李队长", "交给中队"), (None, "still on it")]
+    assert all(e.actor == "token:auditor-1" for e in events(runtime, "finding.note"))
+
+    use_session(client, runtime, tokens.secrets["reviewer"])  # a reviewer sees the owner but no form
+    north = client.get(f"/findings/{ledger['north']}").text
+    assert 'name="owner"' not in north
