@@ -87,3 +87,14 @@ def test_an_auditor_closes_a_finding_and_sees_it_closed(auditor: Any, server: Se
     last = auditor.locator("table.history tbody tr").last.inner_text()
     assert "closed by hand" in last and "Spoken to; retrained" in last and "browser-auditor" in last
     assert auditor.locator("form[action*='/close']").count() == 0
+
+
+def test_an_auditor_names_the_owner_with_a_note(auditor: Any, server: Server, opened: Opened) -> None:
+    auditor.goto(f"{server.url}/findings/{opened.overdue}?lang=zh")
+    auditor.fill("#note-text", "交给城南中队整改")
+    auditor.fill("#note-owner", "王中队长")
+    with auditor.expect_navigation():
+        auditor.click("form[aria-labelledby='h-note'] button")
+    assert "王中队长" in auditor.inner_text("dl.facts")  # the page shows who owns it now
+    assert auditor.input_value("#note-owner") == "王中队长"  # and offers it again, unchanged if left
+    assert "交给城南中队整改" in auditor.locator("table.history tbody tr").last.inner_text()
