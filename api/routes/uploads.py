@@ -83,6 +83,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+NO_UPLOAD = "No such upload (or it expired)"
+
+
+def tus_responses(described: dict[int, str], back_pressure: bool = False) -> dict[int | str, dict[str, Any]]:
+    """A tus route's documented answers: its own, the 412 every tus route gives another protocol version, and
+    (for the routes that take bytes) the back-pressure answers."""
+    responses: dict[int | str, dict[str, Any]] = {code: {"description": text} for code, text in described.items()}
+    responses[412] = {"description": f"Tus-Resumable is not {TUS_VERSION}"}
+    return {**responses, **(BACK_PRESSURE if back_pressure else {})}
+
+
 class TusVersionMismatch(BwcError):
     code = "tus_version"
     status = 412
@@ -186,12 +197,13 @@ async def upload_options(who: Station) -> Response:
     "/uploads",
     status_code=201,
     summary="Start a resumable upload (tus creation; station)",
-    responses={
-        201: {"description": "Created: Location names the upload, PATCH its bytes there"},
-        412: {"description": "Tus-Resumable is not 1.0.0"},
-        422: {"description": "Bad Upload-Length or Upload-Metadata (filename, sha256 required; device optional)"},
-        **BACK_PRESSURE,
-    },
+    responses=tus_responses(
+        {
+            201: "Created: Location names the upload, PATCH its bytes there",
+            422: "Bad Upload-Length or Upload-Metadata (filename, sha256 required; device optional)",
+        },
+        back_pressure=True,
+    ),
 )
 async def create_upload(
     request: Request,
@@ -229,10 +241,7 @@ async def create_upload(
 @router.head(
     "/uploads/{upload_id}",
     summary="How far an upload got (tus; station)",
-    responses={
-        404: {"description": "No such upload (or it expired)"},
-        412: {"description": "Tus-Resumable is not 1.0.0"},
-    },
+    responses=tus_responses({404: NO_UPLOAD}),
 )
 async def upload_offset(rt: RuntimeDep, who: Station, upload_id: UploadId, tus_resumable: TusHeader = None) -> Response:
     _tus(tus_resumable)
@@ -244,15 +253,16 @@ async def upload_offset(rt: RuntimeDep, who: Station, upload_id: UploadId, tus_r
     "/uploads/{upload_id}",
     status_code=204,
     summary="Append bytes at Upload-Offset (tus; station)",
-    responses={
-        204: {"description": "Appended; Upload-Offset says how far. The last bytes also carry X-Ingest-Status"},
-        404: {"description": "No such upload (or it expired)"},
-        409: {"description": "Upload-Offset is not the stored offset, or another request is appending"},
-        412: {"description": "Tus-Resumable is not 1.0.0"},
-        415: {"description": "Content-Type is not application/offset+octet-stream"},
-        422: {"description": "More bytes than Upload-Length, or the SHA-256 differs (the upload is removed)"},
-        **BACK_PRESSURE,
-    },
+    responses=tus_responses(
+        {
+            204: "Appended; Upload-Offset says how far. The last bytes also carry X-Ingest-Status",
+            404: NO_UPLOAD,
+            409: "Upload-Offset is not the stored offset, or another request is appending",
+            415: f"Content-Type is not {OFFSET_CONTENT_TYPE}",
+            422: "More bytes than Upload-Length, or the SHA-256 differs (the upload is removed)",
+        },
+        back_pressure=True,
+    ),
 )
 async def append_upload(
     request: Request,
@@ -355,7 +365,7 @@ def _finish(rt: Runtime, view: SessionView) -> SessionView:
     "/uploads/{upload_id}",
     status_code=204,
     summary="Abandon an upload (tus termination; station)",
-    responses={404: {"description": "No such upload"}, 412: {"description": "Tus-Resumable is not 1.0.0"}},
+    responses=tus_responses({404: NO_UPLOAD}),
 )
 async def terminate_upload(
     rt: RuntimeDep, who: Station, upload_id: UploadId, tus_resumable: TusHeader = None
