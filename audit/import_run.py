@@ -70,7 +70,7 @@ class BatchDone:
     linking_seconds: float = 0.0
 
 
-AfterBatch = Callable[[BatchDone], None]
+AfterBatch = Callable[[BatchDone], object]  # what it returns is not looked at
 RowHandler = Callable[[Row], tuple[str, frozenset[int]]]
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -48,6 +47,7 @@ __all__ = [
     "BATCH_ROWS",
     "AfterBatch",
     "BatchDone",
+    "CsvImport",
     "ImportReport",
     "RowError",
     "Source",
@@ -68,21 +68,8 @@ DEVICE_COLUMNS = ("serial",), ("model", "unit", "clock_offset_seconds")
 ASSIGNMENT_COLUMNS = ("device", "officer", "from"), ("to",)
 
 
-def import_actions(
-    session: Session,
-    settings: Settings,
-    source: Source,
-    actor: str,
-    source_name: str,
-    *,
-    batch_rows: int = BATCH_ROWS,
-    after_batch: AfterBatch | None = None,
-) -> ImportReport:
+def _action_rows(rows: Iterable[Row | RowFault], reg: Registry, batches: Batches) -> None:
     """Create or update one action per row; a repeated ``action_id`` within one file is an error on its later line."""
-    src = open_source(source)
-    rows = read_rows(src, ACTION_COLUMNS)
-    reg = Registry(session, actor, origin=f"actions import {source_name}")
-    batches = Batches(session, settings, src, actor, batch_rows, after_batch)
     written = LineIndex()
     try:
         actions = _ActionBatches(reg, batches, written)
@@ -91,9 +78,6 @@ def import_actions(
         actions.flush()
     finally:
         written.close()
-    batches.end()
-    finish(session, "import.actions", src, source_name, batches.report, actor)
-    return batches.report
 
 
 class _ActionBatches:
@@ -168,11 +152,17 @@ def _repeats(action_id: str, line: int) -> str:
     return f"action_id {action_id!r} repeats line {line}; one row per action"
 
 
+ImportBody = Callable[[Iterable[Row | RowFault], Registry, Batches], None]
 RowChange = Callable[[Registry, Settings, dict[str, str | None]], Change]
 
 
-class RegistryImport(Protocol):
-    """How each registry import is called (the same as ``import_actions``)."""
+class CsvImport:
+    """One kind of CSV import: the file opened, its rows handed to ``body`` in batches, one ``import.<what>`` event
+    summing it up. What differs between kinds is only the columns and what ``body`` makes of the rows."""
+
+    def __init__(self, what: str, columns: tuple[Sequence[str], ...], body: ImportBody) -> None:
+        self.what, self.columns, self.body = what, columns, body
+        self.__doc__ = body.__doc__
 
     def __call__(
         self,
@@ -184,51 +174,39 @@ class RegistryImport(Protocol):
         *,
         batch_rows: int = BATCH_ROWS,
         after_batch: AfterBatch | None = None,
-    ) -> ImportReport: ...
-
-
-def _registry_import(
-    what: str, columns: tuple[tuple[str, ...], tuple[str, ...]], row_change: RowChange
-) -> RegistryImport:
-    """An import of officers, devices or assignments: ``row_change`` makes one row's change; the rows go one by
-    one, each in a savepoint, in batches that re-judge the actions they affect."""
-
-    def run(
-        session: Session,
-        settings: Settings,
-        source: Source,
-        actor: str,
-        source_name: str,
-        *,
-        batch_rows: int = BATCH_ROWS,
-        after_batch: AfterBatch | None = None,
     ) -> ImportReport:
         src = open_source(source)
-        rows = read_rows(src, *columns)
-        reg = Registry(session, actor, origin=f"{what} import {source_name}")
+        rows = read_rows(src, *self.columns)
+        reg = Registry(session, actor, origin=f"{self.what} import {source_name}")
         batches = Batches(session, settings, src, actor, batch_rows, after_batch)
+        self.body(rows, reg, batches)
+        batches.end()
+        finish(session, f"import.{self.what}", src, source_name, batches.report, actor)
+        return batches.report
+
+
+def _each_row(row_change: RowChange) -> ImportBody:
+    """Officers, devices, assignments: a few thousand rows, each ``row_change`` in its own savepoint."""
+
+    def body(rows: Iterable[Row | RowFault], reg: Registry, batches: Batches) -> None:
         report = batches.report
 
         def handle(row: Row) -> tuple[str, frozenset[int]]:
-            change = row_change(reg, settings, row.values)
+            change = row_change(reg, batches.settings, row.values)
             return change.outcome, change.affected_actions
 
         for row in rows:
             if isinstance(row, RowFault):
                 report.errors.append(RowError(row.line, row.reason))
             else:
-                affected = row_in_savepoint(session, reg, row, handle, report)
+                affected = row_in_savepoint(reg.session, reg, row, handle, report)
                 if affected:
                     report.affected_actions.update(affected)
                     batches.affected.update(affected)
             batches.row_read()
-        batches.end()
-        finish(session, f"import.{what}", src, source_name, report, actor)
-        return report
 
-    run.__name__ = run.__qualname__ = f"import_{what}"
-    run.__doc__ = row_change.__doc__
-    return run
+    body.__doc__ = row_change.__doc__
+    return body
 
 
 def _officer(reg: Registry, _settings: Settings, v: dict[str, str | None]) -> Change:
@@ -259,9 +237,10 @@ def _assignment(reg: Registry, settings: Settings, v: dict[str, str | None]) -> 
     return assign_device(reg, device, officer, valid_from, valid_to)
 
 
-import_officers = _registry_import("officers", OFFICER_COLUMNS, _officer)
-import_devices = _registry_import("devices", DEVICE_COLUMNS, _device)
-import_assignments = _registry_import("assignments", ASSIGNMENT_COLUMNS, _assignment)
+import_actions = CsvImport("actions", (ACTION_COLUMNS,), _action_rows)
+import_officers = CsvImport("officers", OFFICER_COLUMNS, _each_row(_officer))
+import_devices = CsvImport("devices", DEVICE_COLUMNS, _each_row(_device))
+import_assignments = CsvImport("assignments", ASSIGNMENT_COLUMNS, _each_row(_assignment))
 
 
 def _required(values: dict[str, str | None], name: str) -> str:

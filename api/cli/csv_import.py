@@ -6,17 +6,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from api.cli.common import EXIT_OK, EXIT_USAGE, Format, err, fail, out, print_json, runtime
 from audit.holds import apply_case_holds
-from audit.imports import AfterBatch, BatchDone, ImportReport, Source
+from audit.imports import BatchDone, CsvImport
 from config.errors import BwcError
-from config.settings import Settings
 
 CLI_ACTOR = "cli"
 
@@ -26,19 +23,6 @@ EXIT_NOTE = (
     "A file whose header or encoding is wrong imports nothing (exit 2). Rows are committed in batches of "
     "2,000: after an interruption, importing the same file again completes it (stored rows count as unchanged)."
 )
-
-
-class Importer(Protocol):
-    def __call__(
-        self,
-        session: Session,
-        settings: Settings,
-        source: Source,
-        actor: str,
-        source_name: str,
-        *,
-        after_batch: AfterBatch | None = None,
-    ) -> ImportReport: ...
 
 
 class _RowRate(ProgressColumn):
@@ -70,7 +54,7 @@ def import_progress(what: str, total_bytes: int) -> Iterator[Callable[[BatchDone
         yield advance
 
 
-def run_import(importer: Importer, path: Path, fmt: Format, what: str) -> int:
+def run_import(importer: CsvImport, path: Path, fmt: Format, what: str) -> int:
     """Import ``path``, committing each batch as it completes; returns the exit status."""
     try:
         file = path.open("rb")

@@ -22,7 +22,7 @@ from api.params import RowId
 from api.routes.web_common import LangQuery, PageRoute, caller, form_caller, message, page
 from audit.csv_rows import parse_time
 from audit.holds import apply_case_holds
-from audit.imports import ImportReport, import_assignments, import_devices, import_officers
+from audit.imports import CsvImport, import_assignments, import_devices, import_officers
 from audit.linking import on_actions_changed
 from audit.registry import Change, Registry, assign_device, update_device, update_officer
 from config.errors import BadInput, BwcError
@@ -38,11 +38,10 @@ LISTED = 1000
 Field = Annotated[str, Form(max_length=256)]
 Csrf = Annotated[str, Form(max_length=128)]
 CsvFile = Annotated[UploadFile | None, File(description="a CSV file")]
-Importer = Callable[..., ImportReport]
 
 SECTIONS = ("devices", "officers", "assignments", "tokens")
 TABS = (*SECTIONS, "access")  # the access grants have their own page (api/routes/web_access.py)
-IMPORTERS: dict[str, Importer] = {
+IMPORTERS: dict[str, CsvImport] = {
     "devices": import_devices,
     "officers": import_officers,
     "assignments": import_assignments,
