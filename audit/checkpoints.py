@@ -87,15 +87,19 @@ def _require(session: Session) -> AuditCheckpoint:
 
 
 # One statement for a proof: the event, the latest checkpoint, and per level (while the tree has nodes there)
-# the block of the leaf's sibling (a BIGINT parameter) and the level's last block at the checkpoint's size,
-# ((size >> level) - 1) / BLOCK. The wanted blocks are rows joined on the whole primary key, so that both
-# databases look each one up (PostgreSQL scanned the level for an IN of computed values).
+# two blocks of its stored level (tree.block_of): the one holding the leaf's sibling (a BIGINT parameter, the
+# same for the levels of one stored level) and the one holding the level's last node at the checkpoint's
+# size, (((size >> level) - 1) << j) / BLOCK with j = level % STEP. The wanted blocks are rows joined on the
+# whole primary key, so that both databases look each one up (PostgreSQL scanned the level for an IN of
+# computed values).
 PROOF_SQL = text(
-    "WITH lv(level, sibling) AS (VALUES "
-    + ", ".join(f"({lv}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS))
+    "WITH lv(level, base, j, sibling) AS (VALUES "
+    + ", ".join(
+        f"({lv}, {lv - lv % tree.STEP}, {lv % tree.STEP}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS)
+    )
     + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
-    "wanted AS (SELECT level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
-    f"UNION SELECT level, ((newest.size >> level) - 1) / {tree.BLOCK} FROM lv, newest "
+    "wanted AS (SELECT base AS level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
+    f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
     "WHERE (newest.size >> level) > 0) "
     "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
     "b.level, b.block, b.hashes "
