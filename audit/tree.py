@@ -224,10 +224,12 @@ def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[
                 if len(data) != HASH_SIZE * (old_count - start):
                     raise TreeIncomplete(f"the stored audit tree's block {level}/{start // BLOCK} is damaged")
                 current = data + current
-            rows.extend((level, start // BLOCK + i // span, current[i : i + span]) for i in range(0, len(current), span))
+            rows.extend(
+                (level, start // BLOCK + i // span, current[i : i + span]) for i in range(0, len(current), span)
+            )
         fresh[level] = current
-        # below a stored level its parents pair up from the first even index of its new nodes (it has the rest);
-        # below a level hashed here, all of them from this level's first node
+        # below a stored level its parents pair up from the first even index of its new nodes (it has the
+        # rest); below a level hashed here, all of them from this level's first node
         first = (old_size >> (level + 1)) * 2 - start if stored(level + 1) else 0
         current = _pairs(current, first, new_count - start)
     written = [lv for lv in levels if stored(lv)]

@@ -56,7 +56,8 @@ def test_actions_keep_room_for_their_verdict_updates(runtime: Runtime) -> None:
 
 def _blocks(rt: Runtime) -> dict[tuple[int, int], bytes]:
     with rt.engine.connect() as conn:
-        return {(lv, b): bytes(h) for lv, b, h in conn.execute(text("SELECT level, block, hashes FROM audit_tree_blocks"))}
+        rows = conn.execute(text("SELECT level, block, hashes FROM audit_tree_blocks"))
+        return {(lv, b): bytes(h) for lv, b, h in rows}
 
 
 def _every_level(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
