@@ -155,7 +155,7 @@ def _new_leaves(session: Session, old_size: int, new_size: int) -> bytes:
     Only the hashes travel, as one aggregated string (a NULL hash is left out of it, so the length check
     catches it): seq is the primary key, so as many rows as the range is long means none is missing. SQLite
     (before 3.44) has no ORDER BY in an aggregate; it aggregates in the order of the ordered subquery, and
-    the string costs half the rows a row of Python objects each would.
+    one string costs about half of what a Python row per event did.
     """
     where = "FROM audit_events WHERE seq > ? AND seq <= ?"
     if session.get_bind().dialect.name == "postgresql":
