@@ -12,14 +12,14 @@ import base64
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, column, func, select, text
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, column, select, text
 from sqlalchemy.orm import Session
 
 from audit import merkle, notes, tree
 from audit.notes import Checkpoint, Signer
 from config.errors import BwcError, Conflict, NotFound
 from storage.events import leaf_bytes
-from storage.models import AuditCheckpoint, AuditEvent
+from storage.models import AuditCheckpoint
 from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -52,18 +52,28 @@ def latest(session: Session) -> AuditCheckpoint | None:
     return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)).first()
 
 
+LATEST_SQL = (
+    "SELECT (SELECT max(seq) FROM audit_events), c.size, c.root_hash FROM (SELECT 1 AS one) AS o "
+    "LEFT JOIN (SELECT size, root_hash FROM audit_checkpoints ORDER BY size DESC LIMIT 1) AS c ON 1 = 1"
+)
+
+
 def make_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint:
     """Sign the log as it stands now, unless the latest checkpoint already covers every event."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})"))
-    previous = latest(session)
-    old_size = previous.size if previous else 0
-    size = session.scalar(select(func.max(AuditEvent.seq))) or 0
-    if previous is not None and size == old_size:
+    # the latest checkpoint's size and root and the log's size in one raw round trip (the two ORM queries were
+    # a good part of what a checkpoint costs whatever its size); the checkpoint's row only when it is the answer
+    session.flush()  # what the ORM's own queries would see (they flush first)
+    [(size, old_size, old_root_hex)] = tree.raw_rows(session, LATEST_SQL)
+    size, old_size = int(size or 0), int(old_size or 0)  # type: ignore[call-overload]
+    if old_root_hex is not None and size == old_size:
+        previous = latest(session)
+        assert previous is not None
         return previous
     root, consistency = tree.extend(session, old_size, size)
-    if previous is not None:
-        old_root = bytes.fromhex(previous.root_hash)
+    if old_root_hex is not None:
+        old_root = bytes.fromhex(str(old_root_hex))
         try:
             merkle.verify_consistency(old_size, size, old_root, root, consistency)
         except merkle.MerkleError:
@@ -87,15 +97,19 @@ def _require(session: Session) -> AuditCheckpoint:
 
 
 # One statement for a proof: the event, the latest checkpoint, and per level (while the tree has nodes there)
-# the block of the leaf's sibling (a BIGINT parameter) and the level's last block at the checkpoint's size,
-# ((size >> level) - 1) / BLOCK. The wanted blocks are rows joined on the whole primary key, so that both
-# databases look each one up (PostgreSQL scanned the level for an IN of computed values).
+# two blocks of its stored level (tree.block_of): the one holding the leaf's sibling (a BIGINT parameter, the
+# same for the levels of one stored level) and the one holding the level's last node at the checkpoint's
+# size, (((size >> level) - 1) << j) / BLOCK with j = level % STEP. The wanted blocks are rows joined on the
+# whole primary key, so that both databases look each one up (PostgreSQL scanned the level for an IN of
+# computed values).
 PROOF_SQL = text(
-    "WITH lv(level, sibling) AS (VALUES "
-    + ", ".join(f"({lv}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS))
+    "WITH lv(level, base, j, sibling) AS (VALUES "
+    + ", ".join(
+        f"({lv}, {lv - lv % tree.STEP}, {lv % tree.STEP}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS)
+    )
     + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
-    "wanted AS (SELECT level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
-    f"UNION SELECT level, ((newest.size >> level) - 1) / {tree.BLOCK} FROM lv, newest "
+    "wanted AS (SELECT base AS level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
+    f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
     "WHERE (newest.size >> level) > 0) "
     "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
     "b.level, b.block, b.hashes "

@@ -2,12 +2,17 @@
 
 Appends stay as they were (one row, its leaf hash): the tree is extended only when a checkpoint is made,
 from the previous checkpoint's size to the new one, by hashing the new leaves and the perfect subtrees they
-complete. ``audit_tree_blocks`` then holds every perfect subtree of the tree at the latest checkpoint, level
-0 being the leaf hashes, in blocks of ``BLOCK`` consecutive hashes of one level: a row per node would cost
-a checkpoint about as much as the appends it covers, blocks cost it about 1/30 of a row per event. Any
-inclusion or consistency proof up to that size is then one lookup of its O(log n) blocks, and ``bwc audit
-verify`` can name the first event that no longer matches the signed tree. The leaf of event ``seq`` has
-index ``seq - 1``; node ``(level, idx)`` is bytes ``32 * (idx % BLOCK)`` on of block ``(level, idx // BLOCK)``.
+complete. ``audit_tree_blocks`` then holds the perfect subtrees of every ``STEP``-th level of the tree at
+the latest checkpoint (levels 0, 6, 12, ...; level 0 being the leaf hashes), in blocks of ``BLOCK`` = 2**STEP
+consecutive hashes of one level: a row per node would cost a checkpoint about as much as the appends it
+covers, and every level in blocks still cost it a second copy of each leaf's worth of hashes to write. A
+block of level ``L`` is one perfect subtree of level ``L + STEP``, so each node of the five levels between
+two stored ones is hashed again, when a proof needs it, from at most 32 hashes of one stored block: a
+checkpoint writes about 1/63 of a hash per event above the leaves, a proof reads the same O(log n) blocks
+in one lookup, and ``bwc audit verify`` can still name the first event that no longer matches the signed
+leaves. The leaf of event ``seq`` has index ``seq - 1``; node ``(level, idx)`` is hashed from ``2**j`` hashes
+(``j = level % STEP``) from byte ``32 * ((idx << j) % BLOCK)`` on of block ``(level - j, (idx << j) // BLOCK)``
+(:func:`block_of`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
 
 from audit import merkle
@@ -24,7 +28,8 @@ from config.errors import BwcError
 from storage.bulk import insert_rows, table_of
 from storage.models import AuditTreeBlock
 
-BLOCK = 64
+STEP = 6  # every STEP-th level is stored
+BLOCK = 1 << STEP  # hashes per block: a block of a stored level is one node of the next stored level
 BLOCK_COLUMNS = ("level", "block", "hashes")
 BLOCK_PG_TYPES = ("int2", "int8", "bytea")
 LOOKUP_BATCH = 500  # blocks per query: well under every driver's parameter limit
@@ -74,21 +79,41 @@ def fetch_blocks(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tupl
     return found
 
 
+def stored(level: int) -> bool:
+    """Whether the blocks of ``level`` are stored (every STEP-th level, from the leaves)."""
+    return level % STEP == 0
+
+
+def block_of(node: Node) -> tuple[int, int]:
+    """The stored block ``(level, block)`` that node ``(level, idx)`` is, or is hashed from."""
+    level, idx = node
+    j = level % STEP
+    return level - j, (idx << j) // BLOCK
+
+
+def _subtree(data: bytes, levels: int) -> bytes:
+    """The root of the perfect subtree whose ``2**levels`` hashes (of one level) are joined in ``data``."""
+    for _ in range(levels):
+        data = _pairs(data, 0, len(data) // HASH_SIZE)
+    return data
+
+
 def nodes_of_blocks(blocks: Mapping[tuple[int, int], bytes], keys: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of the given perfect subtrees that ``blocks`` hold (missing ones are absent)."""
+    """The hashes of the given perfect subtrees from ``blocks`` (absent when their block lacks a hash)."""
     found: dict[Node, bytes] = {}
     for level, idx in keys:
-        data = blocks.get((level, idx // BLOCK), b"")
-        h = data[HASH_SIZE * (idx % BLOCK) : HASH_SIZE * (idx % BLOCK + 1)]
-        if len(h) == HASH_SIZE:
-            found[(level, idx)] = h
+        j = level % STEP
+        first = (idx << j) % BLOCK
+        data = blocks.get(block_of((level, idx)), b"")[HASH_SIZE * first : HASH_SIZE * (first + (1 << j))]
+        if len(data) == HASH_SIZE << j:
+            found[(level, idx)] = _subtree(data, j)
     return found
 
 
 def fetch_nodes(session: Session, keys: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of the given perfect subtrees (missing ones are absent)."""
+    """The hashes of the given perfect subtrees, from the stored blocks (missing ones are absent)."""
     keys = list(keys)
-    return nodes_of_blocks(fetch_blocks(session, {(level, idx // BLOCK) for level, idx in keys}), keys)
+    return nodes_of_blocks(fetch_blocks(session, {block_of(node) for node in keys}), keys)
 
 
 def proof_from_blocks(ranges: list[merkle.Range], blocks: Mapping[tuple[int, int], bytes]) -> list[bytes]:
@@ -104,17 +129,19 @@ def proof_from_blocks(ranges: list[merkle.Range], blocks: Mapping[tuple[int, int
 
 def proof(session: Session, ranges: list[merkle.Range]) -> list[bytes]:
     """The hashes of ``ranges`` (from :func:`merkle.inclusion_ranges` or ``consistency_ranges``) from the store."""
-    keys = {(level, idx // BLOCK) for level, idx in merkle.nodes_for(ranges)}
+    keys = {block_of(node) for node in merkle.nodes_for(ranges)}
     return proof_from_blocks(ranges, fetch_blocks(session, keys))
 
 
 def inclusion_blocks(index: int) -> list[int]:
-    """Per level from 0, the block holding the sibling subtree of leaf ``index`` at that level.
+    """Per level from 0, the block of that level's stored level holding the sibling subtree of leaf ``index``
+    (for every level of a group of STEP, the block of the leaf's own ancestor: a sibling lies in it).
 
     An inclusion proof's other nodes are each the last node of a level at the tree's size (its right
-    edge), so in the last block of that level: with these, one read serves a proof before the size is known.
+    edge), so in the block :func:`block_of` names for it: with these, one read serves a proof before the
+    size is known.
     """
-    return [((index >> level) ^ 1) // BLOCK for level in range(MAX_LEVELS)]
+    return [(index >> (level - level % STEP)) // BLOCK for level in range(MAX_LEVELS)]
 
 
 def root(session: Session, size: int) -> bytes:
@@ -125,21 +152,17 @@ def root(session: Session, size: int) -> bytes:
 def _new_leaves(session: Session, old_size: int, new_size: int) -> bytes:
     """The recorded leaf hashes of events ``old_size+1 .. new_size``, joined in seq order.
 
-    Only the hashes travel (one aggregated string on PostgreSQL): seq is the primary key, so as many rows as
-    the range is long means none is missing.
+    Only the hashes travel, as one aggregated string (a NULL hash is left out of it, so the length check
+    catches it): seq is the primary key, so as many rows as the range is long means none is missing. SQLite
+    (before 3.44) has no ORDER BY in an aggregate; it aggregates in the order of the ordered subquery, and
+    one string costs about half of what a Python row per event did.
     """
     where = "FROM audit_events WHERE seq > ? AND seq <= ?"
-    text: object
     if session.get_bind().dialect.name == "postgresql":
         sql = f"SELECT count(*), string_agg(leaf_hash, '' ORDER BY seq) {where}"
-        [(count, text)] = raw_rows(session, sql, (old_size, new_size))
     else:
-        rows = raw_rows(session, f"SELECT leaf_hash {where} ORDER BY seq", (old_size, new_size))
-        count = len(rows)
-        try:
-            text = "".join([h for (h,) in rows])  # type: ignore[misc]  # one call, not one a row
-        except TypeError:  # a NULL leaf hash
-            text = ""
+        sql = f"SELECT count(*), group_concat(leaf_hash, '') FROM (SELECT leaf_hash {where} ORDER BY seq)"
+    [(count, text)] = raw_rows(session, sql, (old_size, new_size))
     if count != new_size - old_size:
         raise TreeIncomplete(f"the audit events {old_size + 1}..{new_size} have a hole: run `bwc audit verify`")
     try:
@@ -168,40 +191,52 @@ def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[
     and the consistency proof from ``old_size``, both from the nodes read and made here.
 
     Work is O(new events + log n) in four statements whatever the tree's height: read the new leaf hashes;
-    read, in one query, the block per level that the previous checkpoint left short and the old nodes the new
-    root and the proof need; delete the short blocks and any after them; write them anew (completed) with the
-    new blocks. Each level is one joined string of hashes: a block is a slice of it.
+    read, in one query, the block per stored level that the previous checkpoint left short and the blocks of
+    the old nodes the new root and the proof need; delete the short blocks and any after them; write them
+    anew (completed) with the new blocks. Each level is one joined string of hashes from the start of its
+    stored level's short block: a block is a slice of it, and the levels between two stored ones are hashed
+    from there (a few nodes again, at most 63 a level) so that the next stored level gets every new node.
     """
     if new_size < old_size:
         raise TreeIncomplete(f"the audit log shrank from {old_size} to {new_size} events: run `bwc audit verify`")
     levels: list[int] = []
     while (new_size >> len(levels)) > (old_size >> len(levels)):
         levels.append(len(levels))
-    starts = {lv: (old_size >> lv) - (old_size >> lv) % BLOCK for lv in levels}  # first node of a rewritten block
+    starts: dict[int, int] = {}  # per level the first node hashed here: a stored level's short block on
+    for lv in levels:
+        starts[lv] = (old_size >> lv) - (old_size >> lv) % BLOCK if stored(lv) else starts[lv - 1] // 2
     ranges = merkle.consistency_ranges(old_size, new_size)
     wanted = merkle.perfect_nodes(0, new_size) if new_size else []
     wanted += sorted(merkle.nodes_for(ranges))
     old_nodes = [(lv, ix) for lv, ix in wanted if lv not in starts or ix < starts[lv]]
-    short = [(lv, starts[lv] // BLOCK) for lv in levels if starts[lv] < old_size >> lv]
-    blocks = fetch_blocks(session, short + [(lv, ix // BLOCK) for lv, ix in old_nodes])
+    short = [(lv, starts[lv] // BLOCK) for lv in levels if stored(lv) and starts[lv] < old_size >> lv]
+    blocks = fetch_blocks(session, short + [block_of(node) for node in old_nodes])
     current = _new_leaves(session, old_size, new_size)
     fresh: dict[int, bytes] = {}
     rows: list[tuple[int, int, bytes]] = []
     span = HASH_SIZE * BLOCK
     for level in levels:
         start, old_count, new_count = starts[level], old_size >> level, new_size >> level
-        if start < old_count:
-            data = blocks.get((level, start // BLOCK), b"")
-            if len(data) != HASH_SIZE * (old_count - start):
-                raise TreeIncomplete(f"the stored audit tree's block {level}/{start // BLOCK} is damaged")
-            current = data + current
+        if stored(level):
+            if start < old_count:
+                data = blocks.get((level, start // BLOCK), b"")
+                if len(data) != HASH_SIZE * (old_count - start):
+                    raise TreeIncomplete(f"the stored audit tree's block {level}/{start // BLOCK} is damaged")
+                current = data + current
+            rows.extend(
+                (level, start // BLOCK + i // span, current[i : i + span]) for i in range(0, len(current), span)
+            )
         fresh[level] = current
-        rows.extend((level, start // BLOCK + i // span, current[i : i + span]) for i in range(0, len(current), span))
-        # the parents pair up from the first even index of the level's new nodes
-        current = _pairs(current, (old_size >> (level + 1)) * 2 - start, new_count - start)
-    if levels:
-        b = AuditTreeBlock
-        session.execute(delete(b).where(or_(*(and_(b.level == lv, b.block >= starts[lv] // BLOCK) for lv in levels))))
+        # below a stored level its parents pair up from the first even index of its new nodes (it has the
+        # rest); below a level hashed here, all of them from this level's first node
+        first = (old_size >> (level + 1)) * 2 - start if stored(level + 1) else 0
+        current = _pairs(current, first, new_count - start)
+    written = [lv for lv in levels if stored(lv)]
+    if written:
+        # integers written into the SQL, straight to the driver: the statement's shape changes with the tree's
+        # height, so a built statement would be compiled anew at every checkpoint
+        where = " OR ".join(f"(level = {lv} AND block >= {starts[lv] // BLOCK})" for lv in written)
+        session.connection().exec_driver_sql(f"DELETE FROM audit_tree_blocks WHERE {where}")
         insert_rows(session, table_of(AuditTreeBlock), BLOCK_COLUMNS, rows, BLOCK_PG_TYPES)
     known = nodes_of_blocks(blocks, old_nodes)
     for lv, ix in wanted:

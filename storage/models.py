@@ -228,7 +228,8 @@ class AuditCheckpoint(Base):
 
 
 class AuditTreeBlock(Base):
-    """64 consecutive perfect-subtree hashes of one level of the Merkle tree at the latest checkpoint.
+    """64 consecutive perfect-subtree hashes of one stored level (0, 6, 12, ...: ``audit.tree``) of the Merkle
+    tree at the latest checkpoint; the levels between are hashed again from these when a proof needs them.
 
     Level 0 holds the leaf hashes; ``hashes`` is their concatenation (the last block of a level may be short).
     """

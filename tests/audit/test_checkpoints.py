@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,14 +16,15 @@ from audit.checkpointer import checkpoint_once
 from audit.checkpoints import NoCheckpoint, make_checkpoint
 from audit.log_verify import verify_log
 from audit.signing import SigningKeyError, load_signer
+from audit.tree import TreeIncomplete
 from config.errors import NotFound
 from config.settings import Settings
 from storage.db import transaction
 from storage.events import append_events
 from storage.init import ensure_signing_key
-from storage.models import AuditCheckpoint, AuditEvent
+from storage.models import AuditCheckpoint, AuditEvent, AuditTreeBlock
 from storage.runtime import Runtime
-from tests.fixtures.audit_log import ORIGIN, fill, new_signer, pem, round_trips
+from tests.fixtures.audit_log import ORIGIN, fill, new_signer, pem, round_trips, sql
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 
@@ -190,3 +192,50 @@ def test_the_stored_blocks_hold_every_node_across_block_boundaries(runtime: Runt
             p = checkpoints.event_proof(s, seq)
             assert notes.verify_proof(p.proof, p.leaf, signer.verifier)[1].size == 4200
         assert verify_log(s, signer.verifier).ok
+
+
+def test_only_every_sixth_level_is_stored_and_the_levels_between_are_hashed_from_it(runtime: Runtime) -> None:
+    signer = new_signer()
+    fill(runtime, signer, [4200])
+    hashes = _leaf_hashes(runtime)
+    with transaction(runtime.sessions) as s:
+        stored = s.execute(select(AuditTreeBlock.level, func.count()).group_by(AuditTreeBlock.level)).all()
+        assert sorted(stored) == [(0, 66), (6, 2), (12, 1)]  # 4200 leaves; 65 nodes of level 6; one of level 12
+        for level in (6, 12):
+            block = s.get(AuditTreeBlock, (level, 0))
+            assert block is not None
+            want = [merkle.tree_hash(hashes[i << level : (i + 1) << level]) for i in range(min(64, 4200 >> level))]
+            assert block.hashes == b"".join(want)
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda data: data[:32], "block 6/0 is damaged"),  # cut short
+        (lambda data: data[:32] + bytes(32) + data[64:], "no longer matches checkpoint 300"),  # node 6/1 changed
+    ],
+)
+def test_a_damaged_block_of_a_stored_upper_level_is_caught(
+    runtime: Runtime, damage: Callable[[bytes], bytes], problem: str
+) -> None:
+    # 300 events: level 6 holds 4 nodes in its short block 0, from which levels 7 and 8 are hashed again; the
+    # 40 events after complete a fifth, so the next checkpoint rewrites that block.
+    signer = new_signer()
+    fill(runtime, signer, [300], tail=40)
+    with transaction(runtime.sessions) as s:
+        block = s.get(AuditTreeBlock, (6, 0))
+        assert block is not None and len(block.hashes) == 4 * 32
+        damaged = damage(block.hashes)
+    sql(runtime.engine, "UPDATE audit_tree_blocks SET hashes = :h WHERE level = 6 AND block = 0", h=damaged)
+    with transaction(runtime.sessions) as s:
+        if problem.startswith("block"):
+            with pytest.raises(TreeIncomplete, match="lacks node 6/1"):
+                checkpoints.event_proof(s, 1)  # its sibling at level 6
+        else:
+            p = checkpoints.event_proof(s, 1)
+            with pytest.raises(merkle.MerkleError):
+                notes.verify_proof(p.proof, p.leaf, signer.verifier)  # the served proof no longer leads to the root
+    with pytest.raises(Exception, match=problem), transaction(runtime.sessions) as s:
+        make_checkpoint(s, signer)
+    with transaction(runtime.sessions) as s:
+        assert s.scalars(select(AuditCheckpoint.size)).all() == [300]

@@ -178,12 +178,14 @@ def test_checkpoints_cannot_be_changed_while_the_guards_stand(runtime: Runtime, 
 
 
 def test_a_new_checkpoint_is_refused_when_the_log_no_longer_matches_the_last(log: Runtime, signer: Signer) -> None:
-    # The stored subtree of events 17-20, which the tree of 23 events is built on, no longer what was signed.
+    # The stored leaf of event 20, of the subtree of events 17-20 that the tree of 23 events is built on (hashed
+    # again from the leaves: only every sixth level is stored), no longer what was signed.
     with transaction(log.sessions) as s:
-        block = s.get(AuditTreeBlock, (2, 0))
-        assert block is not None and len(block.hashes) == 5 * 32
-        damaged = block.hashes[: 4 * 32] + b"\x07" * 32
-    sql(log.engine, "UPDATE audit_tree_blocks SET hashes = :h WHERE level = 2 AND block = 0", h=damaged)
+        assert s.get(AuditTreeBlock, (2, 0)) is None
+        block = s.get(AuditTreeBlock, (0, 0))
+        assert block is not None and len(block.hashes) == 20 * 32
+        damaged = block.hashes[: 19 * 32] + b"\x07" * 32
+    sql(log.engine, "UPDATE audit_tree_blocks SET hashes = :h WHERE level = 0 AND block = 0", h=damaged)
     with pytest.raises(Exception, match="no longer matches checkpoint 20"), transaction(log.sessions) as s:
         make_checkpoint(s, signer)
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
-from storage.migrate import upgrade
-from storage.models import Base
+from audit import checkpoints, merkle, notes
+from audit.checkpoints import make_checkpoint
+from audit.log_verify import verify_log
+from storage.db import transaction
+from storage.events import append_events
+from storage.migrate import alembic_config, upgrade
+from storage.models import AuditEvent, Base
 from storage.runtime import Runtime
+from tests.fixtures.audit_log import fill, new_signer
 
 
 def test_migrated_schema_matches_models(runtime: Runtime) -> None:
@@ -45,3 +52,49 @@ def test_actions_keep_room_for_their_verdict_updates(runtime: Runtime) -> None:
         ).scalar_one()
         conn.rollback()
     assert hot == 1
+
+
+def _blocks(rt: Runtime) -> dict[tuple[int, int], bytes]:
+    with rt.engine.connect() as conn:
+        rows = conn.execute(text("SELECT level, block, hashes FROM audit_tree_blocks"))
+        return {(lv, b): bytes(h) for lv, b, h in rows}
+
+
+def _every_level(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
+    """The blocks the code before migration 0007 stored: every perfect subtree of every level, 64 a block,
+    from the independent RFC implementation."""
+    blocks: dict[tuple[int, int], bytes] = {}
+    level = 0
+    while len(leaves) >> level:
+        nodes = [merkle.tree_hash(leaves[i << level : (i + 1) << level]) for i in range(len(leaves) >> level)]
+        for b in range(0, len(nodes), 64):
+            blocks[(level, b // 64)] = b"".join(nodes[b : b + 64])
+        level += 1
+    return blocks
+
+
+def test_0007_keeps_a_tree_stored_at_every_level_verifying_and_proving(runtime: Runtime) -> None:
+    """A database whose tree was stored the way before 0007 (every level) upgrades to every sixth level, and
+    then verifies, serves proofs and takes the next checkpoint consistent with the ones before."""
+    signer = new_signer()
+    fill(runtime, signer, [70, 300, 4200])  # levels 0 to 12, short blocks at each
+    with transaction(runtime.sessions) as s:
+        leaves = [bytes.fromhex(h) for h in s.scalars(select(AuditEvent.leaf_hash).order_by(AuditEvent.seq))]
+    old = _every_level(leaves)
+    cfg = alembic_config()
+    with runtime.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    assert _blocks(runtime) == old  # the shape the earlier code wrote and read
+    upgrade(runtime.engine)
+    assert _blocks(runtime) == {key: data for key, data in old.items() if key[0] in (0, 6, 12)}
+    with transaction(runtime.sessions) as s:
+        assert verify_log(s, signer.verifier).ok
+        for seq in (1, 64, 65, 4095, 4096, 4200):
+            p = checkpoints.event_proof(s, seq)
+            assert notes.verify_proof(p.proof, p.leaf, signer.verifier)[1].size == 4200
+        assert checkpoints.consistency(s, 300, 4200) == merkle.consistency_proof(300, 4200, leaves)
+        append_events(s, [("test.after", f"recording:{n}", {}) for n in range(5000)])
+        assert make_checkpoint(s, signer).size == 9200
+    with transaction(runtime.sessions) as s:
+        assert verify_log(s, signer.verifier).ok
