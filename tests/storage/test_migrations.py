@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 from storage.models import Base
 from storage.runtime import Runtime
 
@@ -45,3 +46,20 @@ def test_actions_keep_room_for_their_verdict_updates(runtime: Runtime) -> None:
         ).scalar_one()
         conn.rollback()
     assert hot == 1
+
+
+def test_findings_unit_is_not_checked_against_units_again(runtime: Runtime) -> None:
+    """0007 drops the foreign key of ``findings.unit_id`` (a copy of a checked unit id, see the migration) on
+    both backends, SQLite's unnamed one included, and its downgrade puts it back."""
+
+    def unit_keys() -> list[object]:
+        return [fk["referred_table"] for fk in inspect(runtime.engine).get_foreign_keys("findings")]
+
+    assert unit_keys() == []
+    cfg = alembic_config()
+    with runtime.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    assert unit_keys() == ["units"]
+    upgrade(runtime.engine)
+    assert unit_keys() == []
