@@ -124,8 +124,11 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
         return []
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        sql = "SELECT nextval((SELECT pg_get_serial_sequence(:table, 'id'))) FROM generate_series(1, :n)"
-        return sorted(int(v) for v in conn.execute(text(sql), {"table": f'"{table.name}"', "n": count}).scalars())
+        # one row, not one a value: fetching 187 rows cost more than drawing the values
+        sequence = "(SELECT pg_get_serial_sequence(:table, 'id'))"
+        sql = f"SELECT string_agg(nextval({sequence})::text, ',') FROM generate_series(1, :n)"
+        drawn = conn.execute(text(sql), {"table": f'"{table.name}"', "n": count}).scalar_one()
+        return sorted(int(v) for v in drawn.split(","))
     last = conn.execute(select(func.max(table.c.id))).scalar() or 0
     return list(range(last + 1, last + 1 + count))
 
