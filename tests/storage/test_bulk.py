@@ -129,10 +129,14 @@ def test_update_rows_with_values_every_row_shares(runtime: Runtime) -> None:
     assert acts[action_ids[2]] == ("pending", [], T0, T0)
 
 
-FINDING_COLUMNS = ("id", "kind", "subject", "status", "automatic", "cause_present", "opened_at", "due_at")
-FINDING_COLUMNS += ("closed_at", "details", "history", "updated_at")
-FINDING_PG_TYPES = ("int4", "text", "text", "text", "bool", "bool", "timestamptz", "timestamptz", "timestamptz")
-FINDING_PG_TYPES += ("json", "json", "timestamptz")
+FINDING_COLUMNS = (
+    *("id", "kind", "subject", "status", "automatic", "cause_present", "opened_at", "due_at"),
+    *("closed_at", "details", "history", "updated_at"),
+)
+FINDING_PG_TYPES = (
+    *("int4", "text", "text", "text", "bool", "bool", "timestamptz", "timestamptz", "timestamptz"),
+    *("json", "json", "timestamptz"),
+)
 
 
 def test_reserved_ids_are_fresh_and_rows_copied_with_them_read_back_whole(runtime: Runtime) -> None:
