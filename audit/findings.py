@@ -30,7 +30,7 @@ from audit.findings_rules import (
 )
 from audit.registry import among, plan_with_values
 from config.errors import BadInput, NotFound
-from storage.bulk import insert_returning, insert_rows, table_of, update_rows
+from storage.bulk import insert_rows, reserve_ids, table_of, update_rows
 from storage.events import append_event, append_events
 from storage.models import Action, Device, Finding, Officer, Recording, Unit
 
@@ -51,6 +51,11 @@ OPEN_COLUMNS = (
     "details",
     "history",
     "updated_at",
+)
+# ``id`` and OPEN_COLUMNS as PostgreSQL receives them in a binary COPY
+OPEN_PG_TYPES = (
+    *("int4", "text", "text", "int4", "text", "text", "text", "bool", "bool"),
+    *("timestamptz", "timestamptz", "timestamptz", "json", "json", "timestamptz"),
 )
 
 
@@ -145,8 +150,12 @@ def _open(
     units = {**known_units, **resolve_units(session, unknown)} if unknown else known_units
     history = [entry(now, actor, "opened", status=OPEN)]
     due = {kind: due_at(kind, now, overrides) for kind in {k for _, k in pairs}}
+    # ids first (the sequence on PostgreSQL), then one binary COPY: no RETURNING, no reading the rows back
+    t = table_of(Finding)
+    ids = reserve_ids(session, t, len(pairs))
     rows = [
         (
+            fid,
             kind,
             subject,
             units.get(subject),
@@ -162,25 +171,13 @@ def _open(
             history,
             now,
         )
-        for subject, kind in pairs
+        for fid, (subject, kind) in zip(ids, pairs, strict=True)
     ]
-    t, run = table_of(Finding), session.connection().execute
-    ids: dict[tuple[str, str], int] = {}
-    returned = insert_returning(session, t, OPEN_COLUMNS, rows, ("id", "subject", "kind"))
-    if returned is not None:
-        ids = {(subject, kind): fid for fid, subject, kind in returned}
-    else:
-        # a plain executemany, then the new ids in one query per chunk: RETURNING in parameter order makes the
-        # SQLite driver insert row by row
-        insert_rows(session, t, OPEN_COLUMNS, rows)  # SQLite: the driver's executemany on converted tuples
-        kinds = sorted({k for _, k in pairs})
-        for chunk in _chunks(sorted({s for s, _ in pairs})):
-            query = select(t.c.id, t.c.subject, t.c.kind).where(
-                among(session, t.c.subject, chunk), t.c.kind.in_(kinds), t.c.automatic.is_(True), t.c.opened_at == now
-            )
-            for fid, subject, kind in run(query.order_by(t.c.id)):
-                ids[(subject, kind)] = fid
-    return [("finding.opened", f"finding:{ids[pair]}", _shape(pair[1], pair[0], OPEN, "opened")) for pair in pairs]
+    insert_rows(session, t, ("id", *OPEN_COLUMNS), rows, OPEN_PG_TYPES)
+    return [
+        ("finding.opened", f"finding:{fid}", _shape(kind, subject, OPEN, "opened"))
+        for fid, (subject, kind) in zip(ids, pairs, strict=True)
+    ]
 
 
 def _shape(kind: str, subject: str, status: str, change: str) -> dict[str, Any]:

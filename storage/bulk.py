@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, bindparam, delete, insert, text, update
+from sqlalchemy import JSON, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 
@@ -48,7 +48,9 @@ def insert_rows(
 
     On PostgreSQL the values go to ``COPY`` as they are: only for columns whose Python values psycopg adapts
     by itself (numbers, text, booleans, aware datetimes), not JSON. With ``pg_types`` (the columns' PostgreSQL
-    types, e.g. ``int8``) the COPY is binary: for bytea it saves writing and parsing every byte as hex.
+    types, e.g. ``int8``) the COPY is binary: for bytea it saves writing and parsing every byte as hex, for
+    times and numbers their text; there a ``json`` column takes Python values (None: SQL NULL), serialized
+    as SQLAlchemy's JSON type would.
     """
     if not rows:
         return 0
@@ -56,9 +58,15 @@ def insert_rows(
     if cursor is not None:
         quoted = ", ".join(f'"{c}"' for c in columns)
         binary = " (FORMAT BINARY)" if pg_types else ""
+        if pg_types and len(pg_types) != len(columns):
+            raise ValueError(f"{len(pg_types)} PostgreSQL types for {len(columns)} columns of {table.name}")
+        json_at = [i for i, t in enumerate(pg_types) if t == "json"]
+        if json_at:
+            rows = _json_as_text(rows, json_at)
         with cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
             if pg_types:
-                copy.set_types(list(pg_types))
+                # json's binary form is its text (json_recv): sent as text, no second serialization by psycopg
+                copy.set_types(["text" if t == "json" else t for t in pg_types])
             write = copy.write_row
             for row in rows:
                 write(row)
@@ -83,6 +91,46 @@ def insert_rows(
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', list(rows))
     return len(rows)
+
+
+def _json_as_text(rows: Sequence[Sequence[Any]], json_at: Sequence[int]) -> list[Sequence[Any]]:
+    # the JSON columns' values as JSON text, each distinct object serialized once when rows share it (a
+    # batch's findings share their first history line and their empty details)
+    dumps = [_repeating(_json_text) or _json_text for _ in json_at]
+    converted: list[Sequence[Any]] = []
+    for row in rows:
+        values = list(row)
+        for i, dump in zip(json_at, dumps, strict=True):
+            values[i] = dump(values[i])
+        converted.append(values)
+    return converted
+
+
+def _json_text(value: Any) -> str | None:
+    # json.dumps with its defaults, as SQLAlchemy's JSON type binds a value on both backends
+    return None if value is None else json.dumps(value)
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh values of ``table``'s integer primary key ``id``, for rows the caller inserts with them.
+
+    In ascending order. Ids known before the insert let it be a binary ``COPY`` with no ``RETURNING``, and the
+    caller need not read its rows back to learn them. PostgreSQL: drawn from the column's own sequence, so the
+    ORM's inserts beside keep getting others. SQLite: the ``count`` after the largest, which is what SQLite
+    would assign a table without AUTOINCREMENT; every writing transaction holds the database's write lock
+    from BEGIN IMMEDIATE (``storage.db``), so no other writer takes them before the caller's insert.
+    """
+    if count <= 0:
+        return []
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # one row, not one a value: fetching 187 rows cost more than drawing the values
+        sequence = "(SELECT pg_get_serial_sequence(:table, 'id'))"
+        sql = f"SELECT string_agg(nextval({sequence})::text, ',') FROM generate_series(1, :n)"
+        drawn = conn.execute(text(sql), {"table": f'"{table.name}"', "n": count}).scalar_one()
+        return sorted(int(v) for v in drawn.split(","))
+    last = conn.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(last + 1, last + 1 + count))
 
 
 def _repeating(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:

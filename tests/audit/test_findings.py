@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from audit import linking
-from audit.findings import change_by_hand
+from audit.findings import change_by_hand, open_by_hand
 from audit.findings_rules import DEFAULT_DUE_DAYS
 from storage.db import transaction
 from storage.models import Action, AuditEvent, Finding, Recording
@@ -105,6 +105,46 @@ def test_a_full_recompute_opens_what_is_missing_and_is_idempotent(runtime: Runti
     events = _finding_events(rt)
     linking.recompute_all(rt.sessions, settings, utcnow(), "t")
     assert _finding_events(rt) == events and len(_findings(rt)) == 2
+
+
+def test_findings_opened_by_a_full_recompute_are_recorded_as_one_by_one(runtime: Runtime) -> None:
+    """Opened in bulk (ids drawn first, rows copied in), each finding still has the unit of its action, its
+    one history line and a ``finding.opened`` event naming it with its kind and subject; and a finding
+    opened by hand afterwards gets an id and event of its own."""
+    rt = runtime
+    with transaction(rt.sessions) as s:  # judged before findings existed: the recompute opens them all at once
+        for i, unit in enumerate(("一大队", "二大队", "一大队")):
+            ad.action(s, f"B{i}", unit, T0, "incomplete", devices=(f"X{i}",), reasons=[{"code": "too_few_devices"}])
+        units = {a.action_id: a.unit_id for a in s.scalars(select(Action))}
+    settings = rt.settings.model_copy(update={"min_devices": 1})
+    now = utcnow()
+    linking.recompute_all(rt.sessions, settings, now, "recompute")
+    found = _findings(rt)
+    assert sorted((f.subject, f.kind) for f in found) == [
+        (f"action:B{i}", kind) for i in range(3) for kind in ("no_footage", "shortfall")
+    ]
+    for f in found:
+        assert f.unit_id == units[f.subject.removeprefix("action:")] and f.unit is not None
+        assert (f.status, f.automatic, f.cause_present, f.opened_at, f.updated_at) == ("open", True, True, now, now)
+        assert f.due_at == now + timedelta(days=DEFAULT_DUE_DAYS[f.kind]) and f.closed_at is None
+        assert (f.details, f.category, f.owner) == ({}, None, None)
+        assert f.history == [{"at": now.isoformat(), "actor": "recompute", "change": "opened", "status": "open"}]
+    with rt.sessions() as s:
+        rows = s.execute(
+            select(AuditEvent.subject, AuditEvent.details, AuditEvent.actor).where(AuditEvent.kind == "finding.opened")
+        )
+        events = {subject: (json.loads(details), actor) for subject, details, actor in rows}
+    assert events == {
+        f"finding:{f.id}": ({"kind": f.kind, "subject": f.subject, "status": "open", "change": "opened"}, "recompute")
+        for f in found
+    }
+    with transaction(rt.sessions) as s:
+        by_hand = open_by_hand(s, "action:B0", "uniform", "no cap", "auditor", utcnow(), {})
+    assert by_hand.id not in {f.id for f in found}
+    with rt.sessions() as s:
+        assert (
+            s.scalar(select(AuditEvent.kind).where(AuditEvent.subject == f"finding:{by_hand.id}")) == "finding.opened"
+        )
 
 
 def test_a_person_closing_while_the_cause_remains_is_respected(runtime: Runtime) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
-from storage.bulk import delete_pairs, insert_returning, insert_rows, table_of, update_rows
+from storage.bulk import delete_pairs, insert_returning, insert_rows, reserve_ids, table_of, update_rows
 from storage.db import transaction
 from storage.models import Action, ActionRecording, Finding, Recording
 from storage.runtime import Runtime
@@ -126,3 +127,66 @@ def test_update_rows_with_values_every_row_shares(runtime: Runtime) -> None:
         }
     assert acts[action_ids[0]] == acts[action_ids[1]] == ("incomplete", reasons, None, T0)
     assert acts[action_ids[2]] == ("pending", [], T0, T0)
+
+
+FINDING_COLUMNS = (
+    *("id", "kind", "subject", "status", "automatic", "cause_present", "opened_at", "due_at"),
+    *("closed_at", "details", "history", "updated_at"),
+)
+FINDING_PG_TYPES = (
+    *("int4", "text", "text", "text", "bool", "bool", "timestamptz", "timestamptz", "timestamptz"),
+    *("json", "json", "timestamptz"),
+)
+
+
+def test_reserved_ids_are_fresh_and_rows_copied_with_them_read_back_whole(runtime: Runtime) -> None:
+    """Ids drawn before the insert are the rows' ids, ascending, and never handed out again (the ORM's next
+    insert gets another); JSON values go in by a binary COPY on PostgreSQL, a shared one serialized once, and
+    read back as they were."""
+    history = [{"at": T0.isoformat(), "change": "opened", "note": '执法仪 "2"'}]
+    with transaction(runtime.sessions) as s:
+        s.add(Finding(kind="manual", subject="unit:U", status="open", opened_at=T0, due_at=T0, updated_at=T0))
+        s.flush()
+        first = s.scalar(select(Finding.id))
+        assert reserve_ids(s, table_of(Finding), 0) == []
+        ids = reserve_ids(s, table_of(Finding), 3)
+        assert ids == sorted(ids) and len(set(ids)) == 3 and first not in ids
+        details: list[dict[str, object]] = [{}, {"hours_after_end": 30.5, "path": "a/b.mp4"}, {}]
+        rows = [
+            (
+                fid,
+                "late_upload",
+                f"recording:{fid}",
+                "open",
+                True,
+                True,
+                T0,
+                T0 + timedelta(days=7),
+                None,
+                d,
+                history,
+                T0,
+            )
+            for fid, d in zip(ids, details, strict=True)
+        ]
+        assert insert_rows(s, table_of(Finding), FINDING_COLUMNS, rows, FINDING_PG_TYPES) == 3
+    with transaction(runtime.sessions) as s:
+        later = Finding(kind="manual", subject="unit:V", status="open", opened_at=T0, due_at=T0, updated_at=T0)
+        s.add(later)
+        s.flush()
+        assert later.id not in ids and later.id != first
+    with runtime.sessions() as s:
+        stored = {f.id: f for f in s.scalars(select(Finding).where(Finding.kind == "late_upload"))}
+    assert sorted(stored) == ids
+    for fid, d in zip(ids, details, strict=True):
+        f = stored[fid]
+        assert (f.subject, f.details, f.history, f.closed_at) == (f"recording:{fid}", d, history, None)
+        assert (f.opened_at, f.due_at, f.updated_at) == (T0, T0 + timedelta(days=7), T0)
+
+
+def test_binary_copy_wants_a_type_for_each_column(runtime: Runtime) -> None:
+    """PostgreSQL: a list of types that does not match the columns is refused before anything is sent."""
+    if runtime.engine.dialect.name != "postgresql":
+        return
+    with transaction(runtime.sessions) as s, pytest.raises(ValueError, match="1 PostgreSQL types for 2 columns"):
+        insert_rows(s, table_of(ActionRecording), ("action_id", "recording_id"), [(1, 2)], ("int4",))

@@ -98,3 +98,20 @@ def test_0007_keeps_a_tree_stored_at_every_level_verifying_and_proving(runtime: 
         assert make_checkpoint(s, signer).size == 9200
     with transaction(runtime.sessions) as s:
         assert verify_log(s, signer.verifier).ok
+
+
+def test_findings_unit_is_not_checked_against_units_again(runtime: Runtime) -> None:
+    """0008 drops the foreign key of ``findings.unit_id`` (a copy of a checked unit id, see the migration) on
+    both backends, SQLite's unnamed one included, and its downgrade puts it back."""
+
+    def unit_keys() -> list[object]:
+        return [fk["referred_table"] for fk in inspect(runtime.engine).get_foreign_keys("findings")]
+
+    assert unit_keys() == []
+    cfg = alembic_config()
+    with runtime.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    assert unit_keys() == ["units"]
+    upgrade(runtime.engine)
+    assert unit_keys() == []
