@@ -18,6 +18,7 @@ from config.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 WATCHER_JOIN_SECONDS = 30.0
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def run(
@@ -66,7 +67,17 @@ def _http(settings: Settings, host: str, port: int, workers: int) -> tuple[Calla
 
     # A worker is a fresh (spawned) process: it reads its settings from the same environment as this one.
     config = uvicorn.Config(
-        "api.app:create_app", factory=True, workers=workers, host=host, port=port, log_level=level, proxy_headers=False
+        "api.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=level,
+        proxy_headers=False,
+        # a worker still importing the app on a busy machine can miss uvicorn's 5 s health ping and be killed
+        # and respawned again and again (the likely reason a 2-worker start never answered at load 13 on 2
+        # cores): a hung worker is one silent for 30 s
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])  # SIGINT/SIGTERM: its own handlers
     return supervisor.run, supervisor.should_exit.set
