@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph browser chromium deploy-tools demo lock bench clean
+.PHONY: run test setup lint typecheck pytest ffmpeg pdf-tools ceph browser chromium deploy-tools wrk demo lock bench clean
 
 run: setup
 	$(BIN)/bwc init
@@ -55,6 +55,14 @@ deploy-tools:
 	    -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker-compose >/dev/null \
 	  || echo "NOTE: docker-compose could not be installed: the compose check skips (under CI=true it fails)."; }
 
+# wrk, the HTTP load generator bench/api.py drives the running service with (C, one event loop per thread, a
+# Lua script for the case URLs and tokens). Only the benchmarks need it; Debian's package provides it.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  echo "wrk not found: installing Debian's wrk (the load generator of bench/api.py)"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get \
+	    -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends wrk >/dev/null; }
+
 # The browser tests (tests/browser): Debian's Chromium, driven by Playwright (which never downloads a browser),
 # and axe-core from the npm registry, its one minified file unpacked into the tests' fixtures. Where either
 # cannot be had the browser tests skip with a note (under CI=true they fail instead).
@@ -100,7 +108,7 @@ lock:
 	/tmp/bwc-lock/bin/pip install --quiet -e '.[dev]'
 	/tmp/bwc-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
-bench: setup
+bench: setup wrk
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.imports

@@ -7,14 +7,16 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from audit.access import UNSCOPED_ROLES
 from config.errors import BadInput, Conflict, NotFound
 from storage.events import append_event
-from storage.models import ApiToken, Station, TokenUnit
+from storage.models import AccessGrant, ApiToken, Station, TokenUnit
 from storage.types import INT32_MAX, iso, iso_or_none, utcnow
 
 ROLES = ("admin", "station", "reviewer", "auditor")
@@ -31,6 +33,10 @@ class Principal:
     station_id: int | None = None
     station_code: str | None = None
     units: frozenset[str] = frozenset()
+    # The grants to this holder that were live when the token was read, as (case, grant id, expires_at), in
+    # grant order; None when they were not read with it. A principal lives for one request, so these never
+    # outlive it: ``audit.access.scope_for`` takes them instead of asking again (and re-checks expiry).
+    grants: tuple[tuple[str, int, datetime], ...] | None = None
 
     @property
     def actor(self) -> str:
@@ -158,20 +164,54 @@ def revoke_token(session: Session, name_or_id: str, actor: str = "cli") -> ApiTo
     return token
 
 
-def authenticate(session: Session, secret: str) -> Principal | None:
-    """The principal holding this secret, or None when it is unknown or revoked."""
-    row = session.execute(
-        select(ApiToken, Station.code)
+def authenticate(session: Session, secret: str, now: datetime | None = None) -> Principal | None:
+    """The principal holding this secret, or None when it is unknown or revoked.
+
+    One query reads the token, its station, its units and the grants live at ``now`` to its holder, since
+    every request authenticates afresh (a revoked token or grant takes effect on the next request) and a
+    query per part was most of a case lookup's database time.
+    """
+    now = now or utcnow()
+    scoped = ApiToken.role == SCOPED_ROLE
+    rows = session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.name,
+            ApiToken.role,
+            ApiToken.station_id,
+            Station.code,
+            TokenUnit.unit_code,
+            AccessGrant.case_number,
+            AccessGrant.id,
+            AccessGrant.expires_at,
+        )
+        .select_from(ApiToken)
         .outerjoin(Station, Station.id == ApiToken.station_id)
+        .outerjoin(TokenUnit, and_(TokenUnit.token_id == ApiToken.id, scoped))
+        .outerjoin(
+            AccessGrant,
+            and_(
+                AccessGrant.holder == ApiToken.name,
+                AccessGrant.revoked_at.is_(None),
+                AccessGrant.expires_at > now,
+                ApiToken.role.not_in(sorted(UNSCOPED_ROLES)),
+            ),
+        )
         .where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
-    ).first()
-    if row is None:
+        .order_by(AccessGrant.id)
+    ).all()
+    if not rows:
         return None
-    token, code = row
-    return principal_of(session, token, code)
+    token_id, name, role, station_id, code = rows[0][:5]
+    units = frozenset(row[5] for row in rows if row[5] is not None)
+    grants: dict[int, tuple[str, int, datetime]] = {}
+    for *_head, case, grant_id, expires_at in rows:
+        if grant_id is not None:
+            grants[grant_id] = (case, grant_id, expires_at)
+    return Principal(token_id, name, role, station_id, code, units, tuple(grants.values()))
 
 
 def principal_of(session: Session, token: ApiToken, station_code: str | None) -> Principal:
-    """The caller a live token stands for, units included: the API's bearer and the pages' session alike."""
+    """The caller a live token stands for, units included: the pages' session (grants read by the scope)."""
     units = frozenset(token_units(session, [token.id]).get(token.id, [])) if token.role == SCOPED_ROLE else frozenset()
     return Principal(token.id, token.name, token.role, token.station_id, station_code, units)

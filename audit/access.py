@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from api.auth import Principal
 
 UNSCOPED_ROLES = frozenset({"admin", "auditor"})  # 督察 and 法制 see everything (SPEC §15)
+
 DEFAULT_HOURS = 24
 MAX_HOURS = 24 * 90  # an approval is for a review, not for good
 MAX_TEXT = 4000
@@ -62,6 +63,9 @@ def scope_for(session: Session, principal: Principal, now: datetime) -> Scope:
     """The caller's scope now: its token's units and the live grants to its holder."""
     if principal.role in UNSCOPED_ROLES:
         return Scope(principal, None)
+    if principal.grants is not None:  # read with the token in this request: no second query
+        live = {case: grant_id for case, grant_id, expires_at in principal.grants if expires_at > now}
+        return Scope(principal, frozenset(principal.units), live)
     rows = session.execute(
         select(AccessGrant.case_number, AccessGrant.id)
         .where(AccessGrant.holder == principal.name, AccessGrant.revoked_at.is_(None), AccessGrant.expires_at > now)
@@ -180,17 +184,29 @@ def check_case(session: Session, scope: Scope, case_number: str, *, whole: bool)
     units = session.execute(
         select(Action.id, Unit.code).outerjoin(Unit, Unit.id == Action.unit_id).where(Action.case_number == case_number)
     ).all()
-    if not units:
+    return case_decision(scope, case_number, [code for _id, code in units], whole=whole)
+
+
+def case_decision(scope: Scope, case_number: str, unit_codes: list[str | None], *, whole: bool) -> list[int]:
+    """``check_case`` on the unit codes of the case's actions, already read (one per action, None: no unit)."""
+    if not unit_codes:
         raise NotFound(f"no actions for case {case_number!r}", code="no_case")
     if scope.units is None:
         return []
-    in_scope = [code is None or code in scope.units for _id, code in units]
+    in_scope = [code is None or code in scope.units for code in unit_codes]
     if case_number in scope.grants:
         return [] if all(in_scope) else [scope.grants[case_number]]
     if all(in_scope) or (any(in_scope) and not whole):
         return []
     what = f"case {case_number!r}" if not any(in_scope) else f"part of case {case_number!r} (for an export)"
     raise _outside(what, scope)
+
+
+def action_in_scope(scope: Scope, unit_code: str | None, case_number: str | None) -> bool:
+    """``action_condition`` on one action already read: its unit's code and its case."""
+    if scope.units is None or unit_code is None or unit_code in scope.units:
+        return True
+    return case_number is not None and case_number in scope.grants
 
 
 def check_unit(scope: Scope, unit: str | None, what: str) -> None:

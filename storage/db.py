@@ -130,9 +130,11 @@ def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.info[READ_ONLY] = True
         with session.begin():
             options: dict[str, Any] = {READ_ONLY: True}
-            conn = session.connection(execution_options=options)
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if session.get_bind().dialect.name == "postgresql":
+                # psycopg then begins with BEGIN READ ONLY itself (and SQLAlchemy resets the connection when
+                # it goes back to the pool): one round trip fewer than a SET TRANSACTION on every read request
+                options["postgresql_readonly"] = True
+            session.connection(execution_options=options)
             yield session
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -14,18 +15,24 @@ from api.cli.common import err
 from config import logs
 from config.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    import uvicorn
-
 log = logging.getLogger(__name__)
 
 WATCHER_JOIN_SECONDS = 30.0
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def run(
     host: Annotated[str | None, typer.Option(help="address to listen on (default BWC_HOST)")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default BWC_PORT)")] = None,
     watch: Annotated[bool, typer.Option(help="also watch the inbox (--no-watch: an API-only replica)")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="processes serving HTTP (uvicorn workers, one port); the watcher, fixity, housekeeping and "
+            "checkpoints still run once, in the parent. More than 1 uses more of the machine's cores.",
+        ),
+    ] = 1,
 ) -> None:
     """Set up (like ``bwc init``), then serve the API and web pages and watch BWC_INBOX until SIGINT/SIGTERM."""
     from api.cli.cmd_coverage import policy_step
@@ -36,31 +43,62 @@ def run(
     for line in initialize(settings):
         err.print(line, highlight=False)
     err.print(policy_step(settings), highlight=False)
-    serve(settings, host or settings.host, port or settings.port, watch=watch)
+    serve(settings, host or settings.host, port or settings.port, watch=watch, workers=workers)
 
 
-def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> None:
-    """Run uvicorn in this (main) thread and the watcher beside it; both stop on the first signal."""
+def _http(settings: Settings, host: str, port: int, workers: int) -> tuple[Callable[[], None], Callable[[], None]]:
+    """How to serve HTTP and how to stop it: uvicorn in this thread, or (``workers`` > 1) uvicorn's supervisor
+    here with its worker processes on one shared socket, each building the app from the environment."""
     import uvicorn
 
-    from api.app import create_app  # the web stack loads only for this command
+    level = settings.log_level.lower()
+    # proxy_headers off: whose X-Forwarded-* headers count is BWC_TRUSTED_PROXIES, decided in one place
+    if workers == 1:
+        from api.app import create_app  # the web stack loads only for this command
 
-    server = uvicorn.Server(
-        # proxy_headers off: whose X-Forwarded-* headers count is BWC_TRUSTED_PROXIES, decided in one place
-        uvicorn.Config(
-            create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False
-        )
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=level, proxy_headers=False))
+
+        def halt() -> None:
+            server.should_exit = True
+
+        return server.run, halt
+    from uvicorn.supervisors import Multiprocess
+
+    # A worker is a fresh (spawned) process: it reads its settings from the same environment as this one.
+    config = uvicorn.Config(
+        "api.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=level,
+        proxy_headers=False,
+        # a worker still importing the app on a busy machine can miss uvicorn's 5 s health ping and be killed
+        # and respawned again and again (the likely reason a 2-worker start never answered at load 13 on 2
+        # cores): a hung worker is one silent for 30 s
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])  # SIGINT/SIGTERM: its own handlers
+    return supervisor.run, supervisor.should_exit.set
+
+
+def serve(settings: Settings, host: str, port: int, *, watch: bool = True, workers: int = 1) -> None:
+    """Serve HTTP in this (main) thread and run the watcher beside it; both stop on the first signal."""
+    if workers < 1:
+        raise typer.BadParameter(f"--workers must be at least 1, not {workers}")
     stop = threading.Event()
     failed = threading.Event()
+    run_http, halt = _http(settings, host, port, workers)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         # uvicorn swaps in its own handlers while serving and hands the signal back to this one afterwards.
         stop.set()
-        server.should_exit = True
+        halt()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    if workers == 1:  # (the supervisor of several workers has installed its own, which end its run)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
     fixity_thread = threading.Thread(target=_fixity, args=(settings, stop), name="bwc-fixity", daemon=True)
     fixity_thread.start()
     housekeeping_thread = threading.Thread(
@@ -71,11 +109,11 @@ def serve(settings: Settings, host: str, port: int, *, watch: bool = True) -> No
     watcher_thread = None
     if watch:
         watcher_thread = threading.Thread(
-            target=_watch, args=(settings, stop, failed, server), name="bwc-watcher", daemon=True
+            target=_watch, args=(settings, stop, failed, halt), name="bwc-watcher", daemon=True
         )
         watcher_thread.start()
     try:
-        server.run()
+        run_http()
     finally:
         stop.set()
         fixity_thread.join(WATCHER_JOIN_SECONDS)
@@ -114,7 +152,7 @@ def _start_checkpointer(settings: Settings, stop: threading.Event) -> threading.
     return thread
 
 
-def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, server: uvicorn.Server) -> None:
+def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, halt: Callable[[], None]) -> None:
     from ingest.service import local_watcher
     from storage.runtime import build_runtime
 
@@ -125,7 +163,7 @@ def _watch(settings: Settings, stop: threading.Event, failed: threading.Event, s
         # A service that silently stopped ingesting would lose files: take the whole process down, loudly.
         log.exception("run.watcher_crashed inbox=%s", settings.inbox_path)
         failed.set()
-        server.should_exit = True
+        halt()
     finally:
         rt.close()
 

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
+from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require, require_reading
 from api.routes import API_PREFIX
 from audit.access import action_condition, check_action, check_case, note_uses, scope_for
 from audit.action_rows import ActionWriter, parse_action
+from audit.case_view import read_case
 from audit.csv_rows import BadRow
-from audit.holds import apply_case_holds, case_hold_json
+from audit.holds import apply_case_holds
 from audit.imports import BatchDone, import_actions
 from audit.linking import on_actions_changed
 from audit.registry import Registry
@@ -34,8 +35,8 @@ router = APIRouter(prefix=API_PREFIX, tags=["actions"])
 
 MAX_CSV_BYTES = 512 * 1024 * 1024  # a city's year of actions is ~100 MB
 SPOOL_BYTES = 1024 * 1024
-Readers = Annotated[Principal, Depends(require("actions.read"))]
-CaseReaders = Annotated[Principal, Depends(require("cases.read"))]
+Readers = Annotated[Principal, Depends(require_reading("actions.read"))]
+CaseReaders = Annotated[Principal, Depends(require_reading("cases.read"))]
 Admin = Annotated[Principal, Depends(require("actions.write"))]
 
 
@@ -183,11 +184,13 @@ def _import(rt: Runtime, body: BinaryIO, who: Principal, name: str) -> dict[str,
 
 @router.get("/cases/{case_number}", summary="All actions and recordings of a case")
 def show_case(case_number: str, session: ReadSessionDep, rt: RuntimeDep, who: CaseReaders) -> dict[str, Any]:
-    found = case_actions(session, rt, who, case_number, "cases.read")
-    ids = {rid for a in found for rid in a["recordings"]}
+    now = utcnow()
+    scope = scope_for(session, who, now)
+    view = read_case(session, scope, case_number, now)
+    note_uses(rt.sessions, scope, view.grants_used, "cases.read")
     return {
         "case_number": case_number,
-        "legal_hold": case_hold_json(session, case_number),
-        "actions": found,
-        "recordings": _recordings(session, ids),
+        "legal_hold": view.hold,
+        "actions": view.actions,
+        "recordings": [recording_json(r) for r in view.recordings],
     }

@@ -286,3 +286,61 @@ def test_a_killed_upload_leaves_a_spool_file_that_start_up_removes(
 def _ignore_transport_errors(call: Callable[[], object]) -> None:
     with contextlib.suppress(httpx.TransportError):  # the server was killed under it, on purpose
         call()
+
+
+def _workers(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The uvicorn worker processes under a ``bwc run`` (spawned by multiprocessing; not its resource tracker)."""
+    found = []
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if any("spawn_main" in part for part in child.cmdline()):
+                found.append(child)
+    return found
+
+
+def test_run_with_two_workers_serves_from_both_and_stops_them(settings: Settings, tmp_path: Path) -> None:
+    rt = build_runtime(settings)
+    with transaction(rt.sessions) as s:
+        _token, auditor = create_token(s, role="auditor", name="workers-auditor", actor="test")
+        ad.action(s, "W-1", "U-W", utcnow() - timedelta(days=1), "complete", devices=("WX",))
+    rt.close()
+    port = _free_port()
+    env = {**os.environ, "BWC_HOME": str(settings.home), "BWC_DATABASE_URL": settings.db_url}
+    env.pop("BWC_CONFIG", None)
+    log = tmp_path / "bwc-run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [BWC, "run", "--no-watch", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        health = f"{base}/api/v1/healthz"
+        assert _until("healthz", proc, lambda: httpx.get(health, timeout=5).status_code == 200 or None)
+        workers = _until("two workers", proc, lambda: _workers(proc) if len(_workers(proc)) == 2 else None)
+        headers = {"Authorization": f"Bearer {auditor}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            for _ in range(8):  # on one shared socket: whichever worker takes it, the answer is the same
+                case = client.get("/api/v1/cases/case-W-1")
+                assert case.status_code == 200, case.text
+                assert [a["action_id"] for a in case.json()["actions"]] == ["W-1"]
+        # each worker is a whole service: kill one and the other still answers, while the parent replaces it
+        workers[0].kill()
+        assert httpx.get(f"{base}/api/v1/cases/case-W-1", headers=headers, timeout=30).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+        assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers[1:])
+        assert "Traceback" not in log.read_text(), log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_refuses_fewer_than_one_worker(settings: Settings) -> None:
+    env = {**os.environ, "BWC_HOME": str(settings.home), "BWC_DATABASE_URL": settings.db_url}
+    done = subprocess.run([BWC, "run", "--workers", "0"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "--workers" in done.stderr and "greater than or equal to 1" in done.stderr
