@@ -46,11 +46,14 @@ class SignedBody:
         if wanted <= 0:
             return b""
         data = self._source.read(wanted)
-        if data and self._pos == 0:
+        if not data:
+            # Content-Length is already said: a short body would leave the server waiting for the rest.
+            raise OSError(f"the source ended after {self._pos} of {self._size} bytes: it changed while being read")
+        if self._pos == 0:
             self._passes += 1
         self._pos += len(data)
         self.hasher.update(data)
-        if self._progress is not None and self._passes == 1 and data:
+        if self._progress is not None and self._passes == 1:
             self._progress(len(data))
         return data
 

@@ -348,8 +348,8 @@ class S3Store:
                 raise VerificationFailed(f"sent {hasher.size} bytes of {size} to {self._where}")
             if expected is not None and sha256 != expected:
                 raise DigestMismatch(f"expected sha256 {expected}, got {sha256}")
-            # A byte past ``size`` means the file grew meanwhile: read it, so the caller's count shows it.
-            source.read(1)
+            if source.read(1):  # the file grew meanwhile: what was sent is not the file; nothing is promoted
+                raise OSError(f"the source grew past {size} bytes while being read: it changed")
             etag = s3_proof.etag_of(resp)
             version = s3_verify.verify_stored(
                 self, temp, version, sha256, full=None, composite=None, etag=etag, size=size
