@@ -185,8 +185,9 @@ class S3Store:
         """Whether callers should hash the source first, so that the upload goes straight to its final key.
 
         A known digest skips the upload of bytes already stored and the server-side copy from a temporary key,
-        at the price of a whole extra local pass. Where the proof is per-part ``Content-MD5`` (Ceph RGW) that
-        pass is the dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
+        at the price of a whole extra local pass. Where the proof is per request (``signed``: one signed PutObject
+        whose signed digest is the evidence digest) or per-part ``Content-MD5``, as on Ceph RGW, that pass is the
+        dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
         CPU here, the ETag kept), while the extra SHA-256 pass cost the client ~1 s per GiB on a machine whose
         two cores the gateway shares. Elsewhere (AWS's copy moves the bytes again) hashing first stays cheaper,
         and so it does in a bucket whose Object Lock rule retains every new object: a temporary object there
