@@ -30,12 +30,31 @@ OUT = ROOT / "bench" / "out"
 RGW_SCRIPT = ROOT / "tests" / "fixtures" / "ceph_rgw.sh"
 
 
+CPU: dict[str, float] = {}  # CPU seconds of the last run_measured: the child (with its own children) and the gateway
+SERVER_PIDS: list[int] = []  # radosgw and ceph-osd while RGW runs: their CPU is part of every S3 upload's cost
+
+
+def server_cpu() -> float:
+    """CPU seconds radosgw and the OSD have used so far (from /proc), 0 where RGW is not running."""
+    total = 0.0
+    for pid in SERVER_PIDS:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process."""
+    """Wall seconds and peak RSS (bytes) of one child process; its CPU and the gateway's go to ``CPU``."""
+    server_start = server_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    CPU["client"] = usage.ru_utime + usage.ru_stime
+    CPU["server"] = server_cpu() - server_start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -208,7 +227,15 @@ def bench_backend(
         secs, rss = run_measured([str(BIN / "bwc"), "ingest", str(f)], env)
         size = f.stat().st_size
         result["large"].append(
-            {"file": f.name, "bytes": size, "seconds": secs, "mb_s": size / secs / 1e6, "peak_rss_mib": rss / 2**20}
+            {
+                "file": f.name,
+                "bytes": size,
+                "seconds": secs,
+                "mb_s": size / secs / 1e6,
+                "peak_rss_mib": rss / 2**20,
+                "client_cpu_s": CPU["client"],
+                "server_cpu_s": CPU["server"],
+            }
         )
     small_dir = smalls[0].parent.parent
     secs, rss = run_measured([str(BIN / "bwc"), "watch", str(small_dir), "--once", "--station", "bench"], env)
@@ -249,14 +276,20 @@ def watcher_latency(work: Path, media_file: Path, stable_seconds: float) -> floa
         proc.wait(timeout=30)
 
 
+BASELINE_CPU: dict[str, float] = {}  # client and gateway CPU seconds of the last baseline(), over all its files
+
+
 def baseline(cmd: list[str], files: list[Path], env: dict[str, str] | None = None) -> float:
     """MB/s of a baseline command over the files, one process per file (``{}`` in an argument is the file)."""
     total_bytes = sum(f.stat().st_size for f in files)
     total = 0.0
+    BASELINE_CPU.update(client=0.0, server=0.0)
     for f in files:
         templated = any("{}" in c for c in cmd)
         secs, _ = run_measured([c.replace("{}", str(f)) for c in cmd] if templated else [*cmd, str(f)], env)
         total += secs
+        BASELINE_CPU["client"] += CPU["client"]
+        BASELINE_CPU["server"] += CPU["server"]
     return total_bytes / total / 1e6
 
 
@@ -314,7 +347,10 @@ def main() -> None:
             # memstore keeps objects in memory: room for bwc's objects and aws s3 cp's copy of the largest
             total = sum(f.stat().st_size for f in large + smalls)
             rgw_env, rgw = start_rgw(work, store_bytes=2 * total + 2**30)
+            run_dir = Path(rgw_env["RGW_DIR"]) / "run"
+            SERVER_PIDS[:] = [int((run_dir / f"{n}.pid").read_text()) for n in ("client.rgw.a", "osd.0")]
             figures["rgw_aws_s3_cp_mb_s"] = rgw_aws_cp(work, rgw, large)
+            figures["rgw_aws_s3_cp_cpu_s"] = dict(BASELINE_CPU)
             url = (
                 f"s3://bench?endpoint_url={rgw['AWS_ENDPOINT_URL']}&region=us-east-1&addressing_style=path"
                 f"&aws_access_key_id={rgw['AWS_ACCESS_KEY_ID']}&aws_secret_access_key={rgw['AWS_SECRET_ACCESS_KEY']}"
@@ -370,6 +406,17 @@ def report(f: dict[str, Any]) -> None:
             f"bwc ingest, S3 (Ceph RGW) {rgw:9.1f} MB/s   ratio to aws s3 cp "
             f"{rgw / f['rgw_aws_s3_cp_mb_s']:.2f} (target ≥ 1.0)",
         ]
+        if "rgw_aws_s3_cp_cpu_s" in f:
+            # On a busy shared machine the wall ratio follows the load; CPU seconds (client + gateway) do not.
+            aws_cpu = f["rgw_aws_s3_cp_cpu_s"]
+            ours = {k: sum(r[f"{k}_cpu_s"] for r in f["rgw"]["large"]) for k in ("client", "server")}
+            aws_total, ours_total = aws_cpu["client"] + aws_cpu["server"], ours["client"] + ours["server"]
+            lines.insert(
+                -3,
+                f"CPU seconds, same files   aws s3 cp {aws_cpu['client']:.1f} + gateway {aws_cpu['server']:.1f}; "
+                f"bwc ingest {ours['client']:.1f} + gateway {ours['server']:.1f}; "
+                f"ratio aws/bwc {aws_total / ours_total:.2f}",
+            )
     if "load_average" in f:
         lines.append(
             f"load average              {f['load_average'][0]:.1f} at start, {f['load_average'][1]:.1f} at end"

@@ -74,7 +74,9 @@ class CountingReader:
     """A read-only file wrapper that counts the bytes handed out and calls ``on_chunk`` after each read.
 
     It hands out at most ``limit`` bytes: a file that keeps growing while it is read (it was not complete
-    after all) must end the read, not keep it going forever; the count then shows the file changed.
+    after all) must end the read, not keep it going forever; the count then shows the file changed. It seeks
+    where the file does, and the count is then the position reached: a store that reads the file twice (one
+    signed PutObject: botocore hashes the body, seeks back and sends it) reports the last pass.
     """
 
     def __init__(self, raw: BinaryIO, on_chunk: ChunkHook | None = None, limit: int | None = None) -> None:
@@ -118,7 +120,15 @@ class CountingReader:
         return True
 
     def seekable(self) -> bool:
-        return False
+        return bool(self._raw.seekable())
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        pos = self._raw.seek(offset, whence)
+        self.bytes_read = pos
+        return pos
+
+    def tell(self) -> int:
+        return self.bytes_read
 
     def close(self) -> None:
         self._raw.close()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.hazmat.primitives import hashes
 
@@ -191,10 +191,14 @@ def object_key(sha256: str) -> str:
 
 
 class MultiHasher:
-    """SHA-256 plus any extra digests (SM3), fed once per chunk."""
+    """SHA-256 plus any extra digests (SM3), fed once per chunk.
 
-    def __init__(self, extra: Sequence[str] = ()) -> None:
-        self.sha256 = hashlib.sha256()
+    ``with_sha256=False`` counts and takes the extras only, for a put whose SHA-256 someone else computes over
+    the same bytes (botocore's signed payload digest: :mod:`storage.s3_signed`), so no byte is hashed twice.
+    """
+
+    def __init__(self, extra: Sequence[str] = (), *, with_sha256: bool = True) -> None:
+        self._sha256 = hashlib.sha256() if with_sha256 else None
         self._extra: dict[str, hashes.Hash] = {}
         for name in extra:
             if name != "sm3":
@@ -202,8 +206,16 @@ class MultiHasher:
             self._extra[name] = hashes.Hash(hashes.SM3())
         self.size = 0
 
+    @property
+    def sha256(self) -> Any:
+        """The running SHA-256 (a ``hashlib`` object)."""
+        if self._sha256 is None:
+            raise RuntimeError("this hasher takes no SHA-256: the caller has it from elsewhere")
+        return self._sha256
+
     def update(self, chunk: bytes | memoryview) -> None:
-        self.sha256.update(chunk)
+        if self._sha256 is not None:
+            self._sha256.update(chunk)
         for h in self._extra.values():
             h.update(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
         self.size += len(chunk)

@@ -2,8 +2,9 @@
 what to put where and how to prove it.
 
 Parts are read into reused buffers by one thread, which also feeds the evidence hasher, and sent by a few worker
-threads, each computing the proof its part carries: ``Content-MD5`` where the server checks that (Ceph RGW, which
-ignores ``ChecksumSHA256``), ``ChecksumSHA256`` elsewhere. hashlib releases the GIL, so parts hash in parallel.
+threads, each computing the proof its part carries: none of its own under ``signed`` (botocore's signed payload
+SHA-256, which the server checks), ``Content-MD5`` where the server checks only that, ``ChecksumSHA256``
+elsewhere. hashlib releases the GIL, so parts hash in parallel.
 """
 
 from __future__ import annotations
@@ -51,19 +52,21 @@ def upload_parts(
     # The per-part proof is the one the server checks: Content-MD5 on RGW (which ignores ChecksumSHA256, so
     # a part SHA-256 there would be a wasted pass), ChecksumSHA256 elsewhere. hashlib releases the GIL, so
     # parts hash in parallel while the reading thread computes the evidence SHA-256.
-    with_md5 = store.integrity_proof() == "md5"
+    proof = store.integrity_proof()
+    with_md5 = proof == "md5"
 
     def send(number: int, buffer: bytearray, size: int) -> Part:
         try:
             view = memoryview(buffer)[:size]
             md5: bytes | None = None
             digest: bytes | None = None
+            headers: dict[str, str] = {}
             if with_md5:
                 md5 = hashlib.md5(view).digest()
-                proof = {"ContentMD5": b64(md5)}
-            else:
+                headers = {"ContentMD5": b64(md5)}
+            elif proof != "signed":  # under ``signed`` botocore's payload SHA-256 is the part's proof
                 digest = hashlib.sha256(view).digest()
-                proof = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64(digest)}
+                headers = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64(digest)}
             with s3_errors(store._where, "UploadPart"):
                 resp = store.client.upload_part(
                     Bucket=store.bucket,
@@ -72,8 +75,11 @@ def upload_parts(
                     PartNumber=number,
                     Body=ViewReader(view),
                     ContentLength=size,
-                    **proof,
+                    **headers,
                 )
+            if proof == "signed":
+                # The server's MD5 of the bytes it checked against the signature: the object's ETag is made of these.
+                md5 = bytes.fromhex(str(resp["ETag"]).strip('"'))
             return Part(number, resp["ETag"], digest, size, md5)
         finally:
             buffers.put(buffer)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import os
+import stat
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import mask_text, mask_url
-from storage import s3_housekeeping, s3_parts, s3_verify
+from storage import s3_housekeeping, s3_parts, s3_proof, s3_signed, s3_verify
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
@@ -44,6 +45,7 @@ from storage.s3_proof import Proof, learn_proof
 from storage.s3_support import (
     MAX_COPY_SIZE,
     MAX_PARTS,
+    MAX_PUT_SIZE,
     MIN_PART_SIZE,
     MISSING_CODES,
     BufferPool,
@@ -76,18 +78,24 @@ class S3Store:
         self._proof: Proof | None = None
         self._proof_lock = threading.Lock()
         loc = self.location
-        session = boto3.session.Session(
+        self._session = boto3.session.Session(
             aws_access_key_id=loc.access_key, aws_secret_access_key=loc.secret_key, region_name=loc.region
         )
-        s3_options: dict[str, Any] = {
-            # Our signed x-amz-checksum-sha256 header already binds each body to the request, and the store
-            # checks it; SHA-256-signing the payload again (botocore does over plain HTTP) hashes every byte
-            # a third time for no extra assurance.
-            "payload_signing_enabled": False
-        }
+        self.client = self._make_client(sign_payload=False)
+        self._where = f"s3://{self.bucket}" + (f" at {mask_url(loc.endpoint_url)}" if loc.endpoint_url else "")
+
+    def _make_client(self, *, sign_payload: bool) -> Any:
+        """A client on the bucket's endpoint; ``sign_payload`` makes SigV4 sign every body's SHA-256.
+
+        Unsigned by default: where the proof is a checksum or Content-MD5 header, SHA-256-signing the payload
+        too (botocore does over plain HTTP unless told not to) hashes every byte once more for nothing. Under the
+        ``signed`` proof the signature is the proof, so it is asked for explicitly, over HTTP and HTTPS alike.
+        """
+        loc = self.location
+        s3_options: dict[str, Any] = {"payload_signing_enabled": sign_payload}
         if loc.addressing_style:
             s3_options["addressing_style"] = loc.addressing_style
-        self.client = session.client(
+        return self._session.client(
             "s3",
             endpoint_url=loc.endpoint_url,
             config=Config(
@@ -101,7 +109,9 @@ class S3Store:
                 response_checksum_validation="when_required",
             ),
         )
-        self._where = f"s3://{self.bucket}" + (f" at {mask_url(loc.endpoint_url)}" if loc.endpoint_url else "")
+
+    def _signing_client(self) -> Any:
+        return self._make_client(sign_payload=True)
 
     # -- keys and errors -------------------------------------------------------------------------------
 
@@ -163,7 +173,11 @@ class S3Store:
         """How this bucket's server proves what it stored (learnt once per bucket, then read from the bucket)."""
         with self._proof_lock:
             if self._proof is None:
-                self._proof = learn_proof(self.client, self.bucket, self._where, self._prefixed)
+                self._proof = learn_proof(self.client, self._signing_client, self.bucket, self._where, self._prefixed)
+                if self._proof == "signed":
+                    # Every request's body is then SHA-256-signed and checked by the server on arrival.
+                    self.client = self._signing_client()
+                    self.client.meta.events.register("before-send.s3.PutObject", s3_signed.remember_signed_digest)
             return self._proof
 
     @property
@@ -171,14 +185,16 @@ class S3Store:
         """Whether callers should hash the source first, so that the upload goes straight to its final key.
 
         A known digest skips the upload of bytes already stored and the server-side copy from a temporary key,
-        at the price of a whole extra local pass. Where the proof is per-part ``Content-MD5`` (Ceph RGW) that
-        pass is the dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
+        at the price of a whole extra local pass. Where the proof is per request (``signed``: one signed PutObject
+        whose signed digest is the evidence digest) or per-part ``Content-MD5``, as on Ceph RGW, that pass is the
+        dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
         CPU here, the ETag kept), while the extra SHA-256 pass cost the client ~1 s per GiB on a machine whose
         two cores the gateway shares. Elsewhere (AWS's copy moves the bytes again) hashing first stays cheaper,
         and so it does in a bucket whose Object Lock rule retains every new object: a temporary object there
         could not be deleted until its retention ran out.
         """
-        return self.integrity_proof() != "md5" or (self.object_lock_enabled() and self._default_retention)
+        one_pass = self.integrity_proof() in ("md5", "signed")
+        return not one_pass or (self.object_lock_enabled() and self._default_retention)
 
     # -- put -------------------------------------------------------------------------------------------
 
@@ -199,6 +215,9 @@ class S3Store:
         if expected is not None and self._head(self.key(expected)) is not None:
             # Already stored: hash locally (no upload) so a wrong body is still refused and extras are known.
             return self._known(source, hasher, expected, retain_until, progress)
+        size = _file_size(source)
+        if self.integrity_proof() == "signed" and size is not None and self.part_size < size <= MAX_PUT_SIZE:
+            return self._put_signed(source, size, tuple(extra_digests), expected, retain_until, progress)
         part_size = self._part_size_for(source)
         buffers = BufferPool(self.parts_in_flight + 1, part_size)
         first, n_first = s3_parts.fill(source, buffers, hasher, progress)
@@ -233,7 +252,7 @@ class S3Store:
 
     def _sha256_args(self) -> dict[str, str]:
         """``ChecksumAlgorithm=SHA256`` where the server keeps part checksums; none where it ignores them (md5)."""
-        return {} if self.integrity_proof() == "md5" else {"ChecksumAlgorithm": "SHA256"}
+        return {} if self.integrity_proof() in ("md5", "signed") else {"ChecksumAlgorithm": "SHA256"}
 
     def _known(
         self,
@@ -276,7 +295,8 @@ class S3Store:
         if expected is None and self._head(key) is not None:
             return self._existing(sha256, hasher, retain_until)
         digest = hasher.sha256.digest()
-        md5 = hashlib.md5(view) if self.integrity_proof() == "md5" else None
+        proof = self.integrity_proof()
+        md5 = hashlib.md5(view) if proof == "md5" else None
         with s3_errors(self._where, "PutObject"):
             try:
                 resp = self.client.put_object(
@@ -294,11 +314,53 @@ class S3Store:
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
-        etag = md5.hexdigest() if md5 else None
+        # Under ``signed`` the server checked the body against botocore's SHA-256 of this same buffer; the ETag
+        # it answered then names the version HEAD must show.
+        etag = md5.hexdigest() if md5 else s3_proof.etag_of(resp) if proof == "signed" else None
         version = s3_verify.verify_stored(
-            self, key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag
+            self, key, version, sha256, full=b64(digest), composite=None, echo=True, etag=etag, size=len(view)
         )
         return self._created(key, sha256, hasher, version, retain_until)
+
+    def _put_signed(
+        self,
+        source: BinaryIO,
+        size: int,
+        extra: tuple[str, ...],
+        expected: str | None,
+        retain_until: datetime | None,
+        progress: Progress | None,
+    ) -> StoredObject:
+        """One signed PutObject to a temporary key; its signed payload SHA-256 is the evidence digest.
+
+        See :mod:`storage.s3_signed`. The digest is known only once botocore has hashed the body, after the key is
+        signed, so the object lands on a temporary key and a server-side copy (by manifest on RGW) moves it to its
+        content address, as under ``md5``; bytes already stored are found then and the temporary object dropped.
+        """
+        body = s3_signed.SignedBody(source, size, extra, progress)
+        temp = self._prefixed(f"incoming/{uuid.uuid4().hex}")
+        with s3_errors(self._where, "PutObject"):
+            resp = self.client.put_object(Bucket=self.bucket, Key=temp, Body=body, ContentLength=size)
+        version = version_of(resp)
+        try:
+            sha256 = s3_signed.signed_digest(body, self._where)
+            hasher = body.hasher
+            if hasher.size != size:
+                raise VerificationFailed(f"sent {hasher.size} bytes of {size} to {self._where}")
+            if expected is not None and sha256 != expected:
+                raise DigestMismatch(f"expected sha256 {expected}, got {sha256}")
+            if source.read(1):  # the file grew meanwhile: what was sent is not the file; nothing is promoted
+                raise OSError(f"the source grew past {size} bytes while being read: it changed")
+            etag = s3_proof.etag_of(resp)
+            version = s3_verify.verify_stored(
+                self, temp, version, sha256, full=None, composite=None, etag=etag, size=size
+            )
+            return self._promote(temp, version, [], sha256, None, hasher, retain_until, etag=etag)
+        finally:
+            try:
+                self._delete(temp, version)
+            except StoreError as exc:  # a leftover temporary object, not a lost one: report, don't mask
+                log.warning("s3.temp_delete_failed key=%s bucket=%s: %s", temp, self.bucket, exc)
 
     def _put_multipart(
         self,
@@ -368,8 +430,14 @@ class S3Store:
         composite: str | None,
         hasher: MultiHasher,
         retain_until: datetime | None,
+        *,
+        etag: str | None = None,
     ) -> StoredObject:
-        """Server-side copy of a verified temporary object to its content address, unless already there."""
+        """Server-side copy of a verified temporary object to its content address, unless already there.
+
+        ``parts`` are the upload's parts (their boundaries and MD5s); none for an object sent whole, whose ``etag``
+        (the server's MD5 of it) the copy must keep.
+        """
         key = self.key(sha256)
         if self._head(key) is not None:
             return self._existing(sha256, hasher, retain_until)
@@ -377,7 +445,7 @@ class S3Store:
         if temp_version:
             source["VersionId"] = temp_version
         size = hasher.size
-        if size <= self.copy_limit:
+        if size <= self.copy_limit or (not parts and size <= MAX_COPY_SIZE):
             with s3_errors(self._where, "CopyObject"):
                 resp = self.client.copy_object(
                     Bucket=self.bucket, Key=key, CopySource=source, ChecksumAlgorithm="SHA256"
@@ -385,11 +453,12 @@ class S3Store:
             version = version_of(resp)
         else:
             version = s3_parts.copy_parts(self, source, key, parts)
-        full = b64(hasher.sha256.digest())
-        etag = s3_parts.multipart_etag_of(
-            parts
-        )  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
-        version = s3_verify.verify_stored(self, key, version, sha256, full=full, composite=composite, etag=etag)
+        full = b64(hasher.sha256.digest()) if parts else None
+        if parts:  # copies keep the part boundaries, and servers that keep MD5s keep the ETag
+            etag = s3_parts.multipart_etag_of(parts)
+        version = s3_verify.verify_stored(
+            self, key, version, sha256, full=full, composite=composite, etag=etag, size=size
+        )
         return self._created(key, sha256, hasher, version, retain_until)
 
     def _created(
@@ -523,12 +592,23 @@ class S3Store:
             self.client.delete_object(**args)
 
 
+def _file_size(source: BinaryIO) -> int | None:
+    """The size of a seekable source backed by a regular file, read from its start; None for any other stream."""
+    try:
+        if not source.seekable() or source.tell() != 0:
+            return None
+        st = os.fstat(source.fileno())
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
 def _is_sha256(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _check_expected(hasher: MultiHasher, expected: str | None) -> str:
-    sha256 = hasher.sha256.hexdigest()
+    sha256: str = hasher.sha256.hexdigest()
     if expected is not None and sha256 != expected:
         raise DigestMismatch(f"expected sha256 {expected}, got {sha256}")
     return sha256

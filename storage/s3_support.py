@@ -19,6 +19,7 @@ from storage.objects import StoreError, StoreUnavailable, VerificationFailed
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
 MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects are copied part by part
+MAX_PUT_SIZE = 5 * 1024**3  # PutObject's limit; larger objects go up in parts
 LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 MISSING_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 # Codes with which servers refuse a body whose digest header does not match it: the bytes changed on the way.

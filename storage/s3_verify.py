@@ -30,6 +30,7 @@ def verify_stored(
     composite: str | None,
     echo: bool = False,
     etag: str | None = None,
+    size: int | None = None,
 ) -> str | None:
     """Compare the store's view of what it stored with what we computed; delete it and raise if they differ.
 
@@ -44,7 +45,10 @@ def verify_stored(
     GetObjectAttributes). So a checksum that may be such an ``echo`` proves the bytes only where the server
     is known to refuse wrong checksums (``checksum`` proof). On a server that refuses a wrong Content-MD5
     instead (``md5``, Ceph RGW), each part was checked on arrival and the object's ETag (``etag``: hex MD5,
-    or MD5 of the part MD5s for multipart) proves the assembly. Anything less is re-read and hashed.
+    or MD5 of the part MD5s for multipart) proves the assembly. On a server that checks signed payloads
+    (``signed``), every request's body was checked on arrival against the SHA-256 it was signed with; the ETag the
+    write answered (for multipart: made from the ETags the parts answered) and the ``size`` then prove that HEAD
+    shows that very object, assembled from those parts. Anything less is re-read and hashed.
     """
     args: dict[str, Any] = {"Bucket": store.bucket, "Key": key}
     if version:
@@ -59,8 +63,10 @@ def verify_stored(
         problem = f"store reports ChecksumSHA256 {reported}, we sent {' or '.join(accepted)}"
     elif reported is not None and (proof == "checksum" or not echo):
         pass  # the store's own SHA-256 of what it holds, which matches ours
-    elif proof == "md5" and etag is not None and etag_of(head) == etag:
-        pass  # every part's MD5 checked on arrival, and the store assembled exactly those parts
+    elif size is not None and int(head.get("ContentLength", -1)) != size:
+        problem = f"store holds {head.get('ContentLength')} bytes, we sent {size}"
+    elif proof in ("md5", "signed") and etag is not None and etag_of(head) == etag:
+        pass  # every request's body checked on arrival (MD5 or signed SHA-256), and exactly those parts assembled
     else:
         # No checksum from the store, or one it may only have echoed, and no MD5 proof: read it back.
         actual = rehash(store, key, version)

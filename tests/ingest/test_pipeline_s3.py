@@ -108,3 +108,33 @@ def test_file_changing_between_hash_and_upload_is_not_stored(s3_runtime: Runtime
     out = ingest_file(s3_runtime, inbox, src, "st1", on_chunk=grow)
     assert out.status == "failed" and out.reason == "changed_while_reading"
     assert _count(s3_runtime, Recording) == 0
+
+
+def test_a_file_above_one_part_is_stored_whole_and_a_growing_one_is_refused(
+    s3_runtime: Runtime, media: MediaFactory
+) -> None:
+    """Above one part, RGW (``signed``) takes the file in one signed PutObject read twice; moto in parts."""
+    inbox = s3_runtime.settings.inbox_path
+    store = s3_runtime.store
+    assert isinstance(store, S3Store)
+    big = inbox / "DSJ-A001" / "DSJ-A001_P1001_20240501083000_0001.mp4"
+    big.parent.mkdir(parents=True)
+    data = hashlib.shake_256(b"big").digest(store.part_size + 12345)
+    big.write_bytes(data)
+
+    out = ingest_file(s3_runtime, inbox, big, "st1")
+    assert out.status == "stored" and out.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.verify(out.sha256)
+
+    growing = inbox / "DSJ-A002" / "DSJ-A002_P1001_20240501090000_0001.mp4"
+    growing.parent.mkdir(parents=True)
+    growing.write_bytes(data[::-1])
+
+    def grow(_read: int) -> None:
+        with open(growing, "ab") as f:
+            f.write(b"appended while the upload ran")
+
+    out = ingest_file(s3_runtime, inbox, growing, "st1", on_chunk=grow)
+    assert out.status == "failed" and out.reason == "changed_while_reading"
+    assert _count(s3_runtime, Recording) == 1
+    assert store.head(hashlib.sha256(data[::-1]).hexdigest()) is None

@@ -1,5 +1,6 @@
 """The proof of stored bytes each server gives, learnt once per bucket: no second transfer where the server
-itself refuses bad bytes (Ceph RGW: Content-MD5), a re-read where it refuses nothing (moto)."""
+itself refuses bad bytes (Ceph RGW: signed payloads, or Content-MD5 in a bucket recorded so), a re-read where it
+refuses nothing (moto)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import base64
 import hashlib
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
+from ingest.reader import CountingReader
 from storage.objects import VerificationFailed
-from storage.s3_proof import RECORD_KEY, multipart_etag
+from storage.s3_proof import PROOFS, RECORD_KEY, Turncoat, multipart_etag
 from storage.s3_store import S3Store
 from tests.fixtures.rgw import RgwServer, rgw_bucket
 
@@ -44,10 +48,10 @@ def test_the_proof_is_learnt_once_and_recorded_in_the_bucket(server: tuple[str, 
     name, url, client = server
     store = S3Store(url, part_size=PART)
     store.ensure_ready()
-    expected = {"rgw": "md5", "moto": "reread"}[name]
+    expected = {"rgw": "signed", "moto": "reread"}[name]
     assert store.integrity_proof() == expected
     record = json.loads(client.get_object(Bucket=store.bucket, Key=RECORD_KEY)["Body"].read())
-    assert record["proof"] == expected
+    assert record["proof"] == expected and record["tried"] == list(PROOFS)
     probes = [o["Key"] for o in client.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
     assert probes == [RECORD_KEY]  # the probe objects are gone
 
@@ -57,11 +61,43 @@ def test_the_proof_is_learnt_once_and_recorded_in_the_bucket(server: tuple[str, 
     assert again.integrity_proof() == expected and puts == []  # read back, not probed again
 
 
+def _md5_store(rgw: RgwServer) -> S3Store:
+    """A store on an RGW bucket whose record says ``md5`` (as learnt before ``signed`` existed, probed since)."""
+    bucket = rgw_bucket()
+    client = rgw.client()
+    client.create_bucket(Bucket=bucket)
+    record = {"proof": "md5", "tried": list(PROOFS)}
+    client.put_object(Bucket=bucket, Key=RECORD_KEY, Body=json.dumps(record).encode())
+    store = S3Store(rgw.bucket_url(bucket), part_size=PART)
+    store.ensure_ready()
+    assert store.integrity_proof() == "md5"
+    return store
+
+
+@pytest.mark.parametrize(("name", "old", "learnt"), [("rgw", "md5", "signed"), ("moto", "reread", "reread")])
+def test_a_record_older_than_the_signed_proof_is_probed_once_more(
+    name: str, old: str, learnt: str, request: pytest.FixtureRequest
+) -> None:
+    if name == "rgw":
+        rgw: RgwServer = request.getfixturevalue("rgw")
+        bucket, client = rgw_bucket(), rgw.client()
+        url = rgw.bucket_url(bucket)
+    else:
+        url, client = request.getfixturevalue("s3_bucket_url"), request.getfixturevalue("s3_client")
+        bucket = url.split("?")[0].removeprefix("s3://")
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key=RECORD_KEY, Body=json.dumps({"proof": old}).encode())
+    store = S3Store(url, part_size=PART)
+    store.ensure_ready()
+    assert store.integrity_proof() == learnt
+    record = json.loads(client.get_object(Bucket=bucket, Key=RECORD_KEY)["Body"].read())
+    assert record["proof"] == learnt and record["tried"] == list(PROOFS)
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("known", [False, True])
 def test_rgw_verifies_by_md5_without_reading_the_object_back(rgw: RgwServer, size: int, known: bool) -> None:
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
+    store = _md5_store(rgw)
     data = _data(size, seed=size)
     sha = hashlib.sha256(data).hexdigest()
     reads = _calls(store, "GetObject")
@@ -85,14 +121,25 @@ def _corrupt_in_flight(request: Any, **_: Any) -> None:
     request.body = bytes(altered)
 
 
-@pytest.mark.parametrize(("size", "operation"), [(1000, "PutObject"), (2 * PART + 11, "UploadPart")])
-def test_rgw_refuses_bytes_corrupted_in_flight(rgw: RgwServer, size: int, operation: str) -> None:
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+@pytest.mark.parametrize("proof", ["signed", "md5"])
+@pytest.mark.parametrize(
+    ("size", "operation", "from_file"),
+    [(1000, "PutObject", False), (2 * PART + 11, "UploadPart", False), (2 * PART + 11, "PutObject", True)],
+)
+def test_rgw_refuses_bytes_corrupted_in_flight(
+    rgw: RgwServer, proof: str, size: int, operation: str, from_file: bool, tmp_path: Path
+) -> None:
+    if from_file and proof == "md5":
+        operation = "UploadPart"  # under md5 a file goes up in parts; one PutObject is the signed proof's way
+    store = _md5_store(rgw) if proof == "md5" else S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
     store.ensure_ready()
+    assert store.integrity_proof() == proof
     data = _data(size, seed=7)
     store.client.meta.events.register(f"before-send.s3.{operation}", _corrupt_in_flight)
-    with pytest.raises(VerificationFailed, match="refused the bytes"):
-        store.put(io.BytesIO(data), expected_sha256=hashlib.sha256(data).hexdigest())
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    with pytest.raises(VerificationFailed, match="refused the bytes"), open(path, "rb") as f:
+        store.put(f if from_file else io.BytesIO(data), expected_sha256=hashlib.sha256(data).hexdigest())
     assert store.head(hashlib.sha256(data).hexdigest()) is None
     uploads = rgw.client().list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
     assert uploads == []
@@ -108,8 +155,7 @@ def test_moto_single_objects_are_still_read_back(s3_bucket_url: str) -> None:
 
 def test_rgw_puts_in_one_pass_with_md5_parts_only(rgw: RgwServer) -> None:
     """RGW ignores ChecksumSHA256 and copies by manifest: no hashing first, no part SHA-256, Content-MD5 each."""
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
+    store = _md5_store(rgw)
     assert store.prefers_known_digest is False
     headers: list[dict[str, str]] = []
 
@@ -147,3 +193,129 @@ def test_moto_still_hashes_first_and_sends_part_checksums(s3_bucket_url: str) ->
     store.put(io.BytesIO(data), expected_sha256=hashlib.sha256(data).hexdigest())
     parts = [data[i : i + PART] for i in range(0, len(data), PART)]
     assert sorted(sent) == sorted(base64.b64encode(hashlib.sha256(p).digest()).decode() for p in parts)
+
+
+def _signing_client(url: str) -> Any:
+    return S3Store(url)._make_client(sign_payload=True)
+
+
+@pytest.mark.parametrize("name", ["rgw", "rgw-tls", "moto"])
+def test_a_body_that_changes_between_signing_and_sending_is_refused_only_by_a_server_that_checks(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signed probe, against real servers: botocore hashes the body, seeks back, sends other bytes."""
+    if name.startswith("rgw"):
+        rgw: RgwServer = request.getfixturevalue("rgw")
+        raw = rgw.client()
+        if name == "rgw-tls":  # over HTTPS botocore would send UNSIGNED-PAYLOAD unless asked to sign
+            monkeypatch.setenv("AWS_CA_BUNDLE", rgw.ca_bundle)
+            url = rgw.bucket_url(rgw_bucket()).replace(rgw.endpoint, rgw.tls_endpoint)
+        else:
+            url = rgw.bucket_url(rgw_bucket())
+    else:
+        url, raw = request.getfixturevalue("s3_bucket_url"), request.getfixturevalue("s3_client")
+    client = _signing_client(url)
+    bucket = url.split("?")[0].removeprefix("s3://")
+    client.create_bucket(Bucket=bucket)
+    signed: list[Any] = []
+    client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: signed.append(request.headers["X-Amz-Content-SHA256"])
+    )
+    first, second = b"the bytes that were signed\n", b"THE BYTES THAT WERE SIGNED\n"
+
+    def put() -> None:
+        client.put_object(Bucket=bucket, Key="probe", Body=Turncoat(first, second), ContentLength=len(first))
+
+    if name == "moto":
+        put()  # moto stores the other bytes under the first ones' signature
+        assert raw.get_object(Bucket=bucket, Key="probe")["Body"].read() == second
+    else:
+        with pytest.raises(Exception, match="XAmzContentSHA256Mismatch"):
+            put()
+        assert raw.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert [s.decode() if isinstance(s, bytes) else s for s in signed] == [hashlib.sha256(first).hexdigest()]
+    store = S3Store(url)
+    store.ensure_ready()
+    assert store.integrity_proof() == ("reread" if name == "moto" else "signed")
+
+
+def _headers(store: S3Store, operation: str) -> list[dict[str, str]]:
+    seen: list[dict[str, str]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        seen.append({k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+
+    store.client.meta.events.register(f"before-send.s3.{operation}", record)
+    return seen
+
+
+def test_rgw_takes_a_file_in_one_signed_put_whose_signed_digest_is_the_evidence(rgw: RgwServer, tmp_path: Path) -> None:
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    assert store.integrity_proof() == "signed" and store.prefers_known_digest is False
+    data = _data(3 * PART + 5, seed=31)
+    sha = hashlib.sha256(data).hexdigest()
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
+    progress: list[int] = []
+
+    with open(path, "rb") as f:
+        got = store.put(f, extra_digests=("sm3",), progress=progress.append)
+
+    sm3 = hashes.Hash(hashes.SM3())
+    sm3.update(data)
+    assert got.created and got.sha256 == sha and got.size == len(data)
+    assert got.extra_digests == {"sm3": sm3.finalize().hex()}
+    assert sum(progress) == len(data)  # the first pass only, not botocore's hash pass and its send pass both
+    assert parts == [] and reads == []  # one request, and no second transfer to prove it
+    assert [h["x-amz-content-sha256"] for h in puts] == [sha]
+    assert not [k for h in puts for k in h if k == "content-md5" or k.startswith("x-amz-checksum")]
+    raw = rgw.client()
+    assert raw.head_object(Bucket=store.bucket, Key=got.key)["ETag"].strip('"') == hashlib.md5(data).hexdigest()
+    keys = [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+    assert keys == [RECORD_KEY, got.key]  # the temporary object is gone
+    assert store.verify(sha)
+
+    with open(path, "rb") as f:  # the same bytes again: found at their address, the temporary copy dropped
+        again = store.put(f)
+    assert not again.created and again.sha256 == sha
+    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == keys
+
+
+def test_rgw_refuses_a_file_that_changed_between_the_hash_pass_and_the_send_pass(
+    rgw: RgwServer, tmp_path: Path
+) -> None:
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    data = _data(2 * PART + 7, seed=32)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    changed = bytes(b ^ 0x5A for b in data[:100])
+
+    def writer_strikes(done: int) -> None:  # once the first pass (botocore's hash pass) has read it all
+        if done == len(data) and path.read_bytes()[:100] != changed:
+            with open(path, "r+b") as w:
+                w.write(changed)
+
+    with open(path, "rb") as raw_file, pytest.raises(VerificationFailed, match="refused the bytes"):
+        store.put(CountingReader(raw_file, writer_strikes, limit=len(data) + 1))  # type: ignore[arg-type]
+    raw = rgw.client()
+    keys = [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+    assert keys == [RECORD_KEY]  # neither version landed, not even on a temporary key
+    assert store.head(hashlib.sha256(data).hexdigest()) is None
+
+
+def test_rgw_signed_parts_carry_no_md5_and_the_assembly_is_checked(rgw: RgwServer) -> None:
+    """A stream (no file to read twice) goes up in signed parts; the ETag made of the parts' ETags is checked."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    parts = _headers(store, "UploadPart")
+    data = _data(2 * PART + 9, seed=33)
+    got = store.put(io.BytesIO(data))
+    chunks = [data[i : i + PART] for i in range(0, len(data), PART)]
+    assert sorted(h["x-amz-content-sha256"] for h in parts) == sorted(hashlib.sha256(c).hexdigest() for c in chunks)
+    assert not [k for h in parts for k in h if k == "content-md5" or k.startswith("x-amz-checksum")]
+    head = rgw.client().head_object(Bucket=store.bucket, Key=got.key)
+    assert head["ETag"].strip('"') == multipart_etag([hashlib.md5(c).digest() for c in chunks])
+    assert store.verify(got.sha256)
