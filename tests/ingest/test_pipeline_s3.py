@@ -4,7 +4,8 @@ stored, deduplicated, and refused when bytes are corrupted on the way."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,15 +98,21 @@ def test_bytes_corrupted_in_flight_are_refused(s3_runtime: Runtime, media: Media
         assert s.scalars(select(IngestFailure)).one().resolved_at is not None
 
 
+def _growing(path: Path) -> Callable[[int], None]:
+    """An ``on_chunk`` callback that appends to ``path`` after every chunk read: a file still being written."""
+
+    def grow(_read: int) -> None:
+        with open(path, "ab") as f:
+            f.write(b"appended while the upload ran")
+
+    return grow
+
+
 def test_file_changing_between_hash_and_upload_is_not_stored(s3_runtime: Runtime, media: MediaFactory) -> None:
     inbox = s3_runtime.settings.inbox_path
     src = media.make(inbox / "DSJ-A001" / "clip.mp4", seconds=2)
 
-    def grow(_read: int) -> None:
-        with open(src, "ab") as f:
-            f.write(b"appended while the upload ran")
-
-    out = ingest_file(s3_runtime, inbox, src, "st1", on_chunk=grow)
+    out = ingest_file(s3_runtime, inbox, src, "st1", on_chunk=_growing(src))
     assert out.status == "failed" and out.reason == "changed_while_reading"
     assert _count(s3_runtime, Recording) == 0
 
@@ -130,11 +137,7 @@ def test_a_file_above_one_part_is_stored_whole_and_a_growing_one_is_refused(
     growing.parent.mkdir(parents=True)
     growing.write_bytes(data[::-1])
 
-    def grow(_read: int) -> None:
-        with open(growing, "ab") as f:
-            f.write(b"appended while the upload ran")
-
-    out = ingest_file(s3_runtime, inbox, growing, "st1", on_chunk=grow)
+    out = ingest_file(s3_runtime, inbox, growing, "st1", on_chunk=_growing(growing))
     assert out.status == "failed" and out.reason == "changed_while_reading"
     assert _count(s3_runtime, Recording) == 1
     assert store.head(hashlib.sha256(data[::-1]).hexdigest()) is None
