@@ -96,10 +96,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One pytest-xdist worker a core (`make test PYTEST_WORKERS=0` runs in one process); tests/conftest.py keeps a
+# module's tests, and all browser tests, on one worker each.
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP) ffmpeg pdf-tools ceph browser deploy-tools
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || echo "NOTE: PostgreSQL is not answering on 127.0.0.1:5432:" \
 	  "its tests are skipped and only the SQLite half runs (under CI=true they fail instead)."
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Re-resolve the pinned set after changing pyproject.toml's ranges.
 lock:

@@ -26,6 +26,17 @@ from tests.fixtures.rgw import rgw  # noqa: F401
 from tests.fixtures.s3 import s3_bucket_url, s3_client, s3_endpoint, s3_locked_bucket_url  # noqa: F401
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's ``--dist loadgroup`` (``make test`` runs a worker a core): a module's tests stay on
+    one worker, so its module fixtures are made once; all browser tests share one worker, so the demo cities and
+    Chromium are made once. Runs before xdist reads the marks (``tryfirst``)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            path = item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group("browser" if path.startswith("tests/browser/") else path))
+
+
 def pytest_report_header() -> str:
     reason = pg_available()
     return "postgresql: available" if reason is None else f"postgresql: NOT reachable, its tests skip ({reason})"
