@@ -35,6 +35,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -68,7 +69,8 @@ def populate_month(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int 
                 for i in range(n_devices)
             ],
         )
-        actions, links, recs = [], [], []
+        actions, links = [], []
+        recs: list[dict[str, Any]] = []
         for a in range(n_actions):
             start = MONTH_START + timedelta(seconds=rng.randrange(30 * 86400))
             end = start + timedelta(minutes=rng.randint(10, 60))

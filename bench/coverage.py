@@ -61,7 +61,8 @@ def populate(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int = 7) -
                 for i in range(n_devices)
             ],
         )
-        actions, links, recs = [], [], []
+        actions, links = [], []
+        recs: list[dict[str, Any]] = []
         for a in range(n_actions):
             start = YEAR_START + timedelta(seconds=rng.randrange(365 * 86400))
             end = start + timedelta(minutes=rng.randint(10, 60))
