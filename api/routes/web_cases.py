@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.routes.cases import export_response
-from api.routes.web_common import LangQuery, PageRoute, approval_page, guard, not_found, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, approval_page, caller, not_found, page
 from api.routes.web_timeline import (
     BarIn,
     Timeline,
@@ -82,8 +82,7 @@ def search(
     q: Annotated[str, Query(max_length=128)] = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     q = q.strip()
@@ -95,8 +94,7 @@ def search(
 def case(
     case_number: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     now = utcnow()
@@ -145,8 +143,7 @@ def export_download(
     case_number: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
     """The case page's export button: the same streamed, audited ZIP as ``GET /api/v1/cases/{n}/export``."""
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     try:
@@ -161,8 +158,7 @@ def export_download(
 def action_page(
     action_id: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     action = session.scalar(select(Action).where(Action.action_id == action_id))
