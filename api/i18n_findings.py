@@ -10,7 +10,9 @@ FINDING_TEXT: dict[str, dict[str, str]] = {
     "en": {
         "nav_findings": "Findings",
         "findings_title": "Work ledger of findings",
-        "findings_intro": "Every problem found, who owns it, its deadline, and whether it was crossed off in time.",
+        "findings_intro": (
+            "Every problem found, who owns it, its deadline, and whether it was crossed off in time. Times in {zone}."
+        ),
         "f_open": "Open",
         "f_overdue": "Overdue",
         "f_closed_in_time": "Closed in time",
@@ -83,7 +85,7 @@ FINDING_TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "nav_findings": "问题台账",
         "findings_title": "问题整改工作台账",
-        "findings_intro": "发现的每个问题、责任人、整改期限，以及是否按期销号。",
+        "findings_intro": "发现的每个问题、责任人、整改期限，以及是否按期销号。时区：{zone}。",
         "f_open": "未销号",
         "f_overdue": "超期",
         "f_closed_in_time": "按期销号",

@@ -35,6 +35,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -42,7 +43,7 @@ from sqlalchemy import insert
 
 from api.auth import create_token
 from audit.linking import recompute_all
-from bench.coverage import _recording, database, drop
+from bench.coverage import database, drop, filmed, insert_chunks, spares
 from config.settings import Settings
 from storage.db import transaction
 from storage.migrate import upgrade
@@ -68,8 +69,8 @@ def populate_month(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int 
                 for i in range(n_devices)
             ],
         )
-        actions, links, recs = [], [], []
-        rec_id = 0
+        actions, links = [], []
+        recs: list[dict[str, Any]] = []
         for a in range(n_actions):
             start = MONTH_START + timedelta(seconds=rng.randrange(30 * 86400))
             end = start + timedelta(minutes=rng.randint(10, 60))
@@ -91,24 +92,14 @@ def populate_month(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int 
             )
             for d in rng.sample(range(unit * 30, unit * 30 + 30), rng.choice((2, 2, 3))):
                 links.append({"action_id": a + 1, "device_id": d + 1, "source": "named"})
-                cut = start + (end - start) * rng.uniform(0.3, 0.7)
-                gap = timedelta(seconds=rng.choice((1, 2, 30)))
-                for s, e in ((start - timedelta(seconds=20), cut), (cut + gap, end + timedelta(seconds=20))):
-                    rec_id += 1
-                    recs.append(_recording(rec_id, d + 1, s, e, start))
-        for _ in range(n_actions // 10):
-            rec_id += 1
-            s = MONTH_START + timedelta(seconds=rng.randrange(30 * 86400))
-            recs.append(_recording(rec_id, rng.randrange(n_devices) + 1, s, s + timedelta(minutes=5), s))
-        for rows, model in ((actions, Action), (links, ActionDevice)):
-            for chunk in range(0, len(rows), 20000):
-                conn.execute(insert(model), rows[chunk : chunk + 20000])
-        for chunk in range(0, len(recs), 20000):
-            conn.execute(insert(Recording), recs[chunk : chunk + 20000])
+                recs += filmed(rng, len(recs) + 1, d + 1, start, end)
+        recs += spares(rng, len(recs) + 1, n_actions // 10, n_devices, MONTH_START, 30)
+        for rows, model in ((actions, Action), (links, ActionDevice), (recs, Recording)):
+            insert_chunks(conn, model, rows)
     recompute_all(rt.sessions, rt.settings, MONTH_START + timedelta(days=40), "bench")
     with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
-    print(f"populated: {n_actions} actions, {rec_id} recordings, {len(cases)} cases", flush=True)
+    print(f"populated: {n_actions} actions, {len(recs)} recordings, {len(cases)} cases", flush=True)
     return sorted(cases.items())
 
 

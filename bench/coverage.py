@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import Connection, create_engine, insert, select, text
 
 from audit.linking import on_recordings_changed, recompute_all
 from audit.reports import missing_report
@@ -61,8 +61,8 @@ def populate(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int = 7) -
                 for i in range(n_devices)
             ],
         )
-        actions, links, recs = [], [], []
-        rec_id = 0
+        actions, links = [], []
+        recs: list[dict[str, Any]] = []
         for a in range(n_actions):
             start = YEAR_START + timedelta(seconds=rng.randrange(365 * 86400))
             end = start + timedelta(minutes=rng.randint(10, 60))
@@ -83,23 +83,12 @@ def populate(rt: Runtime, n_actions: int, n_devices: int = 300, seed: int = 7) -
             )
             for d in devices:
                 links.append({"action_id": a + 1, "device_id": d + 1, "source": "named"})
-                cut = start + (end - start) * rng.uniform(0.3, 0.7)
-                gap = timedelta(seconds=rng.choice((1, 2, 30)))
-                for s, e in ((start - timedelta(seconds=20), cut), (cut + gap, end + timedelta(seconds=20))):
-                    rec_id += 1
-                    recs.append(_recording(rec_id, d + 1, s, e, start))
+                recs += filmed(rng, len(recs) + 1, d + 1, start, end)
         # Spare recordings at random times, most of which no action claims: one for every ten actions.
-        for _ in range(n_actions // 10):
-            rec_id += 1
-            s = YEAR_START + timedelta(seconds=rng.randrange(365 * 86400))
-            recs.append(_recording(rec_id, rng.randrange(n_devices) + 1, s, s + timedelta(minutes=5), s))
+        recs += spares(rng, len(recs) + 1, n_actions // 10, n_devices, YEAR_START, 365)
         _late_and_sequences(recs, rng)
-        for chunk in range(0, len(actions), 20000):
-            conn.execute(insert(Action), actions[chunk : chunk + 20000])
-        for chunk in range(0, len(links), 20000):
-            conn.execute(insert(ActionDevice), links[chunk : chunk + 20000])
-        for chunk in range(0, len(recs), 20000):
-            conn.execute(insert(Recording), recs[chunk : chunk + 20000])
+        for rows, model in ((actions, Action), (links, ActionDevice), (recs, Recording)):
+            insert_chunks(conn, model, rows)
     # Statistics as autovacuum would have them a while after a bulk load.
     if rt.engine.dialect.name == "postgresql":
         with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -122,6 +111,31 @@ def _late_and_sequences(recs: list[dict[str, Any]], rng: random.Random) -> None:
         for rec in sorted(device_recs, key=lambda r: (r["started_at"], r["id"])):
             number += 2 if rng.random() < 0.01 else 1
             rec["sequence"] = number
+
+
+def filmed(rng: random.Random, first_id: int, device_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """One device's two recordings of an action, from 20 s before to 20 s after it, cut by a gap of 1, 2 or 30 s
+    (only the last is a shortfall at the default margin)."""
+    cut = start + (end - start) * rng.uniform(0.3, 0.7)
+    gap = timedelta(seconds=rng.choice((1, 2, 30)))
+    spans = ((start - timedelta(seconds=20), cut), (cut + gap, end + timedelta(seconds=20)))
+    return [_recording(first_id + i, device_id, s, e, start) for i, (s, e) in enumerate(spans)]
+
+
+def spares(
+    rng: random.Random, first_id: int, count: int, n_devices: int, origin: datetime, days: int
+) -> list[dict[str, Any]]:
+    """Five-minute recordings at random times within ``days`` of ``origin``, on random devices."""
+    found = []
+    for i in range(count):
+        s = origin + timedelta(seconds=rng.randrange(days * 86400))
+        found.append(_recording(first_id + i, rng.randrange(n_devices) + 1, s, s + timedelta(minutes=5), s))
+    return found
+
+
+def insert_chunks(conn: Connection, model: Any, rows: list[dict[str, Any]], size: int = 20000) -> None:
+    for chunk in range(0, len(rows), size):
+        conn.execute(insert(model), rows[chunk : chunk + size])
 
 
 def _recording(rid: int, device_id: int, start: datetime, end: datetime, received: datetime) -> dict[str, Any]:

@@ -23,21 +23,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from audit.imports import BatchDone, ImportReport, import_actions
+from bench.coverage import database, drop
 from config.settings import Settings
 from storage.migrate import upgrade
 from storage.models import Action, AuditEvent
 from storage.runtime import Runtime, build_runtime
 
 OUT = Path(__file__).resolve().parent / "out"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET_ROWS_PER_S = 3300
 HEADER = ("action_id", "case_number", "unit", "started_at", "ended_at", "officers", "devices", "location", "kind")
 PLACES = ("人民路", "解放大道", "中山北路", "滨江路", "东风市场", "火车站广场", "建设街", "和平里小区")
@@ -129,25 +128,6 @@ def bare_load(engine: Any, csv_path: Path) -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def database(backend: str, work: Path, tag: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{work / f'{tag}.db'}"
-    name = f"bwc_bench_{tag}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop(url: str) -> None:
-    if url.startswith("postgresql"):
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_one(backend: str, rows: int, csv_path: Path, work: Path) -> dict[str, Any]:

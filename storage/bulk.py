@@ -189,29 +189,6 @@ def update_rows(session: Session, table: Table, key: str, columns: Sequence[str]
     return len(rows)
 
 
-def insert_returning(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: Sequence[str]
-) -> list[tuple[Any, ...]] | None:
-    """Insert ``rows`` and return the ``returning`` columns of each new row (in no particular order).
-
-    PostgreSQL only, one ``INSERT ... SELECT FROM json_to_recordset(document) RETURNING`` statement: the new
-    ids come back with the insert, where reading them afterwards by their keys was the slowest statement of
-    an import (a generic plan searching a 500-element array parameter linearly for each row it filters).
-    None elsewhere: the caller inserts with executemany and reads the ids back (SQLite inserts row by row
-    when asked to return them).
-    """
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return None
-    if not rows:
-        return []
-    rs = _recordset(table, columns, rows, conn.dialect)
-    names = ", ".join(f'"{c}"' for c in columns)
-    back = ", ".join(f'"{c}"' for c in returning)
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(rs.values)} FROM {rs.record} RETURNING {back}'
-    return [tuple(r) for r in conn.execute(text(sql), rs.params)]
-
-
 @dataclass(frozen=True)
 class _Recordset:
     """Rows for one statement: the SQL expression of each column, read from ``v`` (a ``json_to_recordset`` of

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require, require_reading
 from api.routes import API_PREFIX
-from audit.access import action_condition, check_action, check_case, note_uses, scope_for
+from audit.access import action_condition, check_action, note_uses, scope_for
 from audit.action_rows import ActionWriter, parse_action
 from audit.case_view import read_case
 from audit.csv_rows import BadRow
@@ -61,18 +61,6 @@ class ActionIn(BaseModel):
             if isinstance(text, str) and "\x00" in text:
                 raise ValueError("contains a NUL byte")
         return value
-
-
-def case_actions(session: Session, rt: Runtime, who: Principal, case_number: str, what: str) -> list[dict[str, Any]]:
-    """The actions of a case that the caller may see (404 for no case, 403 when none is in scope)."""
-    now = utcnow()
-    scope = scope_for(session, who, now)
-    note_uses(rt.sessions, scope, check_case(session, scope, case_number, whole=False), what)
-    conditions: list[Any] = [Action.case_number == case_number]
-    scoped = action_condition(scope)
-    if scoped is not None:
-        conditions.append(scoped)
-    return actions_json(session, conditions, now)
 
 
 def date_param(value: str | None, name: str) -> date | None:

@@ -28,6 +28,7 @@ from api.routes.web_common import (
     LangQuery,
     PageRoute,
     approval_page,
+    caller,
     guard,
     message,
     not_found,
@@ -176,8 +177,7 @@ def logout(
 
 @router.get("/")
 def index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     query = select(Recording)

@@ -14,9 +14,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep
-from api.routes.actions import case_actions
 from api.routes.cases import export_response
-from api.routes.web_common import LangQuery, PageRoute, approval_page, guard, not_found, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, approval_page, caller, not_found, page
 from api.routes.web_timeline import (
     BarIn,
     Timeline,
@@ -26,7 +25,7 @@ from api.routes.web_timeline import (
     sync_cameras,
 )
 from audit.access import ApprovalRequired, action_condition, check_action, note_uses, scope_for
-from audit.holds import case_hold_json
+from audit.case_view import read_case
 from audit.labels import reason_label
 from audit.shapes import action_json, actions_json
 from audit.trail import recording_trail
@@ -83,8 +82,7 @@ def search(
     q: Annotated[str, Query(max_length=128)] = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     q = q.strip()
@@ -96,28 +94,29 @@ def search(
 def case(
     case_number: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
+    now = utcnow()
+    scope = scope_for(session, who, now)
     try:
-        found = case_actions(session, rt, who, case_number, "cases.read")
+        view = read_case(session, scope, case_number, now)  # the reader GET /api/v1/cases/{n} uses
+        note_uses(rt.sessions, scope, view.grants_used, "cases.read")
     except NotFound:
         return not_found(request, lang, who, "no_case", case_number)
     except ApprovalRequired as exc:
         return approval_page(request, lang, who, exc)
-    recordings = recordings_by_id(session, {rid for a in found for rid in a["recordings"]})
     return page(
         request,
         "case.html",
         lang,
         who=who,
         case_number=case_number,
-        actions=found,
-        recordings=[recording_json(r) for r in recordings],
-        belongs=actions_of_recordings(found),
-        summary=case_summary(found, len(recordings)),
-        hold=case_hold_json(session, case_number),
+        actions=view.actions,
+        recordings=[recording_json(r) for r in view.recordings],
+        belongs=actions_of_recordings(view.actions),
+        summary=case_summary(view.actions, len(view.recordings)),
+        hold=view.hold,
     )
 
 
@@ -144,8 +143,7 @@ def export_download(
     case_number: str, request: Request, session: SessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
     """The case page's export button: the same streamed, audited ZIP as ``GET /api/v1/cases/{n}/export``."""
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     try:
@@ -160,8 +158,7 @@ def export_download(
 def action_page(
     action_id: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     action = session.scalar(select(Action).where(Action.action_id == action_id))

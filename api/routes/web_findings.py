@@ -27,10 +27,10 @@ from api.routes.findings import ledger_download
 from api.routes.web_common import (
     LangQuery,
     PageRoute,
+    caller,
     download,
     error_text,
     form_caller,
-    guard,
     not_found,
     page,
     path_part,
@@ -156,8 +156,7 @@ def findings_page(
     page_no: PageQuery = 1,
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     return ledger_page(request, session, who, lang, _form(unit, status, kind, overdue, page_no))
@@ -259,8 +258,7 @@ def finding_page(
     done: Done = "",
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     return finding_view(request, session, who, lang, finding_id, done=done or None)

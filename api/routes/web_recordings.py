@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, RuntimeDep
 from api.i18n import TEXT
-from api.routes.web_common import LangQuery, PageRoute, guard, message, page, pick_lang
+from api.routes.web_common import LangQuery, PageRoute, caller, message, page
 from audit.access import recording_condition, scope_for
 from storage.models import Device, Recording, Station
 from storage.shapes import recording_json
@@ -86,8 +86,7 @@ def recordings_page(
     per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     filters = {"device": device.strip(), "officer": officer.strip(), "station": station.strip(), "status": status}

@@ -24,9 +24,9 @@ from api.routes.web_common import (
     PageRoute,
     SpanQuery,
     approval_page,
+    caller,
     download,
     error_text,
-    guard,
     page,
     pick_lang,
 )
@@ -56,8 +56,7 @@ def report_page(
     span: SpanQuery,
     lang: LangQuery = None,
 ) -> Response:
-    lang = pick_lang(lang)
-    who = guard(request, rt, lang)
+    lang, who = caller(request, rt, lang)
     if isinstance(who, Response):
         return who
     units = list(session.scalars(select(Unit.code).order_by(Unit.code)))

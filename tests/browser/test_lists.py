@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from api.demo import ACTIONS, CLIPS, Clip
 from api.routes.web_period import presets
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, sign_in
 from tests.browser.pages import check_page
 
 LANG_ATTR = {"en": "en", "zh": "zh-CN"}
@@ -197,3 +197,36 @@ def test_a_unit_name_drills_down_to_its_actions(auditor: Any, server: Server) ->
     with auditor.expect_navigation():
         auditor.click("#actions + div table a:text-is('DEMO-02')")
     assert "/actions/DEMO-02" in auditor.url and "CAM-N03" in auditor.inner_text("main")
+
+
+@pytest.mark.parametrize(("lang", "locale"), [("en", "en-US"), ("zh", "zh-CN"), ("en", "de-DE")])
+def test_dates_are_typed_and_shown_as_iso_whatever_the_browser_locale(
+    browser: Any, server: Server, screenshots: Path, lang: str, locale: str
+) -> None:
+    """A browser set to another locale (month first, day first) still shows and takes YYYY-MM-DD, keystroke by
+    keystroke, and refuses another shape with the page's own hint before the server sees it."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, server, server.auditor, lang)
+        start, end = demo_span(server)
+        page.goto(f"{server.url}/reports/period?from={start}&to={end}&lang={lang}")
+        assert shown_span(page) == (str(start), str(end))
+        check_page(page, screenshots, f"{lang}-{locale}-period-dates")
+        field = "form.filters input[name=from]"
+        page.fill(field, "")
+        page.click(field)
+        page.keyboard.type(f"{start + timedelta(days=1)}")  # as a person types it, not set by script
+        assert page.input_value(field) == str(start + timedelta(days=1))
+        with page.expect_navigation():
+            page.click("form.filters button[type=submit]")
+        assert f"from={start + timedelta(days=1)}" in page.url
+        assert shown_span(page) == (str(start + timedelta(days=1)), str(end))
+        page.fill(field, f"{start:%d.%m.%Y}")
+        assert page.eval_on_selector(field, "e => e.validity.patternMismatch") is True
+        assert page.eval_on_selector("form.filters", "f => f.checkValidity()") is False  # no submission
+        hint = "日期格式为 YYYY-MM-DD，例如 2024-05-01" if lang == "zh" else "A date as YYYY-MM-DD, e.g. 2024-05-01"
+        assert page.get_attribute(field, "title") == hint  # what Chromium's refusal bubble adds to its own words
+        assert page.get_attribute(field, "placeholder") == "YYYY-MM-DD"
+    finally:
+        context.close()

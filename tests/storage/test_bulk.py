@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from storage.bulk import delete_pairs, insert_returning, insert_rows, reserve_ids, table_of, update_rows
+from storage.bulk import delete_pairs, insert_rows, reserve_ids, table_of, update_rows
 from storage.db import transaction
 from storage.models import Action, ActionRecording, Finding, Recording
 from storage.runtime import Runtime
@@ -69,47 +69,6 @@ def test_empty_batches_write_nothing(runtime: Runtime) -> None:
         assert insert_rows(s, table_of(ActionRecording), ("action_id", "recording_id"), []) == 0
         assert update_rows(s, table_of(Action), "id", ("verdict",), []) == 0
         assert delete_pairs(s, table_of(ActionRecording), ("action_id", "recording_id"), []) == 0
-
-
-def test_insert_returning_gives_back_each_new_row(runtime: Runtime) -> None:
-    """PostgreSQL: the ids come back with the insert (shared values sent once, the others per row); elsewhere
-    None, and nothing is written (the caller inserts its own way)."""
-    now, history = T0, [{"at": "2024-05-01T08:00:00+00:00", "change": "opened"}]
-    columns = (
-        *("kind", "subject", "status", "automatic", "opened_at", "due_at", "closed_at", "details", "history"),
-        *("updated_at", "cause_present", "unit_id"),
-    )
-    rows = [
-        ("no_footage", "action:甲-1", "open", True, now, now + timedelta(days=3), None, {}, history, now, True, None),
-        (
-            "shortfall",
-            "action:甲-1",
-            "open",
-            True,
-            now,
-            now + timedelta(days=7),
-            None,
-            {"n": 1},
-            history,
-            now,
-            True,
-            None,
-        ),
-        ("shortfall", 'action:"2"', "open", True, now, now + timedelta(days=7), None, {}, history, now, True, None),
-    ]
-    with transaction(runtime.sessions) as s:
-        returned = insert_returning(s, table_of(Finding), columns, rows, ("id", "subject", "kind"))
-    with runtime.sessions() as s:
-        stored = {(f.subject, f.kind): f for f in s.scalars(select(Finding))}
-    if runtime.engine.dialect.name != "postgresql":
-        assert returned is None and stored == {}
-        return
-    assert returned is not None and len(returned) == 3
-    assert {(subject, kind): fid for fid, subject, kind in returned} == {k: f.id for k, f in stored.items()}
-    for kind, subject, _, _, opened, due, closed, details, hist, updated, present, unit in rows:
-        f = stored[(subject, kind)]
-        assert (f.opened_at, f.due_at, f.closed_at, f.updated_at) == (opened, due, closed, updated)
-        assert (f.details, f.history, f.cause_present, f.unit_id, f.status) == (details, hist, present, unit, "open")
 
 
 def test_update_rows_with_values_every_row_shares(runtime: Runtime) -> None:
