@@ -42,17 +42,21 @@ class TreeIncomplete(BwcError):
     status = 500
 
 
-def raw_rows(session: Session, sql: str, params: tuple[int, ...] = ()) -> list[tuple[object, ...]]:
+def raw_rows(
+    session: Session, sql: str, params: tuple[int, ...] = (), binary: bool = False
+) -> list[tuple[object, ...]]:
     """Rows straight from the driver in the session's transaction (``?`` placeholders on both databases).
 
     For the hot paths only: SQLAlchemy's per-row result processing costs more than the work on each row.
+    ``binary``: PostgreSQL sends the values in their binary form (bytea as its bytes, not as hex text).
     """
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        sql = sql.replace("?", "%s")
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, params)
+        if conn.dialect.name == "postgresql":
+            cursor.execute(sql.replace("?", "%s"), params, binary=binary)  # type: ignore[call-arg]
+        else:
+            cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         cursor.close()
@@ -79,7 +83,7 @@ def fetch_blocks(
             conditions.append(f"(level = {int(span[0])} AND block >= {int(span[1])} AND block < {int(span[2])})")
         where = " OR ".join(conditions)
         sql = f"SELECT level, block, hashes FROM audit_tree_blocks WHERE {where}"
-        for row_level, row_block, data in raw_rows(session, sql):
+        for row_level, row_block, data in raw_rows(session, sql, binary=True):
             found[(int(row_level), int(row_block))] = bytes(data)  # type: ignore[call-overload]
     return found
 
