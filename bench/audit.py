@@ -23,6 +23,7 @@ process's, plus on PostgreSQL the CPU time of the server processes serving the b
 ``bench/out/audit.json``.
 
     .venv/bin/python -m bench.audit [--events 1000000] [--backends sqlite,postgresql] [--proofs 1000]
+                                    [--no-append-blocks]
 """
 
 from __future__ import annotations
@@ -109,8 +110,11 @@ def _items(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def append_and_checkpoint(rt: Runtime, bare: Runtime, m: Meter, signer: Signer, n: int, batch: int) -> dict[str, float]:
-    """Each batch appended the service's way and checkpointed in ``rt``, and bare in ``bare``; timed apart."""
+def append_and_checkpoint(
+    rt: Runtime, bare: Runtime, m: Meter, signer: Signer, n: int, batch: int, blocks: bool = True
+) -> dict[str, float]:
+    """Each batch appended the service's way and checkpointed in ``rt``, and bare in ``bare``; timed apart.
+    ``blocks=False``: the appends in ``rt`` write no blocks either, the checkpoints do all the tree's work."""
     for number, start in enumerate(range(0, n, batch)):
         items = _items(start, min(batch, n - start))
         for which in ("bare", "tree") if number % 2 else ("tree", "bare"):
@@ -119,7 +123,7 @@ def append_and_checkpoint(rt: Runtime, bare: Runtime, m: Meter, signer: Signer, 
                     append_events(s, items, tree_blocks=False)
                 continue
             with m.phase("append"), transaction(rt.sessions) as s:
-                append_events(s, items)
+                append_events(s, items, tree_blocks=blocks)
             with m.phase("checkpoint"), transaction(rt.sessions) as s:
                 checkpoints.make_checkpoint(s, signer)
     added = m.wall["append"] + m.wall["checkpoint"] - m.wall["bare_append"]
@@ -204,7 +208,7 @@ def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespa
         upgrade(rt.engine)
         upgrade(bare.engine)
         figures: dict[str, Any] = {"events": n, "load_average_1m_start": os.getloadavg()[0]}
-        figures |= append_and_checkpoint(rt, bare, meter, signer, n, args.batch)
+        figures |= append_and_checkpoint(rt, bare, meter, signer, n, args.batch, not args.no_append_blocks)
         bare.close()
         drop(bare_url)
         figures |= single_appends(rt, meter, signer, args.singles, args.singles_every)
@@ -229,6 +233,9 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=2_000, help="one-event transactions measured")
     parser.add_argument("--singles-every", type=int, default=100, help="single appends between checkpoints")
     parser.add_argument("--proofs", type=int, default=1_000)
+    parser.add_argument(
+        "--no-append-blocks", action="store_true", help="bulk appends write no tree blocks (the checkpoints do)"
+    )
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bwc-bench-audit-") as tmp:
