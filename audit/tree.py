@@ -1,17 +1,17 @@
 """The Merkle tree over the audit events, kept in the database for proofs in O(log n) lookups (SPEC §9).
 
-Appends stay as they were (one row, its leaf hash): the tree is extended only when a checkpoint is made,
-from the previous checkpoint's size to the new one, by hashing the new leaves and the perfect subtrees they
-complete. ``audit_tree_blocks`` then holds the perfect subtrees of every ``STEP``-th level of the tree at
-the latest checkpoint (levels 0, 6, 12, ...; level 0 being the leaf hashes), in blocks of ``BLOCK`` = 2**STEP
-consecutive hashes of one level: a row per node would cost a checkpoint about as much as the appends it
-covers, and every level in blocks still cost it a second copy of each leaf's worth of hashes to write. A
-block of level ``L`` is one perfect subtree of level ``L + STEP``, so each node of the five levels between
-two stored ones is hashed again, when a proof needs it, from at most 32 hashes of one stored block: a
-checkpoint writes about 1/63 of a hash per event above the leaves, a proof reads the same O(log n) blocks
-in one lookup, and ``bwc audit verify`` can still name the first event that no longer matches the signed
-leaves. The leaf of event ``seq`` has index ``seq - 1``; node ``(level, idx)`` is hashed from ``2**j`` hashes
-(``j = level % STEP``) from byte ``32 * ((idx << j) % BLOCK)`` on of block ``(level - j, (idx << j) // BLOCK)``
+An append writes no more than its rows, their leaf hashes and (a bulk append) the level-0 blocks its leaves fill
+whole: the tree is extended only when a checkpoint is made, from the previous checkpoint's size to the new one, by
+hashing the new leaves and the perfect subtrees they complete. ``audit_tree_blocks`` then holds the perfect
+subtrees of every ``STEP``-th level of the tree at the latest checkpoint (levels 0, 6, 12, ...; level 0 being the
+leaf hashes), in blocks of ``BLOCK`` = 2**STEP consecutive hashes of one level: a row per node would cost a
+checkpoint about as much as the appends it covers, and every level in blocks still cost it a second copy of each
+leaf's worth of hashes to write. A block of level ``L`` is one perfect subtree of level ``L + STEP``, so each node
+of the five levels between two stored ones is hashed again, when a proof needs it, from at most 32 hashes of one
+stored block: a checkpoint writes about 1/63 of a hash per event above the leaves, a proof reads the same O(log n)
+blocks in one lookup, and ``bwc audit verify`` can still name the first event that no longer matches the signed
+leaves. The leaf of event ``seq`` has index ``seq - 1``; node ``(level, idx)`` is hashed from ``2**j`` hashes (``j
+= level % STEP``) from byte ``32 * ((idx << j) % BLOCK)`` on of block ``(level - j, (idx << j) // BLOCK)``
 (:func:`block_of`).
 """
 
@@ -26,12 +26,11 @@ from audit import merkle
 from audit.merkle import HASH_SIZE, Node
 from config.errors import BwcError
 from storage.bulk import insert_rows, table_of
-from storage.models import AuditTreeBlock
+from storage.events import BLOCK_COLUMNS, BLOCK_PG_TYPES
+from storage.models import TREE_BLOCK, TREE_STEP, AuditTreeBlock
 
-STEP = 6  # every STEP-th level is stored
-BLOCK = 1 << STEP  # hashes per block: a block of a stored level is one node of the next stored level
-BLOCK_COLUMNS = ("level", "block", "hashes")
-BLOCK_PG_TYPES = ("int2", "int8", "bytea")
+STEP = TREE_STEP  # every STEP-th level is stored
+BLOCK = TREE_BLOCK  # hashes per block: a block of a stored level is one node of the next stored level
 LOOKUP_BATCH = 500  # blocks per query: well under every driver's parameter limit
 MAX_LEVELS = 62  # levels of a tree of up to 2**62 leaves (seq is a signed 64-bit integer)
 
@@ -43,24 +42,31 @@ class TreeIncomplete(BwcError):
     status = 500
 
 
-def raw_rows(session: Session, sql: str, params: tuple[int, ...] = ()) -> list[tuple[object, ...]]:
+def raw_rows(
+    session: Session, sql: str, params: tuple[int, ...] = (), binary: bool = False
+) -> list[tuple[object, ...]]:
     """Rows straight from the driver in the session's transaction (``?`` placeholders on both databases).
 
     For the hot paths only: SQLAlchemy's per-row result processing costs more than the work on each row.
+    ``binary``: PostgreSQL sends the values in their binary form (bytea as its bytes, not as hex text).
     """
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        sql = sql.replace("?", "%s")
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, params)
+        if conn.dialect.name == "postgresql":
+            cursor.execute(sql.replace("?", "%s"), params, binary=binary)  # type: ignore[call-arg]
+        else:
+            cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         cursor.close()
 
 
-def fetch_blocks(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored blocks ``(level, block)`` asked for (missing ones are absent).
+def fetch_blocks(
+    session: Session, keys: Iterable[tuple[int, int]], span: tuple[int, int, int] | None = None
+) -> dict[tuple[int, int], bytes]:
+    """The stored blocks ``(level, block)`` asked for, and those of ``span`` ``(level, first, end)`` (the
+    blocks ``first .. end-1`` of one level); missing ones are absent.
 
     One statement per batch, ``level = l AND block IN (...)`` per level joined by OR: both databases answer
     that from the primary key (SQLite would scan the table for a row-value ``IN``). The keys are integers,
@@ -68,13 +74,16 @@ def fetch_blocks(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tupl
     """
     wanted = sorted({(int(level), int(block)) for level, block in keys})
     found: dict[tuple[int, int], bytes] = {}
-    for i in range(0, len(wanted), LOOKUP_BATCH):
+    for i in range(0, max(len(wanted), 1 if span else 0), LOOKUP_BATCH):
         by_level: dict[int, list[str]] = {}
         for level, block in wanted[i : i + LOOKUP_BATCH]:
             by_level.setdefault(level, []).append(str(block))
-        where = " OR ".join(f"(level = {lv} AND block IN ({','.join(bs)}))" for lv, bs in by_level.items())
+        conditions = [f"(level = {lv} AND block IN ({','.join(bs)}))" for lv, bs in by_level.items()]
+        if span and i == 0:
+            conditions.append(f"(level = {int(span[0])} AND block >= {int(span[1])} AND block < {int(span[2])})")
+        where = " OR ".join(conditions)
         sql = f"SELECT level, block, hashes FROM audit_tree_blocks WHERE {where}"
-        for row_level, row_block, data in raw_rows(session, sql):
+        for row_level, row_block, data in raw_rows(session, sql, binary=True):
             found[(int(row_level), int(row_block))] = bytes(data)  # type: ignore[call-overload]
     return found
 
@@ -149,31 +158,90 @@ def root(session: Session, size: int) -> bytes:
     return proof(session, [(0, size)])[0] if size else merkle.EMPTY_ROOT
 
 
-def _new_leaves(session: Session, old_size: int, new_size: int) -> bytes:
-    """The recorded leaf hashes of events ``old_size+1 .. new_size``, joined in seq order.
+def _leaf_level(
+    session: Session, blocks: Mapping[tuple[int, int], bytes], start: int, old_size: int, new_size: int
+) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """Level 0 from leaf ``start`` (the previous checkpoint's short block) to ``new_size``, joined, and the
+    level-0 block rows to write anew.
 
-    Only the hashes travel, as one aggregated string (a NULL hash is left out of it, so the length check
-    catches it): seq is the primary key, so as many rows as the range is long means none is missing. SQLite
-    (before 3.44) has no ORDER BY in an aggregate; it aggregates in the order of the ordered subquery, and
-    one string costs about half of what a Python row per event did.
+    Each block from the short one on comes from the stored blocks when a bulk append wrote it whole (the
+    usual case: a checkpoint then reads a row per 64 events) and otherwise from the events' recorded leaf
+    hashes, read in one statement per batch of ranges (a single-event append, a crash of an older
+    version, the log before the appenders wrote blocks); those blocks, the completed short one and the new
+    short one are the rows to write. The same statement counts the events of the whole range: seq is the
+    primary key, so as many rows as the range is long means none is missing, under a stored block too.
     """
-    where = "FROM audit_events WHERE seq > ? AND seq <= ?"
+    span = HASH_SIZE * BLOCK
+    parts: list[bytes | tuple[int, int]] = []  # stored hashes, or a range [a, b) of leaves read from the events
+    rebuilt: list[int] = []
+    for number in range(start // BLOCK, -(-new_size // BLOCK)):
+        lo, hi = number * BLOCK, min((number + 1) * BLOCK, new_size)
+        data = blocks.get((0, number))
+        if lo < old_size:
+            if data is None or len(data) != HASH_SIZE * (old_size - lo):
+                raise TreeIncomplete(f"the stored audit tree's block 0/{number} is damaged")
+            parts.append(data)
+            lo = old_size
+        elif hi - lo == BLOCK and data is not None:
+            if len(data) != span:
+                raise TreeIncomplete(f"the stored audit tree's block 0/{number} is damaged")
+            parts.append(data)
+            continue
+        rebuilt.append(number)
+        last = parts[-1] if parts else None
+        if isinstance(last, tuple) and last[1] == lo:
+            parts[-1] = (last[0], hi)
+        else:
+            parts.append((lo, hi))
+    read = _recorded_leaves(session, old_size, new_size, [p for p in parts if isinstance(p, tuple)])
+    level = b"".join([p if isinstance(p, bytes) else read[p] for p in parts])
+    first = start // BLOCK
+    rows = [(0, number, level[(number - first) * span : (number - first + 1) * span]) for number in rebuilt]
+    return level, rows
+
+
+RANGES_BATCH = 200  # leaf ranges per statement: two parameters each, well under every driver's limit
+
+
+def _recorded_leaves(
+    session: Session, old_size: int, new_size: int, ranges: list[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """The recorded leaf hashes of each range ``[a, b)`` of leaf indices, joined in seq order; and the check
+    that events ``old_size+1 .. new_size`` have no hole.
+
+    Only the hashes travel, one aggregated string per range (a NULL hash is left out of it, so the length
+    check catches it). SQLite (before 3.44) has no ORDER BY in an aggregate; it aggregates in the order of
+    the ordered subquery, and one string costs about half of what a Python row per event did.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        sql = f"SELECT count(*), string_agg(leaf_hash, '' ORDER BY seq) {where}"
+        one = "count(*), string_agg(leaf_hash, '' ORDER BY seq) FROM audit_events WHERE seq > ? AND seq <= ?"
     else:
-        sql = f"SELECT count(*), group_concat(leaf_hash, '') FROM (SELECT leaf_hash {where} ORDER BY seq)"
-    [(count, text)] = raw_rows(session, sql, (old_size, new_size))
-    if count != new_size - old_size:
+        ordered = "SELECT leaf_hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq"
+        one = f"count(*), group_concat(leaf_hash, '') FROM ({ordered})"
+    found: dict[int, object] = {}
+    batches = [ranges[i : i + RANGES_BATCH] for i in range(0, len(ranges), RANGES_BATCH)] or [[]]
+    for n, batch in enumerate(batches):
+        # the range's number written into the SQL (an integer): the answer's rows come in no promised order
+        selects = ["SELECT -1, count(*), NULL FROM audit_events WHERE seq > ? AND seq <= ?"] if n == 0 else []
+        params: list[int] = [old_size, new_size] if n == 0 else []
+        for i, (a, b) in enumerate(batch, start=n * RANGES_BATCH):
+            selects.append(f"SELECT {i}, {one}")
+            params += [a, b]
+        for number, count, text in raw_rows(session, " UNION ALL ".join(selects), tuple(params)):
+            found[int(number)] = count if int(number) < 0 else text  # type: ignore[call-overload]
+    if found.get(-1) != new_size - old_size:
         raise TreeIncomplete(f"the audit events {old_size + 1}..{new_size} have a hole: run `bwc audit verify`")
-    try:
-        data = bytes.fromhex(text) if isinstance(text, str) else b""
-    except ValueError:  # not hex
-        data = b""
-    if len(data) != HASH_SIZE * count:
-        raise TreeIncomplete(
-            f"the audit events {old_size + 1}..{new_size} hold a damaged leaf hash: run `bwc audit verify`"
-        )
-    return data
+    read: dict[tuple[int, int], bytes] = {}
+    for i, (a, b) in enumerate(ranges):
+        text = found.get(i)
+        try:
+            data = bytes.fromhex(text) if isinstance(text, str) else b""
+        except ValueError:  # not hex
+            data = b""
+        if len(data) != HASH_SIZE * (b - a):
+            raise TreeIncomplete(f"the audit events {a + 1}..{b} hold a damaged leaf hash: run `bwc audit verify`")
+        read[(a, b)] = data
+    return read
 
 
 def _pairs(level: bytes, first: int, end: int) -> bytes:
@@ -190,10 +258,12 @@ def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[
     """Store the nodes the events ``old_size+1 .. new_size`` complete (caller commits); return the new root
     and the consistency proof from ``old_size``, both from the nodes read and made here.
 
-    Work is O(new events + log n) in four statements whatever the tree's height: read the new leaf hashes;
-    read, in one query, the block per stored level that the previous checkpoint left short and the blocks of
-    the old nodes the new root and the proof need; delete the short blocks and any after them; write them
-    anew (completed) with the new blocks. Each level is one joined string of hashes from the start of its
+    Work is O(new events + log n) in four statements whatever the tree's height: read, in one query, the
+    level-0 blocks from the previous checkpoint's short one on (those the bulk appends wrote), the block per
+    stored level above that it left short and the blocks of the old nodes the new root and the proof need;
+    read the recorded leaf hashes the level-0 blocks lack, counting the new events; delete the blocks
+    rebuilt here (level 0) and the short blocks and any after them (above); write them anew (completed)
+    with the new blocks. Each level is one joined string of hashes from the start of its
     stored level's short block: a block is a slice of it, and the levels between two stored ones are hashed
     from there (a few nodes again, at most 63 a level) so that the next stored level gets every new node.
     """
@@ -209,15 +279,16 @@ def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[
     wanted = merkle.perfect_nodes(0, new_size) if new_size else []
     wanted += sorted(merkle.nodes_for(ranges))
     old_nodes = [(lv, ix) for lv, ix in wanted if lv not in starts or ix < starts[lv]]
-    short = [(lv, starts[lv] // BLOCK) for lv in levels if stored(lv) and starts[lv] < old_size >> lv]
-    blocks = fetch_blocks(session, short + [block_of(node) for node in old_nodes])
-    current = _new_leaves(session, old_size, new_size)
+    short = [(lv, starts[lv] // BLOCK) for lv in levels[1:] if stored(lv) and starts[lv] < old_size >> lv]
+    leaf_span = (0, starts[0] // BLOCK, -(-new_size // BLOCK)) if levels else None
+    blocks = fetch_blocks(session, short + [block_of(node) for node in old_nodes], leaf_span)
+    current, rows = _leaf_level(session, blocks, starts[0], old_size, new_size) if levels else (b"", [])
+    rebuilt = [number for _, number, _ in rows]
     fresh: dict[int, bytes] = {}
-    rows: list[tuple[int, int, bytes]] = []
     span = HASH_SIZE * BLOCK
     for level in levels:
         start, old_count, new_count = starts[level], old_size >> level, new_size >> level
-        if stored(level):
+        if stored(level) and level:
             if start < old_count:
                 data = blocks.get((level, start // BLOCK), b"")
                 if len(data) != HASH_SIZE * (old_count - start):
@@ -231,12 +302,13 @@ def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[
         # rest); below a level hashed here, all of them from this level's first node
         first = (old_size >> (level + 1)) * 2 - start if stored(level + 1) else 0
         current = _pairs(current, first, new_count - start)
-    written = [lv for lv in levels if stored(lv)]
-    if written:
-        # integers written into the SQL, straight to the driver: the statement's shape changes with the tree's
-        # height, so a built statement would be compiled anew at every checkpoint
-        where = " OR ".join(f"(level = {lv} AND block >= {starts[lv] // BLOCK})" for lv in written)
-        session.connection().exec_driver_sql(f"DELETE FROM audit_tree_blocks WHERE {where}")
+    # level 0: only the blocks rebuilt here (the appenders' whole ones stay, and may run ahead of new_size);
+    # above, from the short block on. Integers written into the SQL, straight to the driver: the statement's
+    # shape changes with the tree's height, so a built statement would be compiled anew at every checkpoint
+    where = [f"(level = 0 AND block IN ({','.join(map(str, rebuilt))}))"] if rebuilt else []
+    where += [f"(level = {lv} AND block >= {starts[lv] // BLOCK})" for lv in levels[1:] if stored(lv)]
+    if where:
+        session.connection().exec_driver_sql(f"DELETE FROM audit_tree_blocks WHERE {' OR '.join(where)}")
         insert_rows(session, table_of(AuditTreeBlock), BLOCK_COLUMNS, rows, BLOCK_PG_TYPES)
     known = nodes_of_blocks(blocks, old_nodes)
     for lv, ix in wanted:

@@ -4,10 +4,15 @@ At full size (2N) 1,000,000 events. Per backend and size it prints:
 - append: events/s through ``append_events`` in transactions of ``--batch`` events, the way bulk writers
   (a coverage recompute) append; and the same through ``append_event``, one event per transaction, the way an
   ingest or a request appends (a sample of ``--singles``);
-- the cost the tamper-evident log adds to appending: the append path itself is unchanged, so what it adds is
-  the checkpoints' work (extending the stored tree over the new events, signing). A checkpoint is made after
-  every batch (far more often than once a minute at any real event rate) and its time is given as a share of
-  the append time measured in the same run: the target is < 10 %;
+- the cost the tamper-evident log adds to appending, the target being < 10 %. Its work is in two places: a
+  bulk append writes the level-0 tree blocks its leaves fill (``append_events(tree_blocks=True)``, the
+  service's way), and a checkpoint extends the stored tree over the new events and signs. So every batch is
+  appended twice, to two databases of the same backend, one after the other (which goes first alternates):
+  once the service's way followed by a checkpoint (far more often than once a minute at any real event
+  rate), once bare (``tree_blocks=False``: the rows and their leaf hashes only, the append as it was before
+  the tree) with no checkpoint. The share printed is (append with blocks + checkpoint − bare append) / bare
+  append, all measured in the same run; its two parts (the blocks' share of the append, the checkpoint's)
+  are printed too;
 - verify: ``bwc audit verify``'s work over every event, in events/s (target ≥ 100,000/s), with the baseline of
   bare SHA-256 over the same number of leaf-sized inputs on this machine, since the machine's load moves both;
 - proofs: ``--proofs`` inclusion proofs of random events against the latest checkpoint, median and p99
@@ -18,6 +23,7 @@ process's, plus on PostgreSQL the CPU time of the server processes serving the b
 ``bench/out/audit.json``.
 
     .venv/bin/python -m bench.audit [--events 1000000] [--backends sqlite,postgresql] [--proofs 1000]
+                                    [--no-append-blocks]
 """
 
 from __future__ import annotations
@@ -54,9 +60,9 @@ OUT = Path(__file__).resolve().parent / "out"
 class Meter:
     """Wall and CPU time summed per phase; CPU is this process's plus the database server's for its database."""
 
-    def __init__(self, url: str) -> None:
-        self.database = url.rsplit("/", 1)[1] if url.startswith("postgresql") else None
-        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if self.database else None
+    def __init__(self, *urls: str) -> None:
+        self.databases = [url.rsplit("/", 1)[1] for url in urls if url.startswith("postgresql")]
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if self.databases else None
         self.wall: defaultdict[str, float] = defaultdict(float)
         self.cpu: defaultdict[str, float] = defaultdict(float)
         self.server: defaultdict[str, float] = defaultdict(float)
@@ -66,7 +72,8 @@ class Meter:
         if self.admin is None:
             return 0.0
         with self.admin.connect() as conn:
-            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": self.database})
+            sql = text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:d)")
+            pids = conn.execute(sql, {"d": self.databases})
             ticks = 0
             for (pid,) in pids:
                 try:
@@ -103,23 +110,37 @@ def _items(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def append_and_checkpoint(rt: Runtime, m: Meter, signer: Signer, n: int, batch: int) -> dict[str, float]:
-    """Bulk appends with a checkpoint after every batch; the two timed apart."""
-    for start in range(0, n, batch):
+def append_and_checkpoint(
+    rt: Runtime, bare: Runtime, m: Meter, signer: Signer, n: int, batch: int, blocks: bool = True
+) -> dict[str, float]:
+    """Each batch appended the service's way and checkpointed in ``rt``, and bare in ``bare``; timed apart.
+    ``blocks=False``: the appends in ``rt`` write no blocks either, the checkpoints do all the tree's work."""
+    for number, start in enumerate(range(0, n, batch)):
         items = _items(start, min(batch, n - start))
-        with m.phase("append"), transaction(rt.sessions) as s:
-            append_events(s, items)
-        with m.phase("checkpoint"), transaction(rt.sessions) as s:
-            checkpoints.make_checkpoint(s, signer)
+        for which in ("bare", "tree") if number % 2 else ("tree", "bare"):
+            if which == "bare":
+                with m.phase("bare_append"), transaction(bare.sessions) as s:
+                    append_events(s, items, tree_blocks=False)
+                continue
+            with m.phase("append"), transaction(rt.sessions) as s:
+                append_events(s, items, tree_blocks=blocks)
+            with m.phase("checkpoint"), transaction(rt.sessions) as s:
+                checkpoints.make_checkpoint(s, signer)
+    added = m.wall["append"] + m.wall["checkpoint"] - m.wall["bare_append"]
+    added_cpu = m.total_cpu("append") + m.total_cpu("checkpoint") - m.total_cpu("bare_append")
     return {
-        "append_per_s": n / m.wall["append"],
-        "append_cpu_s": m.cpu["append"],
-        "append_server_cpu_s": m.server["append"],
+        "append_per_s": n / m.wall["bare_append"],
+        "append_cpu_s": m.cpu["bare_append"],
+        "append_server_cpu_s": m.server["bare_append"],
+        "append_with_blocks_per_s": n / m.wall["append"],
         "checkpoint_s": m.wall["checkpoint"],
         "checkpoint_cpu_s": m.cpu["checkpoint"],
         "checkpoint_server_cpu_s": m.server["checkpoint"],
-        "checkpoint_share": m.wall["checkpoint"] / m.wall["append"],
-        "checkpoint_cpu_share": m.total_cpu("checkpoint") / m.total_cpu("append"),
+        "blocks_share": m.wall["append"] / m.wall["bare_append"] - 1,
+        "blocks_cpu_share": m.total_cpu("append") / m.total_cpu("bare_append") - 1,
+        "checkpoint_only_share": m.wall["checkpoint"] / m.wall["bare_append"],
+        "checkpoint_share": added / m.wall["bare_append"],
+        "checkpoint_cpu_share": added_cpu / m.total_cpu("bare_append"),
     }
 
 
@@ -178,13 +199,18 @@ def proofs(rt: Runtime, m: Meter, events: int, count: int) -> dict[str, float]:
 
 def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     url = database(backend, work, f"audit_{backend}_{label}")
+    bare_url = database(backend, work, f"audit_{backend}_{label}_bare")
     rt = build_runtime(Settings(home=work / f"home-{backend}-{label}", database_url=url))
+    bare = build_runtime(Settings(home=work / f"home-{backend}-{label}-bare", database_url=bare_url))
     signer = Signer("bench.example/audit", Ed25519PrivateKey.generate())
-    meter = Meter(url)
+    meter = Meter(url, bare_url)
     try:
         upgrade(rt.engine)
+        upgrade(bare.engine)
         figures: dict[str, Any] = {"events": n, "load_average_1m_start": os.getloadavg()[0]}
-        figures |= append_and_checkpoint(rt, meter, signer, n, args.batch)
+        figures |= append_and_checkpoint(rt, bare, meter, signer, n, args.batch, not args.no_append_blocks)
+        bare.close()
+        drop(bare_url)
         figures |= single_appends(rt, meter, signer, args.singles, args.singles_every)
         total = n + args.singles
         figures |= verify(rt, meter, signer, total)
@@ -194,7 +220,9 @@ def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespa
     finally:
         meter.close()
         rt.close()
+        bare.close()
         drop(url)
+        drop(bare_url)
 
 
 def main() -> None:
@@ -205,6 +233,9 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=2_000, help="one-event transactions measured")
     parser.add_argument("--singles-every", type=int, default=100, help="single appends between checkpoints")
     parser.add_argument("--proofs", type=int, default=1_000)
+    parser.add_argument(
+        "--no-append-blocks", action="store_true", help="bulk appends write no tree blocks (the checkpoints do)"
+    )
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bwc-bench-audit-") as tmp:
@@ -213,7 +244,8 @@ def main() -> None:
                 f = results[f"{backend} {label}"] = run_one(backend, Path(tmp), label, n, args)
                 print(
                     f"{backend:10} {label:2} events={n:>8} append={f['append_per_s']:8.0f}/s "
-                    f"+checkpoints {100 * f['checkpoint_share']:4.1f}% (CPU {100 * f['checkpoint_cpu_share']:4.1f}%) | "
+                    f"+tree {100 * f['checkpoint_share']:4.1f}% (CPU {100 * f['checkpoint_cpu_share']:4.1f}%; "
+                    f"blocks {100 * f['blocks_share']:4.1f}% + checkpoints {100 * f['checkpoint_only_share']:4.1f}%) | "
                     f"one per transaction {f['single_append_ms']:.2f} ms (CPU {f['single_append_cpu_ms']:.2f} ms) "
                     f"+checkpoints {100 * f['single_checkpoint_share']:4.1f}% "
                     f"(CPU {100 * f['single_checkpoint_cpu_share']:4.1f}%) | "
@@ -230,7 +262,7 @@ def main() -> None:
             print(
                 f"{backend:10} growth N→2N: verify time ×{n2['verify_s'] / n1['verify_s']:.2f}, "
                 f"proof ×{n2['proof_median_ms'] / n1['proof_median_ms']:.2f}, "
-                f"checkpoint share ×{n2['checkpoint_share'] / n1['checkpoint_share']:.2f} "
+                f"tree share ×{n2['checkpoint_share'] / n1['checkpoint_share']:.2f} "
                 "(targets at 1M: verify ≥ 100,000/s, proof < 10 ms, checkpoints < 10 % of appending)",
                 flush=True,
             )

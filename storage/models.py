@@ -227,11 +227,17 @@ class AuditCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+TREE_STEP = 6  # every TREE_STEP-th level of the audit tree is stored (``audit.tree``)
+TREE_BLOCK = 1 << TREE_STEP  # hashes a block row holds
+
+
 class AuditTreeBlock(Base):
     """64 consecutive perfect-subtree hashes of one stored level (0, 6, 12, ...: ``audit.tree``) of the Merkle
     tree at the latest checkpoint; the levels between are hashed again from these when a proof needs them.
 
     Level 0 holds the leaf hashes; ``hashes`` is their concatenation (the last block of a level may be short).
+    Level 0 may run ahead of the latest checkpoint: a bulk append writes the full blocks of its own leaves
+    (``storage.events.append_events``), which the next checkpoint then reads instead of the events' rows.
     """
 
     __tablename__ = "audit_tree_blocks"
