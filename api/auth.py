@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from audit.access import UNSCOPED_ROLES
@@ -164,6 +164,37 @@ def revoke_token(session: Session, name_or_id: str, actor: str = "cli") -> ApiTo
     return token
 
 
+# Built once with bound parameters (every request runs it; building it cost more than running it).
+_SCOPED = ApiToken.role == SCOPED_ROLE
+_PRINCIPAL = (
+    select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.role,
+        ApiToken.station_id,
+        Station.code,
+        TokenUnit.unit_code,
+        AccessGrant.case_number,
+        AccessGrant.id,
+        AccessGrant.expires_at,
+    )
+    .select_from(ApiToken)
+    .outerjoin(Station, Station.id == ApiToken.station_id)
+    .outerjoin(TokenUnit, and_(TokenUnit.token_id == ApiToken.id, _SCOPED))
+    .outerjoin(
+        AccessGrant,
+        and_(
+            AccessGrant.holder == ApiToken.name,
+            AccessGrant.revoked_at.is_(None),
+            AccessGrant.expires_at > bindparam("now"),
+            ApiToken.role.not_in(sorted(UNSCOPED_ROLES)),
+        ),
+    )
+    .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None))
+    .order_by(AccessGrant.id)
+)
+
+
 def authenticate(session: Session, secret: str, now: datetime | None = None) -> Principal | None:
     """The principal holding this secret, or None when it is unknown or revoked.
 
@@ -171,35 +202,7 @@ def authenticate(session: Session, secret: str, now: datetime | None = None) -> 
     every request authenticates afresh (a revoked token or grant takes effect on the next request) and a
     query per part was most of a case lookup's database time.
     """
-    now = now or utcnow()
-    scoped = ApiToken.role == SCOPED_ROLE
-    rows = session.execute(
-        select(
-            ApiToken.id,
-            ApiToken.name,
-            ApiToken.role,
-            ApiToken.station_id,
-            Station.code,
-            TokenUnit.unit_code,
-            AccessGrant.case_number,
-            AccessGrant.id,
-            AccessGrant.expires_at,
-        )
-        .select_from(ApiToken)
-        .outerjoin(Station, Station.id == ApiToken.station_id)
-        .outerjoin(TokenUnit, and_(TokenUnit.token_id == ApiToken.id, scoped))
-        .outerjoin(
-            AccessGrant,
-            and_(
-                AccessGrant.holder == ApiToken.name,
-                AccessGrant.revoked_at.is_(None),
-                AccessGrant.expires_at > now,
-                ApiToken.role.not_in(sorted(UNSCOPED_ROLES)),
-            ),
-        )
-        .where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
-        .order_by(AccessGrant.id)
-    ).all()
+    rows = session.execute(_PRINCIPAL, {"hash": hash_token(secret), "now": now or utcnow()}).all()
     if not rows:
         return None
     token_id, name, role, station_id, code = rows[0][:5]

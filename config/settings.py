@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
+    # uvicorn's line per HTTP request: off by default, since evidence reads are audit events already and
+    # request counts are in /metrics; writing the line cost more than a /healthz itself
+    access_log: bool = False
     # web sign-in (SPEC §11): the address people open (an https one makes the session cookie Secure), the
     # reverse proxies whose X-Forwarded-Proto/-For are believed, and how long a signed-in session lasts
     public_url: str | None = None

@@ -53,7 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # Writers queue at BEGIN instead of failing later on a lock upgrade; a reader takes no lock at all
             # (WAL: it reads a snapshot and never waits for a writer or another reader).
-            if conn.get_execution_options().get(READ_ONLY):
+            options = conn.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":  # ``ping``: no transaction at all
+                return
+            if options.get(READ_ONLY):
                 conn.exec_driver_sql("BEGIN")
             else:
                 begin_immediate(conn.connection.dbapi_connection)
@@ -118,6 +121,13 @@ def check_reachable(engine: Engine) -> None:
     """Connect once, so that a database that is away is one clear error before any work starts."""
     with database_errors(engine.url.render_as_string(hide_password=False)), engine.connect():
         pass
+
+
+def ping(engine: Engine) -> None:
+    """Prove the database answers with the least work: one ``SELECT 1`` in autocommit, so no BEGIN and COMMIT
+    around it (``/healthz``, which load balancers call often)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("SELECT 1")
 
 
 @contextmanager

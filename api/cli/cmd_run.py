@@ -52,12 +52,15 @@ def _http(settings: Settings, host: str, port: int, workers: int) -> tuple[Calla
     import uvicorn
 
     level = settings.log_level.lower()
+    access_log = settings.access_log
     # proxy_headers off: whose X-Forwarded-* headers count is BWC_TRUSTED_PROXIES, decided in one place
     if workers == 1:
         from api.app import create_app  # the web stack loads only for this command
 
         app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=level, proxy_headers=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level=level, proxy_headers=False, access_log=access_log)
+        )
 
         def halt() -> None:
             server.should_exit = True
@@ -73,6 +76,7 @@ def _http(settings: Settings, host: str, port: int, workers: int) -> tuple[Calla
         host=host,
         port=port,
         log_level=level,
+        access_log=access_log,
         proxy_headers=False,
         # a worker still importing the app on a busy machine can miss uvicorn's 5 s health ping and be killed
         # and respawned again and again (the likely reason a 2-worker start never answered at load 13 on 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import event
 
 from api.app import create_app
 from storage.runtime import Runtime
@@ -45,6 +47,31 @@ def test_healthz(client: TestClient) -> None:
     response = client.get("/api/v1/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "store": "ok"}
+
+
+def test_healthz_asks_the_database_one_statement(client: TestClient) -> None:
+    # load balancers call it every few seconds: a SELECT 1 in autocommit, no transaction around it
+    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert client.get("/api/v1/healthz").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert seen == ["SELECT 1"]
+
+
+def test_healthz_reports_an_unreachable_database(runtime: Runtime) -> None:
+    dead = SecretStr(f"postgresql+psycopg://bwc:hunter2-api-pw@127.0.0.1:{free_port()}/bwc")
+    settings = runtime.settings.model_copy(update={"database_url": dead})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable", "store": "ok"}
 
 
 def test_healthz_reports_an_unreachable_store(runtime: Runtime) -> None:

@@ -344,3 +344,35 @@ def test_run_refuses_fewer_than_one_worker(settings: Settings) -> None:
     done = subprocess.run([BWC, "run", "--workers", "0"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--workers" in done.stderr and "greater than or equal to 1" in done.stderr
+
+
+@pytest.mark.parametrize("asked", [None, "true"])
+def test_the_per_request_access_log_is_written_only_when_asked(
+    settings: Settings, tmp_path: Path, asked: str | None
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "BWC_HOME": str(settings.home), "BWC_DATABASE_URL": settings.db_url}
+    env.pop("BWC_CONFIG", None)
+    env.pop("BWC_ACCESS_LOG", None)
+    if asked is not None:
+        env["BWC_ACCESS_LOG"] = asked
+    log = tmp_path / "bwc-run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [BWC, "run", "--no-watch", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        health = f"http://127.0.0.1:{port}/api/v1/healthz"
+        assert _until("healthz", proc, lambda: httpx.get(health, timeout=5).status_code == 200 or None)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+        text = log.read_text()
+        assert "Application startup complete" in text, text  # uvicorn's own log is there either way
+        assert ('"GET /api/v1/healthz HTTP/1.1" 200' in text) == (asked is not None), text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
