@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Row, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from audit.access import UNSCOPED_ROLES
@@ -34,9 +34,9 @@ class Principal:
     station_code: str | None = None
     units: frozenset[str] = frozenset()
     # The grants to this holder that were live when the token was read, as (case, grant id, expires_at), in
-    # grant order; None when they were not read with it. A principal lives for one request, so these never
-    # outlive it: ``audit.access.scope_for`` takes them instead of asking again (and re-checks expiry).
-    grants: tuple[tuple[str, int, datetime], ...] | None = None
+    # grant order. A principal lives for one request, so these never outlive it: ``audit.access.scope_for``
+    # takes them instead of asking again (and re-checks expiry).
+    grants: tuple[tuple[str, int, datetime], ...] = ()
 
     @property
     def actor(self) -> str:
@@ -166,33 +166,54 @@ def revoke_token(session: Session, name_or_id: str, actor: str = "cli") -> ApiTo
 
 # Built once with bound parameters (every request runs it; building it cost more than running it).
 _SCOPED = ApiToken.role == SCOPED_ROLE
-_PRINCIPAL = (
-    select(
-        ApiToken.id,
-        ApiToken.name,
-        ApiToken.role,
-        ApiToken.station_id,
-        Station.code,
-        TokenUnit.unit_code,
-        AccessGrant.case_number,
-        AccessGrant.id,
-        AccessGrant.expires_at,
+_PRINCIPAL_COLUMNS = 9
+
+
+def principal_select(*extra: Any) -> Select[Any]:
+    """The one read of a caller: token, station, units and the grants live at ``:now`` to its holder (a row per
+    unit × grant), plus ``extra`` columns after them; the caller adds the row filter (token hash, web session)."""
+    return (
+        select(
+            ApiToken.id,
+            ApiToken.name,
+            ApiToken.role,
+            ApiToken.station_id,
+            Station.code,
+            TokenUnit.unit_code,
+            AccessGrant.case_number,
+            AccessGrant.id,
+            AccessGrant.expires_at,
+            *extra,
+        )
+        .select_from(ApiToken)
+        .outerjoin(Station, Station.id == ApiToken.station_id)
+        .outerjoin(TokenUnit, and_(TokenUnit.token_id == ApiToken.id, _SCOPED))
+        .outerjoin(
+            AccessGrant,
+            and_(
+                AccessGrant.holder == ApiToken.name,
+                AccessGrant.revoked_at.is_(None),
+                AccessGrant.expires_at > bindparam("now"),
+                ApiToken.role.not_in(sorted(UNSCOPED_ROLES)),
+            ),
+        )
+        .order_by(AccessGrant.id)
     )
-    .select_from(ApiToken)
-    .outerjoin(Station, Station.id == ApiToken.station_id)
-    .outerjoin(TokenUnit, and_(TokenUnit.token_id == ApiToken.id, _SCOPED))
-    .outerjoin(
-        AccessGrant,
-        and_(
-            AccessGrant.holder == ApiToken.name,
-            AccessGrant.revoked_at.is_(None),
-            AccessGrant.expires_at > bindparam("now"),
-            ApiToken.role.not_in(sorted(UNSCOPED_ROLES)),
-        ),
-    )
-    .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None))
-    .order_by(AccessGrant.id)
-)
+
+
+def principal_from(rows: Sequence[Row[Any]]) -> Principal:
+    """The principal of the rows of one ``principal_select`` (at least one row)."""
+    token_id, name, role, station_id, code = rows[0][:5]
+    units = frozenset(row[5] for row in rows if row[5] is not None)
+    grants: dict[int, tuple[str, int, datetime]] = {}
+    for row in rows:
+        case, grant_id, expires_at = row[6:_PRINCIPAL_COLUMNS]
+        if grant_id is not None:
+            grants[grant_id] = (case, grant_id, expires_at)
+    return Principal(token_id, name, role, station_id, code, units, tuple(grants.values()))
+
+
+_PRINCIPAL = principal_select().where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None))
 
 
 def authenticate(session: Session, secret: str, now: datetime | None = None) -> Principal | None:
@@ -203,18 +224,4 @@ def authenticate(session: Session, secret: str, now: datetime | None = None) -> 
     query per part was most of a case lookup's database time.
     """
     rows = session.execute(_PRINCIPAL, {"hash": hash_token(secret), "now": now or utcnow()}).all()
-    if not rows:
-        return None
-    token_id, name, role, station_id, code = rows[0][:5]
-    units = frozenset(row[5] for row in rows if row[5] is not None)
-    grants: dict[int, tuple[str, int, datetime]] = {}
-    for *_head, case, grant_id, expires_at in rows:
-        if grant_id is not None:
-            grants[grant_id] = (case, grant_id, expires_at)
-    return Principal(token_id, name, role, station_id, code, units, tuple(grants.values()))
-
-
-def principal_of(session: Session, token: ApiToken, station_code: str | None) -> Principal:
-    """The caller a live token stands for, units included: the pages' session (grants read by the scope)."""
-    units = frozenset(token_units(session, [token.id]).get(token.id, [])) if token.role == SCOPED_ROLE else frozenset()
-    return Principal(token.id, token.name, token.role, token.station_id, station_code, units)
+    return principal_from(rows) if rows else None

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from api.auth import Principal, hash_token, principal_of
-from storage.models import ApiToken, LoginFailure, Station, WebSession, WebViewing
+from api.auth import Principal, hash_token, principal_from, principal_select
+from storage.models import ApiToken, LoginFailure, WebSession, WebViewing
 from storage.types import utcnow
 
 SESSION_COOKIE = "bwc_session"
@@ -71,25 +71,29 @@ def start_session(session: Session, token_id: int, hours: float) -> tuple[str, W
     return key, row
 
 
+_SIGNED_IN = (
+    principal_select(WebSession.id, WebSession.csrf)
+    .join(WebSession, WebSession.token_id == ApiToken.id)
+    .where(
+        WebSession.key_hash == bindparam("key"),
+        WebSession.revoked_at.is_(None),
+        WebSession.expires_at > bindparam("now"),
+        ApiToken.revoked_at.is_(None),
+    )
+)
+
+
 def signed_in(session: Session, key: str | None) -> SignedIn | None:
-    """The live session behind a cookie: unexpired, not signed out, its token not revoked."""
+    """The live session behind a cookie: unexpired, not signed out, its token not revoked. One query, the API's
+    read of a caller (``api.auth.principal_select``) joined to the session, so a page knows its caller, units and
+    live grants as a bearer request does."""
     if not key or len(key) > 128:
         return None
-    row = session.execute(
-        select(WebSession, ApiToken, Station.code)
-        .join(ApiToken, ApiToken.id == WebSession.token_id)
-        .outerjoin(Station, Station.id == ApiToken.station_id)
-        .where(
-            WebSession.key_hash == _key_hash(key),
-            WebSession.revoked_at.is_(None),
-            WebSession.expires_at > utcnow(),
-            ApiToken.revoked_at.is_(None),
-        )
-    ).first()
-    if row is None:
+    rows = session.execute(_SIGNED_IN, {"key": _key_hash(key), "now": utcnow()}).all()
+    if not rows:
         return None
-    web, token, code = row
-    return SignedIn(web.id, web.csrf, principal_of(session, token, code))
+    web_id, csrf = rows[0][-2:]
+    return SignedIn(web_id, csrf, principal_from(rows))
 
 
 def end_session(session: Session, session_id: int) -> None:

@@ -59,19 +59,13 @@ class Scope:
         return self.units is None
 
 
-def scope_for(session: Session, principal: Principal, now: datetime) -> Scope:
-    """The caller's scope now: its token's units and the live grants to its holder."""
+def scope_for(principal: Principal, now: datetime) -> Scope:
+    """The caller's scope now: its token's units and the grants to its holder read with the token (one query,
+    ``api.auth.principal_select``) that are still live at ``now``."""
     if principal.role in UNSCOPED_ROLES:
         return Scope(principal, None)
-    if principal.grants is not None:  # read with the token in this request: no second query
-        live = {case: grant_id for case, grant_id, expires_at in principal.grants if expires_at > now}
-        return Scope(principal, frozenset(principal.units), live)
-    rows = session.execute(
-        select(AccessGrant.case_number, AccessGrant.id)
-        .where(AccessGrant.holder == principal.name, AccessGrant.revoked_at.is_(None), AccessGrant.expires_at > now)
-        .order_by(AccessGrant.id)
-    )
-    return Scope(principal, frozenset(principal.units), {case: grant_id for case, grant_id in rows})
+    live = {case: grant_id for case, grant_id, expires_at in principal.grants if expires_at > now}
+    return Scope(principal, frozenset(principal.units), live)
 
 
 # -- SQL conditions: lists and reports filter with these -------------------------------------------------

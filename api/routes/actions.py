@@ -92,7 +92,7 @@ def list_actions(
 ) -> dict[str, Any]:
     lo, hi = period_bounds(date_param(from_, "from"), date_param(to, "to"), rt.settings.tz)
     conditions: list[Any] = []
-    scoped = action_condition(scope_for(session, who, utcnow()))
+    scoped = action_condition(scope_for(who, utcnow()))
     if scoped is not None:
         conditions.append(scoped)
     if lo is not None:
@@ -112,7 +112,7 @@ def show_action(action_id: str, session: ReadSessionDep, rt: RuntimeDep, who: Re
     action = session.scalar(select(Action).where(Action.action_id == action_id))
     if action is None:
         raise NotFound(f"no action {action_id!r}")
-    scope = scope_for(session, who, utcnow())
+    scope = scope_for(who, utcnow())
     note_uses(rt.sessions, scope, check_action(session, scope, action), "actions.read")
     data = action_json(session, action, utcnow())
     return {**data, "recording_details": _recordings(session, set(data["recordings"]))}
@@ -173,7 +173,7 @@ def _import(rt: Runtime, body: BinaryIO, who: Principal, name: str) -> dict[str,
 @router.get("/cases/{case_number}", summary="All actions and recordings of a case")
 def show_case(case_number: str, session: ReadSessionDep, rt: RuntimeDep, who: CaseReaders) -> dict[str, Any]:
     now = utcnow()
-    scope = scope_for(session, who, now)
+    scope = scope_for(who, now)
     view = read_case(session, scope, case_number, now)
     note_uses(rt.sessions, scope, view.grants_used, "cases.read")
     return {

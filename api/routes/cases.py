@@ -57,7 +57,7 @@ def export_response(session: Session, rt: Runtime, case_number: str, who: Princi
 
     An export copies the whole case, so every action of it must be in the caller's scope (SPEC §15)."""
     now = utcnow()
-    scope = scope_for(session, who, now)
+    scope = scope_for(who, now)
     record_uses(session, scope, check_case(session, scope, case_number, whole=True), "cases.export")
     plan = plan_export(session, rt.settings, case_number, who.actor, utcnow())
     return StreamingResponse(

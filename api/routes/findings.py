@@ -69,7 +69,7 @@ def findings(
     offset: OffsetQuery = 0,
 ) -> dict[str, Any] | Response:
     now = utcnow()
-    covered = report_units(scope_for(session, who, now), unit)  # a reviewer sees their own units' ledger
+    covered = report_units(scope_for(who, now), unit)  # a reviewer sees their own units' ledger
     filters = Filters.covering(covered, status=status, kind=kind, overdue=overdue)
     if format == "json":
         found = list_findings(session, filters, now, limit, offset)
@@ -100,7 +100,7 @@ def open_finding(body: OpenIn, session: SessionDep, rt: RuntimeDep, who: Auditor
 def finding(finding_id: RowId, session: ReadSessionDep, who: Readers) -> dict[str, Any]:
     now = utcnow()
     found = get_finding(session, finding_id)
-    check_unit(scope_for(session, who, now), found.unit.code if found.unit else None, f"finding {finding_id}")
+    check_unit(scope_for(who, now), found.unit.code if found.unit else None, f"finding {finding_id}")
     return finding_json(found, now)
 
 

@@ -38,7 +38,7 @@ UNLINK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _check_scope(session: Session, who: Principal, action_id: str, recording_id: int, what: str) -> None:
     """Both ends must be in the caller's scope: linking must not pull another unit's recording into theirs."""
-    scope = scope_for(session, who, utcnow())
+    scope = scope_for(who, utcnow())
     if scope.everything:
         return
     grants: list[int] = []

@@ -82,7 +82,7 @@ def list_recordings(
     tz = rt.settings.tz
     start, end = time_param(from_, tz, "from"), time_param(to, tz, "to", end=True)
     query = select(Recording)
-    scoped = recording_condition(scope_for(session, who, utcnow()))
+    scoped = recording_condition(scope_for(who, utcnow()))
     if scoped is not None:
         query = query.where(scoped)
     if device is not None:
@@ -105,7 +105,7 @@ def show_recording(
     who: Annotated[Principal, Depends(require("recordings.read"))],
 ) -> dict[str, Any]:
     recording = get_recording(session, recording_id)
-    scope = scope_for(session, who, utcnow())
+    scope = scope_for(who, utcnow())
     note_uses(rt.sessions, scope, check_recording(session, scope, recording), "recordings.read")
     return recording_json(recording)
 
@@ -162,7 +162,7 @@ def stream_recording(
     web viewing, whose first read was audited.
     """
     recording = get_recording(session, recording_id)
-    scope = scope_for(session, who, utcnow())
+    scope = scope_for(who, utcnow())
     grants = check_recording(session, scope, recording)
     damaged = recording.fixity_ok is False
     if damaged and not accept_damaged:

@@ -48,7 +48,7 @@ def report_missing(
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
     start, end = date_param(from_, "from"), date_param(to, "to")
-    covered = report_units(scope_for(session, who, utcnow()), unit)
+    covered = report_units(scope_for(who, utcnow()), unit)
     report = missing_report(session, rt.settings, start, end, covered, utcnow())
     if format == "json":
         return Response(render_json(report), media_type="application/json")

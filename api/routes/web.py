@@ -181,7 +181,7 @@ def index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQ
     if isinstance(who, Response):
         return who
     query = select(Recording)
-    scoped = recording_condition(scope_for(session, who, utcnow()))
+    scoped = recording_condition(scope_for(who, utcnow()))
     if scoped is not None:
         query = query.where(scoped)
     recent = session.scalars(query.order_by(Recording.received_at.desc(), Recording.id.desc()).limit(RECENT))
@@ -208,7 +208,7 @@ def play(
     recording = session.get(Recording, recording_id)
     if recording is None:
         return not_found(request, lang, who, "no_recording", recording_id)
-    scope = scope_for(session, who, utcnow())
+    scope = scope_for(who, utcnow())
     try:
         grants = check_recording(session, scope, recording)
     except ApprovalRequired as exc:

@@ -86,7 +86,7 @@ def search(
     if isinstance(who, Response):
         return who
     q = q.strip()
-    found, more = find_actions(session, q, scoped=action_condition(scope_for(session, who, utcnow())))
+    found, more = find_actions(session, q, scoped=action_condition(scope_for(who, utcnow())))
     return page(request, "cases.html", lang, who=who, q=q, actions=found, more=more, limit=MAX_RESULTS)
 
 
@@ -98,7 +98,7 @@ def case(
     if isinstance(who, Response):
         return who
     now = utcnow()
-    scope = scope_for(session, who, now)
+    scope = scope_for(who, now)
     try:
         view = read_case(session, scope, case_number, now)  # the reader GET /api/v1/cases/{n} uses
         note_uses(rt.sessions, scope, view.grants_used, "cases.read")
@@ -164,7 +164,7 @@ def action_page(
     action = session.scalar(select(Action).where(Action.action_id == action_id))
     if action is None:
         return not_found(request, lang, who, "no_action", action_id)
-    scope = scope_for(session, who, utcnow())
+    scope = scope_for(who, utcnow())
     try:
         note_uses(rt.sessions, scope, check_action(session, scope, action), "actions.read")
     except ApprovalRequired as exc:

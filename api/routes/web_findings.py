@@ -103,7 +103,7 @@ def ledger_page(
 ) -> Response:
     """The ledger under ``form``'s filters: per-unit tallies over all of it, findings a page at a time."""
     now = utcnow()
-    scope = scope_for(session, who, now)
+    scope = scope_for(who, now)
     covered = report_units(scope, form["unit"] or None)
     filters = Filters.covering(
         covered, status=form["status"] or None, kind=form["kind"] or None, overdue=form["overdue"]
@@ -178,7 +178,7 @@ def findings_download(
 
     def make(who: Principal) -> Response:
         now = utcnow()
-        covered = report_units(scope_for(session, who, now), unit.strip() or None)
+        covered = report_units(scope_for(who, now), unit.strip() or None)
         filters = Filters.covering(covered, status=status or None, kind=kind.strip() or None, overdue=overdue)
         return ledger_download(ledger(session, filters, now, rt.settings.timezone), covered, now, fmt)
 
@@ -231,7 +231,7 @@ def finding_view(
         found = get_finding(session, finding_id)
     except NotFound:
         return not_found(request, lang, who, "f_not_found", finding_id)
-    check_unit(scope_for(session, who, now), found.unit.code if found.unit else None, f"finding {finding_id}")
+    check_unit(scope_for(who, now), found.unit.code if found.unit else None, f"finding {finding_id}")
     context.setdefault("error", None)
     context.setdefault("typed", {})
     return page(

@@ -97,7 +97,7 @@ def recordings_page(
         return message(request, lang, 422, TEXT[lang]["bad_date"], who=who)
     if start is not None and end is not None and start >= end:
         return message(request, lang, 422, TEXT[lang]["from_after_to"], who=who)
-    scoped = recording_condition(scope_for(session, who, utcnow()))  # a reviewer lists their units' evidence
+    scoped = recording_condition(scope_for(who, utcnow()))  # a reviewer lists their units' evidence
     found, more = find_recordings(session, filters, start, end, page_no, scoped, per_page)
     return page(
         request,

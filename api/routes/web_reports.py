@@ -72,7 +72,7 @@ def report_page(
         error = TEXT[lang]["from_after_to"]
         return page(request, "report.html", lang, 400, who=who, units=units, form=form, report=None, error=error)
     try:
-        covered = report_units(scope_for(session, who, utcnow()), unit)
+        covered = report_units(scope_for(who, utcnow()), unit)
         form["unit"] = covered if isinstance(covered, str) else ""
         report = missing_report(session, rt.settings, start, end, covered, utcnow())
     except ApprovalRequired as exc:
@@ -96,7 +96,7 @@ def report_download(
 
     def make(who: Principal) -> Response:
         start, end = period(span.from_, span.to, _today(rt.settings.tz))
-        covered = report_units(scope_for(session, who, utcnow()), span.unit)
+        covered = report_units(scope_for(who, utcnow()), span.unit)
         return missing_file(
             missing_report(session, rt.settings, start, end, covered, utcnow()), start, end, covered, fmt
         )

@@ -94,7 +94,7 @@ def _reference(runtime: Runtime, secret: str, case: str) -> dict[str, Any]:
         assert who is not None
         now = utcnow()
         conditions: list[Any] = [Action.case_number == case]
-        scoped = action_condition(scope_for(s, who, now))
+        scoped = action_condition(scope_for(who, now))
         if scoped is not None:
             conditions.append(scoped)
         actions = actions_json(s, conditions, now)
