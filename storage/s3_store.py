@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
@@ -299,12 +299,15 @@ class S3Store:
         digest = hasher.sha256.digest()
         proof = self.integrity_proof()
         md5 = hashlib.md5(view) if proof == "md5" else None
+        body: ViewReader | s3_signed.KnownDigestBody = ViewReader(view)
+        if proof == "signed":  # signed with the digest just taken: botocore need not hash the buffer again
+            body = s3_signed.KnownDigestBody(cast(BinaryIO, body), len(view), sha256, (), None)
         with s3_errors(self._where, "PutObject"):
             try:
                 resp = self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
-                    Body=ViewReader(view),
+                    Body=body,
                     ContentLength=len(view),
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=b64(digest),

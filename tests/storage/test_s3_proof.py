@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from ingest.reader import CountingReader
-from storage.objects import DigestMismatch, VerificationFailed
+from storage import s3_signed
+from storage.objects import DigestMismatch, StoreError, VerificationFailed
 from storage.s3_proof import PROOFS, RECORD_KEY, Turncoat, multipart_etag
 from storage.s3_store import S3Store
 from tests.fixtures.rgw import RgwServer, rgw_bucket
@@ -302,6 +303,26 @@ def test_rgw_refuses_bytes_that_do_not_have_the_digest_a_caller_claimed(rgw: Rgw
 
     assert [h["x-amz-content-sha256"] for h in puts] == [claim]  # sent, and refused by the server
     assert store.head(claim) is None and store.head(hashlib.sha256(data).hexdigest()) is None
+    raw = rgw.client()
+    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
+
+
+def test_a_known_digest_body_is_never_sent_under_another_payload_digest(rgw: RgwServer, tmp_path: Path) -> None:
+    """Without our signer botocore hashes the body itself: the server would then check ITS digest, not the
+    claim, so the request must not go out at all."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    store.client.meta.events.unregister("choose-signer.s3.PutObject", s3_signed.choose_signer)
+    data = _data(2 * PART + 5, seed=36)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    claim = hashlib.sha256(b"other bytes").hexdigest()
+    puts = _headers(store, "PutObject")  # heard after the guard, so only by requests that go out
+
+    with open(path, "rb") as f, pytest.raises(StoreError, match="refusing to send"):
+        store.put(f, expected_sha256=claim)
+
+    assert puts == []  # not a byte went out
     raw = rgw.client()
     assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
 
