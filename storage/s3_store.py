@@ -1,9 +1,10 @@
 """Object store on AWS S3 or any S3-compatible service (MinIO, Ceph RGW, SeaweedFS), SPEC §5.
 
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
-same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory. Every object is
-verified against the store's own view before ``put`` returns, by the strongest proof the server gives
-(:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
+same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory; under the ``signed``
+proof a file is hashed by a local pass first and sent once, signed with that digest (:mod:`storage.s3_signed`).
+Every object is verified against the store's own view before ``put`` returns, by the strongest proof the server
+gives (:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ class S3Store:
                     **({"ContentMD5": b64(md5.digest())} if md5 else {}),
                 )
             except ClientError as exc:
-                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if error_code(exc) not in _EXISTS:
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
@@ -422,7 +423,7 @@ class S3Store:
                         IfNoneMatch="*",
                     )
                 except ClientError as exc:
-                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    if error_code(exc) not in _EXISTS:
                         raise
                     self._abort(target, upload_id)
                     return self._existing(sha256, hasher, retain_until)
