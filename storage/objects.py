@@ -193,8 +193,8 @@ def object_key(sha256: str) -> str:
 class MultiHasher:
     """SHA-256 plus any extra digests (SM3), fed once per chunk.
 
-    ``with_sha256=False`` counts and takes the extras only, for a put whose SHA-256 someone else computes over
-    the same bytes (botocore's signed payload digest: :mod:`storage.s3_signed`), so no byte is hashed twice.
+    ``with_sha256=False`` counts and takes the extras only, for a send whose SHA-256 is known already and
+    checked by the server (:mod:`storage.s3_signed`), so no byte is hashed twice.
     """
 
     def __init__(self, extra: Sequence[str] = (), *, with_sha256: bool = True) -> None:

@@ -9,10 +9,11 @@ measured); then a wrong ``Content-MD5`` (a server that checks neither of those; 
 the part MD5s, measured). Where nothing is refused (moto, a mock) only a re-read proves anything.
 
 ``signed`` is a per-request SHA-256 proof: stronger than Content-MD5, and for an object sent in one PutObject the
-signed digest IS the evidence digest, so the client hashes each byte once. It is a property of the request, not
-of the scheme: botocore signs payloads over plain HTTP by default and sends ``UNSIGNED-PAYLOAD`` over HTTPS, so the
-store asks for payload signing explicitly wherever this proof is used, and the probe does the same — over HTTPS
-the proof means exactly what it means over HTTP.
+signed digest IS the evidence digest, known from one local pass before the send (:mod:`storage.s3_signed`), so
+the client hashes each byte once and the object goes straight to its content address. It is a property of the
+request, not of the scheme: botocore signs payloads over plain HTTP by default and sends ``UNSIGNED-PAYLOAD`` over
+HTTPS, so the store asks for payload signing explicitly wherever this proof is used, and the probe does the
+same — over HTTPS the proof means exactly what it means over HTTP.
 
 The answer is written to ``bwc-meta/integrity-proof.json`` in the bucket so that every process and replica uses
 the same one without probing again; SHA-256 stays the evidence digest whatever the proof of transfer.

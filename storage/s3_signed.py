@@ -1,35 +1,87 @@
-"""One signed PutObject whose signed payload digest is the evidence digest (SPEC §5, the ``signed`` proof).
+"""One signed PutObject, straight to the content address, signed with a SHA-256 known before the send (SPEC §5).
 
 Where the server checks every request's SigV4 ``x-amz-content-sha256`` against the bytes it receives (Ceph RGW
-16, :mod:`storage.s3_proof`), a file up to PutObject's 5 GiB goes up in one request: botocore reads the body once
-to SHA-256 it for the signature, seeks back and sends it, and the server refuses the request unless the bytes it
-got have that SHA-256. That digest is therefore the SHA-256 of the stored bytes — the evidence digest — and the
-client hashes each byte once, with no MD5 and no part digests (measured on a 1 GiB file to RGW: 1.7 s of client
-CPU against 4.5 s for the multipart put with a Content-MD5 per part, and less gateway CPU too).
+16, the ``signed`` proof of :mod:`storage.s3_proof`), the digest in the signature is a promise the server holds
+the body to: it refuses the request unless the bytes it got have that SHA-256. So the file is hashed once, by a
+local read pass (or not at all, where a caller already knows the digest), and the request is signed with that
+digest. Then
 
-The digest is read from the request botocore is about to send (a ``before-send`` handler: botocore's documented
-event hooks), never recomputed. A file that changes between botocore's two reads is refused by the server.
+* the key is the content address before anything is sent: bytes already stored are found by a HEAD and never
+  uploaded, and no temporary object has to be copied to its address and deleted (RGW's copy of a 2 GiB object
+  and the delete of its source cost the gateway CPU that ``aws s3 cp`` never spends);
+* the bytes sent are bound to the digest: a file that changed after it was hashed is refused by the server, so
+  nothing lands under an address its bytes do not have;
+* botocore does not hash the body again to sign it (its signer reads the whole body first, then sends it).
+
+botocore has no option to sign a precomputed payload digest. :class:`KnownPayloadAuth` is its S3 SigV4 signer
+with one change, ``payload()`` taking the digest the body carries, registered under its own name in botocore's
+signer table and chosen per operation through botocore's ``choose-signer`` event. :func:`check_signed` (a
+``before-send`` handler) refuses to send a :class:`KnownDigestBody` under any other payload digest, so a
+botocore that signed another way could never store bytes under a digest the server did not check.
 """
 
 from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+import botocore.auth
+from botocore.auth import S3SigV4Auth
+
 from storage.objects import MultiHasher, Progress, StoreError
 
-UNSIGNED = "UNSIGNED-PAYLOAD"
+SIGNER = "bwc-s3v4-known-payload"
+SIGNED_OPERATIONS = ("PutObject", "UploadPart")
 
 
-class SignedBody:
-    """The source as botocore reads it for one signed PutObject: a pass to hash it, a seek back, a pass to send.
+class KnownPayloadAuth(S3SigV4Auth):  # type: ignore[misc]  # botocore ships no types
+    """S3 SigV4 that signs the SHA-256 a :class:`KnownDigestBody` carries instead of reading the body for it."""
 
-    Every pass starts at the source's position when this was made and hands out at most ``size`` bytes. The byte
-    count and the extra digests (SM3) are taken anew on each pass, so that those of the last one — the bytes the
-    server checked against the signature — are what is reported, even after a retry (botocore hashes and sends
-    again). ``progress`` hears the first pass only.
+    def payload(self, request: Any) -> str:
+        body = getattr(request, "body", None)
+        if isinstance(body, KnownDigestBody):
+            return body.sha256
+        return str(super().payload(request))
+
+
+botocore.auth.AUTH_TYPE_MAPS.setdefault(SIGNER, KnownPayloadAuth)
+
+
+def choose_signer(signature_version: Any = None, **_: Any) -> str | None:
+    """``choose-signer`` handler: our signer wherever botocore would sign with plain S3 SigV4."""
+    return SIGNER if signature_version in ("v4", "s3v4") else None
+
+
+def check_signed(request: Any, **_: Any) -> None:
+    """``before-send`` handler: a known-digest body goes out signed with its digest, or not at all."""
+    body = getattr(request, "body", None)
+    if not isinstance(body, KnownDigestBody):
+        return
+    value = request.headers.get("X-Amz-Content-SHA256")
+    sent = value.decode("ascii") if isinstance(value, bytes) else value
+    if sent != body.sha256:
+        raise StoreError(f"refusing to send a body of sha256 {body.sha256} signed as {sent!r}")
+
+
+def install(client: Any) -> None:
+    """Make ``client`` sign known-digest bodies with their digest and refuse to send them otherwise."""
+    for operation in SIGNED_OPERATIONS:
+        client.meta.events.register_first(f"choose-signer.s3.{operation}", choose_signer)
+        client.meta.events.register(f"before-send.s3.{operation}", check_signed)
+
+
+class KnownDigestBody:
+    """``size`` bytes of the source from its position now, whose SHA-256 is said to be ``sha256``.
+
+    The server refuses the request unless the bytes it receives have that digest. The byte count and the extra
+    digests (SM3) are taken anew on every pass (botocore rewinds the body to retry), so that those of the last
+    one — the bytes the server accepted — are what is reported. ``progress`` hears the first pass only. A source
+    shorter or longer than ``size`` (a file still being written) fails the read, before the request completes.
     """
 
-    def __init__(self, source: BinaryIO, size: int, extra: tuple[str, ...], progress: Progress | None) -> None:
+    def __init__(
+        self, source: BinaryIO, size: int, sha256: str, extra: tuple[str, ...], progress: Progress | None
+    ) -> None:
+        self.sha256 = sha256
         self._source = source
         self._start = source.tell()
         self._size = size
@@ -38,23 +90,30 @@ class SignedBody:
         self._pos = 0
         self._passes = 0
         self.hasher = MultiHasher(extra, with_sha256=False)
-        self.signed_sha256: str | None = None
+        self.changed: OSError | None = None  # the source's fault, which botocore would report as a broken send
 
     def read(self, size: int | None = -1) -> bytes:
         room = self._size - self._pos
         wanted = room if size is None or size < 0 else min(size, room)
         if wanted <= 0:
             return b""
+        if self.changed is not None:  # botocore retries a broken send: the source is no better the second time
+            raise self.changed
         data = self._source.read(wanted)
         if not data:
             # Content-Length is already said: a short body would leave the server waiting for the rest.
-            raise OSError(f"the source ended after {self._pos} of {self._size} bytes: it changed while being read")
+            self.changed = OSError(f"the source ended after {self._pos} of {self._size} bytes: it changed")
+            raise self.changed
         if self._pos == 0:
             self._passes += 1
         self._pos += len(data)
         self.hasher.update(data)
         if self._progress is not None and self._passes == 1:
             self._progress(len(data))
+        if self._pos == self._size and self._source.read(1):
+            # Raised before the last bytes go out, so the server never completes the object.
+            self.changed = OSError(f"the source grew past {self._size} bytes while being read: it changed")
+            raise self.changed
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -71,22 +130,3 @@ class SignedBody:
 
     def __len__(self) -> int:
         return self._size
-
-
-def remember_signed_digest(request: Any, **_: Any) -> None:
-    """``before-send`` handler: a :class:`SignedBody` learns the payload SHA-256 its request was signed with."""
-    body = getattr(request, "body", None)
-    if isinstance(body, SignedBody):
-        value = request.headers.get("X-Amz-Content-SHA256")
-        body.signed_sha256 = value.decode("ascii") if isinstance(value, bytes) else value
-
-
-def signed_digest(body: SignedBody, where: str) -> str:
-    """The hex SHA-256 the accepted request was signed with; refuse to go on if the payload was not signed."""
-    digest = (body.signed_sha256 or "").lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise StoreError(
-            f"PutObject on {where} went out without a signed payload ({body.signed_sha256!r}): the signed proof "
-            "needs payload signing"
-        )
-    return digest

@@ -1,9 +1,10 @@
 """Object store on AWS S3 or any S3-compatible service (MinIO, Ceph RGW, SeaweedFS), SPEC §5.
 
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
-same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory. Every object is
-verified against the store's own view before ``put`` returns, by the strongest proof the server gives
-(:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
+same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory; under the ``signed``
+proof a file is hashed by a local pass first and sent once, signed with that digest (:mod:`storage.s3_signed`).
+Every object is verified against the store's own view before ``put`` returns, by the strongest proof the server
+gives (:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
@@ -40,6 +41,7 @@ from storage.objects import (
     VerificationFailed,
     object_key,
     read_chunks,
+    sha256_of_stream,
 )
 from storage.s3_proof import Proof, learn_proof
 from storage.s3_support import (
@@ -59,6 +61,8 @@ from storage.s3_support import (
 )
 
 log = logging.getLogger(__name__)
+
+_EXISTS = ("PreconditionFailed", "ConditionalRequestConflict")  # IfNoneMatch: * met an object already there
 
 
 class S3Store:
@@ -177,7 +181,7 @@ class S3Store:
                 if self._proof == "signed":
                     # Every request's body is then SHA-256-signed and checked by the server on arrival.
                     self.client = self._signing_client()
-                    self.client.meta.events.register("before-send.s3.PutObject", s3_signed.remember_signed_digest)
+                    s3_signed.install(self.client)
             return self._proof
 
     @property
@@ -185,16 +189,15 @@ class S3Store:
         """Whether callers should hash the source first, so that the upload goes straight to its final key.
 
         A known digest skips the upload of bytes already stored and the server-side copy from a temporary key,
-        at the price of a whole extra local pass. Where the proof is per request (``signed``: one signed PutObject
-        whose signed digest is the evidence digest) or per-part ``Content-MD5``, as on Ceph RGW, that pass is the
-        dearer: RGW copies an object by its manifest (a 1 GiB copy took 0.13 s and 0.05 s of server
-        CPU here, the ETag kept), while the extra SHA-256 pass cost the client ~1 s per GiB on a machine whose
-        two cores the gateway shares. Elsewhere (AWS's copy moves the bytes again) hashing first stays cheaper,
-        and so it does in a bucket whose Object Lock rule retains every new object: a temporary object there
-        could not be deleted until its retention ran out.
+        at the price of a local read pass (memory speed, far cheaper than the network). Under ``signed`` the
+        digest is what the request is signed with (:mod:`storage.s3_signed`), so the store needs it before
+        sending anyway. Only under the per-part ``Content-MD5`` proof is the one-pass upload to a temporary key
+        kept, where the bucket's Object Lock rule does not retain every new object (a temporary object there could
+        not be deleted until its retention ran out).
         """
-        one_pass = self.integrity_proof() in ("md5", "signed")
-        return not one_pass or (self.object_lock_enabled() and self._default_retention)
+        if self.integrity_proof() != "md5":
+            return True
+        return self.object_lock_enabled() and self._default_retention
 
     # -- put -------------------------------------------------------------------------------------------
 
@@ -297,12 +300,15 @@ class S3Store:
         digest = hasher.sha256.digest()
         proof = self.integrity_proof()
         md5 = hashlib.md5(view) if proof == "md5" else None
+        body: ViewReader | s3_signed.KnownDigestBody = ViewReader(view)
+        if proof == "signed":  # signed with the digest just taken: botocore need not hash the buffer again
+            body = s3_signed.KnownDigestBody(cast(BinaryIO, body), len(view), sha256, (), None)
         with s3_errors(self._where, "PutObject"):
             try:
                 resp = self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
-                    Body=ViewReader(view),
+                    Body=body,
                     ContentLength=len(view),
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=b64(digest),
@@ -310,7 +316,7 @@ class S3Store:
                     **({"ContentMD5": b64(md5.digest())} if md5 else {}),
                 )
             except ClientError as exc:
-                if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if error_code(exc) not in _EXISTS:
                     raise
                 return self._existing(sha256, hasher, retain_until)
         version = version_of(resp)
@@ -331,36 +337,53 @@ class S3Store:
         retain_until: datetime | None,
         progress: Progress | None,
     ) -> StoredObject:
-        """One signed PutObject to a temporary key; its signed payload SHA-256 is the evidence digest.
+        """One PutObject to the content address, signed with the file's SHA-256 (:mod:`storage.s3_signed`).
 
-        See :mod:`storage.s3_signed`. The digest is known only once botocore has hashed the body, after the key is
-        signed, so the object lands on a temporary key and a server-side copy (by manifest on RGW) moves it to its
-        content address, as under ``md5``; bytes already stored are found then and the temporary object dropped.
+        Without ``expected`` the file is hashed first by a local pass (extras too, so the send pass hashes
+        nothing); with it, the server itself refuses bytes that do not have it, and the extras come from the send.
         """
-        body = s3_signed.SignedBody(source, size, extra, progress)
-        temp = self._prefixed(f"incoming/{uuid.uuid4().hex}")
-        with s3_errors(self._where, "PutObject"):
-            resp = self.client.put_object(Bucket=self.bucket, Key=temp, Body=body, ContentLength=size)
-        version = version_of(resp)
-        try:
-            sha256 = s3_signed.signed_digest(body, self._where)
-            hasher = body.hasher
+        start = source.tell()
+        hasher: MultiHasher | None = None
+        if expected is None:
+            hasher = MultiHasher(extra)
+            for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
+                hasher.update(chunk)
+            source.seek(start)
             if hasher.size != size:
-                raise VerificationFailed(f"sent {hasher.size} bytes of {size} to {self._where}")
-            if expected is not None and sha256 != expected:
-                raise DigestMismatch(f"expected sha256 {expected}, got {sha256}")
-            if source.read(1):  # the file grew meanwhile: what was sent is not the file; nothing is promoted
-                raise OSError(f"the source grew past {size} bytes while being read: it changed")
-            etag = s3_proof.etag_of(resp)
-            version = s3_verify.verify_stored(
-                self, temp, version, sha256, full=None, composite=None, etag=etag, size=size
-            )
-            return self._promote(temp, version, [], sha256, None, hasher, retain_until, etag=etag)
-        finally:
-            try:
-                self._delete(temp, version)
-            except StoreError as exc:  # a leftover temporary object, not a lost one: report, don't mask
-                log.warning("s3.temp_delete_failed key=%s bucket=%s: %s", temp, self.bucket, exc)
+                raise OSError(f"the source holds {hasher.size} bytes, not {size}: it changed while being read")
+            sha256 = hasher.sha256.hexdigest()
+            if self._head(self.key(sha256)) is not None:
+                return self._existing(sha256, hasher, retain_until)
+        else:
+            sha256 = expected
+        key = self.key(sha256)
+        body = s3_signed.KnownDigestBody(source, size, sha256, () if hasher else extra, progress)
+        try:
+            with s3_errors(self._where, "PutObject"):
+                resp = self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentLength=size, IfNoneMatch="*"
+                )
+        except StoreError as exc:
+            if body.changed is not None:  # the source, not the store: botocore saw only a broken send
+                raise body.changed from None
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in _EXISTS:
+                # Stored meanwhile by another writer; a claim is still checked, and the extras taken, locally.
+                source.seek(start)
+                return (
+                    self._existing(sha256, hasher, retain_until)
+                    if hasher
+                    else self._known(source, MultiHasher(extra), sha256, retain_until, None)
+                )
+            if isinstance(exc, VerificationFailed) and expected is not None:
+                source.seek(start)  # refused: a claim the file does not bear, or bytes damaged on the way?
+                actual = sha256_of_stream(source)
+                if actual != expected:
+                    raise DigestMismatch(f"expected sha256 {expected}, got {actual}") from exc
+            raise
+        version = s3_verify.verify_stored(
+            self, key, version_of(resp), sha256, full=None, composite=None, etag=s3_proof.etag_of(resp), size=size
+        )
+        return self._created(key, sha256, hasher or body.hasher, version, retain_until)
 
     def _put_multipart(
         self,
@@ -400,7 +423,7 @@ class S3Store:
                         IfNoneMatch="*",
                     )
                 except ClientError as exc:
-                    if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    if error_code(exc) not in _EXISTS:
                         raise
                     self._abort(target, upload_id)
                     return self._existing(sha256, hasher, retain_until)

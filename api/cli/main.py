@@ -31,7 +31,7 @@ class HandledGroup(TyperGroup):
             ctx.exit(report(exc, ctx.invoked_subcommand))
 
 
-app = typer.Typer(
+_app = typer.Typer(
     cls=HandledGroup,
     no_args_is_help=True,
     add_completion=False,
@@ -39,7 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # a pretty traceback shows code and locals, which may hold secrets
 )
 config_app = typer.Typer(no_args_is_help=True, help="Settings.")
-app.add_typer(config_app, name="config")
+_app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
@@ -48,7 +48,7 @@ def config_show() -> None:
     print_json(get_settings().masked())
 
 
-@app.command("init")
+@_app.command("init")
 def init() -> None:
     """Migrate the schema, create the object store and the signing key; safe to run again."""
     from api.cli.cmd_coverage import policy_step
@@ -60,20 +60,35 @@ def init() -> None:
     common.out.print(policy_step(settings), highlight=False)
 
 
-def _register() -> None:
-    # Each group lives in its own module; importing it adds its commands to ``app``.
+# The command modules that a command line's first word needs, where that is fewer than all: ``bwc ingest`` and
+# ``bwc watch`` run once per file on a station, and importing every command (the audit, report and import code
+# with them) costs more CPU than hashing a small file. Any other first word (help, a typo) imports them all.
+# tests/api/cli/test_main.py checks that each module named here is the only one adding that word.
+_ONLY: dict[str, tuple[str, ...]] = {"ingest": ("cmd_ingest",), "watch": ("cmd_ingest",)}
+_registered: set[str] = set()
+
+
+def _register(names: tuple[str, ...] | None = None) -> None:
+    """Add the commands of the named ``cmd_*`` modules (all of them by default) to the program, each once."""
     import importlib
     import pkgutil
 
     import api.cli as pkg
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name.startswith("cmd_"):
-            module = importlib.import_module(f"api.cli.{mod.name}")
-            module.register(app)
+    if names is None:
+        names = tuple(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("cmd_"))
+    for name in names:
+        if name not in _registered:
+            importlib.import_module(f"api.cli.{name}").register(_app)
+            _registered.add(name)
 
 
-_register()
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the program with every command, as help, the docs and the tests see it."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _register()
+    return _app
 
 
 LOG_FORMAT = "%(levelname)s %(name)s %(message)s"
@@ -86,7 +101,8 @@ def main() -> None:
     except BwcError:
         secrets = set()  # bad settings: the command says so; URL passwords are still masked by their shape
     logs.mask_handlers(secrets, LOG_FORMAT)
+    _register(_ONLY.get(sys.argv[1]) if len(sys.argv) > 1 else None)
     try:
-        app()
+        _app()
     except Exception as exc:  # raised outside any command (HandledGroup covers those): the same one line
         sys.exit(report(exc))

@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from ingest.reader import CountingReader
-from storage.objects import VerificationFailed
+from storage import s3_signed
+from storage.objects import DigestMismatch, StoreError, VerificationFailed
 from storage.s3_proof import PROOFS, RECORD_KEY, Turncoat, multipart_etag
 from storage.s3_store import S3Store
 from tests.fixtures.rgw import RgwServer, rgw_bucket
@@ -249,15 +250,18 @@ def _headers(store: S3Store, operation: str) -> list[dict[str, str]]:
     return seen
 
 
-def test_rgw_takes_a_file_in_one_signed_put_whose_signed_digest_is_the_evidence(rgw: RgwServer, tmp_path: Path) -> None:
+def test_rgw_takes_a_file_in_one_put_to_its_address_signed_with_the_digest_of_a_local_pass(
+    rgw: RgwServer, tmp_path: Path
+) -> None:
     store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
     store.ensure_ready()
-    assert store.integrity_proof() == "signed" and store.prefers_known_digest is False
+    assert store.integrity_proof() == "signed" and store.prefers_known_digest is True
     data = _data(3 * PART + 5, seed=31)
     sha = hashlib.sha256(data).hexdigest()
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
     puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
+    copies = _calls(store, "CopyObject")
     progress: list[int] = []
 
     with open(path, "rb") as f:
@@ -267,20 +271,79 @@ def test_rgw_takes_a_file_in_one_signed_put_whose_signed_digest_is_the_evidence(
     sm3.update(data)
     assert got.created and got.sha256 == sha and got.size == len(data)
     assert got.extra_digests == {"sm3": sm3.finalize().hex()}
-    assert sum(progress) == len(data)  # the first pass only, not botocore's hash pass and its send pass both
-    assert parts == [] and reads == []  # one request, and no second transfer to prove it
-    assert [h["x-amz-content-sha256"] for h in puts] == [sha]
+    assert sum(progress) == len(data)  # the send, once
+    assert parts == [] and reads == [] and copies == []  # one request, no copy, no second transfer to prove it
+    assert [(h["x-amz-content-sha256"], h["if-none-match"]) for h in puts] == [(sha, "*")]
     assert not [k for h in puts for k in h if k == "content-md5" or k.startswith("x-amz-checksum")]
     raw = rgw.client()
     assert raw.head_object(Bucket=store.bucket, Key=got.key)["ETag"].strip('"') == hashlib.md5(data).hexdigest()
     keys = [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
-    assert keys == [RECORD_KEY, got.key]  # the temporary object is gone
+    assert keys == [RECORD_KEY, got.key]  # straight to its address: no temporary object ever
     assert store.verify(sha)
 
-    with open(path, "rb") as f:  # the same bytes again: found at their address, the temporary copy dropped
-        again = store.put(f)
-    assert not again.created and again.sha256 == sha
+    with open(path, "rb") as f:  # the same bytes again: found at their address before any upload
+        again = store.put(f, extra_digests=("sm3",))
+    assert not again.created and again.sha256 == sha and again.extra_digests == got.extra_digests
+    assert len(puts) == 1
     assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == keys
+
+
+def test_rgw_refuses_bytes_that_do_not_have_the_digest_a_caller_claimed(rgw: RgwServer, tmp_path: Path) -> None:
+    """The claim is what the request is signed with: the server itself refuses other bytes, nothing is stored."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    data = _data(2 * PART + 3, seed=34)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    claim = hashlib.sha256(b"other bytes").hexdigest()
+    puts = _headers(store, "PutObject")
+
+    with open(path, "rb") as f, pytest.raises(DigestMismatch):
+        store.put(f, expected_sha256=claim)
+
+    assert [h["x-amz-content-sha256"] for h in puts] == [claim]  # sent, and refused by the server
+    assert store.head(claim) is None and store.head(hashlib.sha256(data).hexdigest()) is None
+    raw = rgw.client()
+    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
+
+
+def test_a_known_digest_body_is_never_sent_under_another_payload_digest(rgw: RgwServer, tmp_path: Path) -> None:
+    """Without our signer botocore hashes the body itself: the server would then check ITS digest, not the
+    claim, so the request must not go out at all."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    store.client.meta.events.unregister("choose-signer.s3.PutObject", s3_signed.choose_signer)
+    data = _data(2 * PART + 5, seed=36)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    claim = hashlib.sha256(b"other bytes").hexdigest()
+    puts = _headers(store, "PutObject")  # heard after the guard, so only by requests that go out
+
+    with open(path, "rb") as f, pytest.raises(StoreError, match="refusing to send"):
+        store.put(f, expected_sha256=claim)
+
+    assert puts == []  # not a byte went out
+    raw = rgw.client()
+    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
+
+
+def test_rgw_never_stores_a_file_that_grew_after_it_was_hashed(rgw: RgwServer, tmp_path: Path) -> None:
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    data = _data(2 * PART + 11, seed=35)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+
+    def writer_appends(_sent: int) -> None:  # once the hash pass is over and the send has begun
+        if path.stat().st_size == len(data):
+            with open(path, "ab") as w:
+                w.write(b"more")
+
+    with open(path, "rb") as f, pytest.raises(OSError, match="grew"):
+        store.put(f, progress=writer_appends)
+    assert store.head(hashlib.sha256(data).hexdigest()) is None  # its last bytes never went out
+    raw = rgw.client()
+    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
 
 
 def test_rgw_refuses_a_file_that_changed_between_the_hash_pass_and_the_send_pass(

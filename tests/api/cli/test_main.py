@@ -27,3 +27,46 @@ def test_bad_setting_is_named_without_its_value(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "BWC_PORT" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
+
+
+def _words(module: str) -> set[str]:
+    """The first words of the command lines a ``cmd_*`` module adds, read from a program of its own."""
+    import importlib
+
+    import typer
+
+    program = typer.Typer()
+    importlib.import_module(f"api.cli.{module}").register(program)
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in program.registered_commands}
+    return {w.replace("_", "-") for w in commands} | {g.name or "" for g in program.registered_groups}
+
+
+def test_a_first_word_that_imports_one_module_finds_every_command_it_names() -> None:
+    import pkgutil
+
+    import api.cli as pkg
+    from api.cli.main import _ONLY
+
+    modules = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("cmd_")]
+    adding = {word: {m for m in modules if word in _words(m)} for word in _ONLY}
+    assert adding == {word: set(names) for word, names in _ONLY.items()}
+    assert adding["ingest"] == {"cmd_ingest"}
+
+
+def test_bwc_ingest_imports_only_the_ingest_commands(tmp_path: Path) -> None:
+    """``bwc ingest`` runs once per file on a station: the audit, report and import commands stay unimported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['bwc', 'ingest', '--help']\n"
+        "import api.cli.main as m\n"
+        "try:\n    m.main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(k for k in sys.modules if k.startswith('api.cli.cmd_'))), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"BWC_HOME": str(tmp_path)}, check=True
+    )
+    assert done.stderr.split() == ["api.cli.cmd_ingest"]
+    assert "status" in done.stdout  # its help still lists every ingest subcommand
