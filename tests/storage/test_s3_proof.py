@@ -175,8 +175,7 @@ def test_rgw_puts_in_one_pass_with_md5_parts_only(rgw: RgwServer) -> None:
     assert {h["content-md5"] for h in headers} == {base64.b64encode(hashlib.md5(p).digest()).decode() for p in parts}
     assert len(headers) == 4
     assert not [k for h in headers for k in h if k.startswith("x-amz-checksum") or k == "x-amz-sdk-checksum-algorithm"]
-    keys = [o["Key"] for o in rgw.client().list_objects_v2(Bucket=store.bucket).get("Contents", [])]
-    assert keys == [RECORD_KEY, got.key]  # the temporary object is gone
+    assert _keys(rgw, store) == [RECORD_KEY, got.key]  # the temporary object is gone
 
 
 def test_moto_still_hashes_first_and_sends_part_checksums(s3_bucket_url: str) -> None:
@@ -250,16 +249,27 @@ def _headers(store: S3Store, operation: str) -> list[dict[str, str]]:
     return seen
 
 
+def _keys(rgw: RgwServer, store: S3Store) -> list[str]:
+    """Every key in the store's bucket, read behind the store's back."""
+    return [o["Key"] for o in rgw.client().list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+
+
+def _signed_store_and_file(rgw: RgwServer, tmp_path: Path, size: int, seed: int) -> tuple[S3Store, bytes, Path]:
+    """A store on a fresh RGW bucket (the ``signed`` proof) and a file of ``size`` bytes to put in it."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.ensure_ready()
+    data = _data(size, seed=seed)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    return store, data, path
+
+
 def test_rgw_takes_a_file_in_one_put_to_its_address_signed_with_the_digest_of_a_local_pass(
     rgw: RgwServer, tmp_path: Path
 ) -> None:
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 3 * PART + 5, seed=31)
     assert store.integrity_proof() == "signed" and store.prefers_known_digest is True
-    data = _data(3 * PART + 5, seed=31)
     sha = hashlib.sha256(data).hexdigest()
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
     puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
     copies = _calls(store, "CopyObject")
     progress: list[int] = []
@@ -277,7 +287,7 @@ def test_rgw_takes_a_file_in_one_put_to_its_address_signed_with_the_digest_of_a_
     assert not [k for h in puts for k in h if k == "content-md5" or k.startswith("x-amz-checksum")]
     raw = rgw.client()
     assert raw.head_object(Bucket=store.bucket, Key=got.key)["ETag"].strip('"') == hashlib.md5(data).hexdigest()
-    keys = [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+    keys = _keys(rgw, store)
     assert keys == [RECORD_KEY, got.key]  # straight to its address: no temporary object ever
     assert store.verify(sha)
 
@@ -285,16 +295,12 @@ def test_rgw_takes_a_file_in_one_put_to_its_address_signed_with_the_digest_of_a_
         again = store.put(f, extra_digests=("sm3",))
     assert not again.created and again.sha256 == sha and again.extra_digests == got.extra_digests
     assert len(puts) == 1
-    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == keys
+    assert _keys(rgw, store) == keys
 
 
 def test_rgw_refuses_bytes_that_do_not_have_the_digest_a_caller_claimed(rgw: RgwServer, tmp_path: Path) -> None:
     """The claim is what the request is signed with: the server itself refuses other bytes, nothing is stored."""
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
-    data = _data(2 * PART + 3, seed=34)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 2 * PART + 3, seed=34)
     claim = hashlib.sha256(b"other bytes").hexdigest()
     puts = _headers(store, "PutObject")
 
@@ -303,19 +309,14 @@ def test_rgw_refuses_bytes_that_do_not_have_the_digest_a_caller_claimed(rgw: Rgw
 
     assert [h["x-amz-content-sha256"] for h in puts] == [claim]  # sent, and refused by the server
     assert store.head(claim) is None and store.head(hashlib.sha256(data).hexdigest()) is None
-    raw = rgw.client()
-    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
+    assert _keys(rgw, store) == [RECORD_KEY]
 
 
 def test_a_known_digest_body_is_never_sent_under_another_payload_digest(rgw: RgwServer, tmp_path: Path) -> None:
     """Without our signer botocore hashes the body itself: the server would then check ITS digest, not the
     claim, so the request must not go out at all."""
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
+    store, _, path = _signed_store_and_file(rgw, tmp_path, 2 * PART + 5, seed=36)
     store.client.meta.events.unregister("choose-signer.s3.PutObject", s3_signed.choose_signer)
-    data = _data(2 * PART + 5, seed=36)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
     claim = hashlib.sha256(b"other bytes").hexdigest()
     puts = _headers(store, "PutObject")  # heard after the guard, so only by requests that go out
 
@@ -323,16 +324,11 @@ def test_a_known_digest_body_is_never_sent_under_another_payload_digest(rgw: Rgw
         store.put(f, expected_sha256=claim)
 
     assert puts == []  # not a byte went out
-    raw = rgw.client()
-    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
+    assert _keys(rgw, store) == [RECORD_KEY]
 
 
 def test_rgw_never_stores_a_file_that_grew_after_it_was_hashed(rgw: RgwServer, tmp_path: Path) -> None:
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
-    data = _data(2 * PART + 11, seed=35)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 2 * PART + 11, seed=35)
 
     def writer_appends(_sent: int) -> None:  # once the hash pass is over and the send has begun
         if path.stat().st_size == len(data):
@@ -342,18 +338,13 @@ def test_rgw_never_stores_a_file_that_grew_after_it_was_hashed(rgw: RgwServer, t
     with open(path, "rb") as f, pytest.raises(OSError, match="grew"):
         store.put(f, progress=writer_appends)
     assert store.head(hashlib.sha256(data).hexdigest()) is None  # its last bytes never went out
-    raw = rgw.client()
-    assert [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])] == [RECORD_KEY]
+    assert _keys(rgw, store) == [RECORD_KEY]
 
 
 def test_rgw_refuses_a_file_that_changed_between_the_hash_pass_and_the_send_pass(
     rgw: RgwServer, tmp_path: Path
 ) -> None:
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
-    data = _data(2 * PART + 7, seed=32)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 2 * PART + 7, seed=32)
     changed = bytes(b ^ 0x5A for b in data[:100])
 
     def writer_strikes(done: int) -> None:  # once the first pass (botocore's hash pass) has read it all
@@ -363,9 +354,7 @@ def test_rgw_refuses_a_file_that_changed_between_the_hash_pass_and_the_send_pass
 
     with open(path, "rb") as raw_file, pytest.raises(VerificationFailed, match="refused the bytes"):
         store.put(CountingReader(raw_file, writer_strikes, limit=len(data) + 1))  # type: ignore[arg-type]
-    raw = rgw.client()
-    keys = [o["Key"] for o in raw.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
-    assert keys == [RECORD_KEY]  # neither version landed, not even on a temporary key
+    assert _keys(rgw, store) == [RECORD_KEY]  # neither version landed, not even on a temporary key
     assert store.head(hashlib.sha256(data).hexdigest()) is None
 
 
