@@ -26,7 +26,6 @@ from storage.objects import (
     StoreUnavailable,
     VerificationFailed,
     object_key,
-    read_chunks,
     sha256_of_stream,
 )
 
@@ -120,8 +119,7 @@ class LocalStore:
             with open(tmp, "rb", buffering=0) as f:
                 os.fchmod(f.fileno(), 0o444)  # this inode becomes the object: read-only from here on
                 os.fsync(f.fileno())
-                for chunk in read_chunks(f, bytearray(CHUNK_SIZE)):
-                    hasher.update(chunk)
+                hasher.feed(f)
             sha256 = hasher.sha256.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256.lower():
                 raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")

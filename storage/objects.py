@@ -220,6 +220,13 @@ class MultiHasher:
             h.update(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
         self.size += len(chunk)
 
+    def feed(self, source: BinaryIO, progress: Progress | None = None) -> None:
+        """Hash ``source`` from where it stands to its end through one reused buffer."""
+        for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
+            self.update(chunk)
+            if progress:
+                progress(len(chunk))
+
     def extra_hexdigests(self) -> dict[str, str]:
         return {name: h.finalize().hex() for name, h in self._extra.items()}
 

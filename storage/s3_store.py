@@ -40,7 +40,6 @@ from storage.objects import (
     StoreError,
     VerificationFailed,
     object_key,
-    read_chunks,
     sha256_of_stream,
 )
 from storage.s3_proof import Proof, learn_proof
@@ -265,10 +264,7 @@ class S3Store:
         retain_until: datetime | None,
         progress: Progress | None,
     ) -> StoredObject:
-        for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
-            hasher.update(chunk)
-            if progress:
-                progress(len(chunk))
+        hasher.feed(source, progress)
         _check_expected(hasher, expected)
         return self._existing(expected, hasher, retain_until)
 
@@ -346,8 +342,7 @@ class S3Store:
         hasher: MultiHasher | None = None
         if expected is None:
             hasher = MultiHasher(extra)
-            for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
-                hasher.update(chunk)
+            hasher.feed(source)
             source.seek(start)
             if hasher.size != size:
                 raise OSError(f"the source holds {hasher.size} bytes, not {size}: it changed while being read")
