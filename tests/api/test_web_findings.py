@@ -100,6 +100,10 @@ def test_overdue_findings_are_said_in_words_and_counted(
     zh = client.get(f"/findings/{ledger['north']}", params={"lang": "zh"}).text
     assert "已超期" in zh and 'lang="zh-CN"' in zh and "人工发现" in zh
     assert 'href="/actions/A-N?lang=zh"' in zh  # the subject links to its action
+    # its times (opened, deadline, closed) are in the service's zone, and the page says which, once
+    assert zh.count("时区 协调世界时（UTC）") == 1, zh
+    en = client.get(f"/findings/{ledger['north']}").text
+    assert en.count("Times in UTC") == 1, en
 
 
 def test_an_auditor_moves_a_finding_open_rectifying_closed_through_the_forms(
