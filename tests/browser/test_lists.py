@@ -142,6 +142,9 @@ def test_period_report_is_accessible_in_both_languages(
     assert auditor.inner_text("main h1") == title
     units = auditor.locator("main a.drill").all_inner_texts()
     assert units == ["NORTH", "SOUTH"]
+    # the per-unit table's seventeen columns fit a 1280-pixel window: nothing hidden to the right of its frame
+    frame = auditor.locator("main div.scroll").first
+    assert frame.evaluate("el => el.scrollWidth <= el.clientWidth"), "the per-unit table runs off the page"
     check_page(auditor, screenshots, f"{lang}-period-report")
     with auditor.expect_navigation():
         auditor.click("main a.drill:text-is('SOUTH')")
