@@ -13,16 +13,14 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from rich.console import Console
-from rich.table import Table
 
 from audit.labels import reason_label, verdict_words
 from audit.safe_cells import append_row, csv_row
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Column = tuple[str, str, Callable[[dict[str, Any]], Any]]  # key, heading, value from a row
 
@@ -155,6 +153,10 @@ def render_csv(report: dict[str, Any]) -> bytes:
 
 def render_xlsx(report: dict[str, Any]) -> bytes:
     """A workbook with one sheet per table of the report; times are local to the report's zone."""
+    # openpyxl is loaded when a workbook is made: ~0.3–0.7 s of every API worker's start-up otherwise.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     wb = Workbook()
     if wb.active is not None:
         wb.remove(wb.active)
@@ -186,6 +188,8 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
 
 def render_table(report: dict[str, Any], console: Console) -> None:
     """Rich tables for a terminal: the actions with their reasons, then the other sections."""
+    from rich.table import Table
+
     tz = _tz(report)
     period = f"{report.get('from') or '…'} – {report.get('to') or '…'} ({tz.key})"
     console.print(f"[bold]Missing-recording report 缺失录像报告[/bold] {period}", highlight=False)

@@ -9,11 +9,11 @@ spreadsheet evaluates. Numbers and dates are left alone: a negative number is a 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from openpyxl.worksheet.worksheet import Worksheet
+if TYPE_CHECKING:
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+    from openpyxl.worksheet.worksheet import Worksheet
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -36,6 +36,8 @@ def safe_cells(ws: Worksheet | WriteOnlyWorksheet, values: Iterable[Any]) -> lis
 
     Either kind of worksheet takes it, the write-only one of a large workbook too.
     """
+    from openpyxl.cell import WriteOnlyCell  # loaded with the workbook (see audit.report_formats)
+
     row: list[Any] = []
     for value in values:
         if risky(value):
