@@ -23,6 +23,24 @@ class Transfer:
     retain_until: datetime | None = None  # the policy's date, where the store keeps none of its own
 
 
+def _prehash(rt: Runtime, raw: BinaryIO, size: int, pool: ThreadPoolExecutor) -> str | None:
+    """The source's SHA-256 from a quick local pass where the store wants it before the upload, else None.
+
+    Hashing runs at memory speed, uploading does not: with the digest known the upload goes straight to its final
+    key, or is skipped for bytes already stored. A remote store (S3) is asked on a worker thread while the pass
+    runs: its answer needs its client made and the bucket's proof read, ~0.5 s of CPU that runs beside the pass
+    (hashlib and file reads release the GIL), not before it. It almost always wants the digest; where it does
+    not (a Content-MD5 bucket without default retention) the pass was one read for nothing.
+    """
+    store = rt.store
+    wants = pool.submit(lambda: store.prefers_known_digest) if store.remote else None
+    if wants is None and not store.prefers_known_digest:
+        return None
+    digest = sha256_of_stream(cast(BinaryIO, CountingReader(raw, limit=size + 1)))
+    raw.seek(0)
+    return digest if wants is None or wants.result() else None
+
+
 def transfer(
     rt: Runtime,
     path: Path,
@@ -36,15 +54,13 @@ def transfer(
     """Store ``path``; raises FileChanged, NotRegularFile, StoreError or OSError, and never touches the source."""
     settings = rt.settings
     retain_until = now + timedelta(days=settings.retention_days)
-    with open_regular(path) as raw, ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
+    with open_regular(path) as raw, ThreadPoolExecutor(max_workers=2, thread_name_prefix="transfer") as pool:
         # ffprobe is a subprocess of its own: let it run while we hash and upload.
         pending = pool.submit(probe, path) if with_probe and before.size > 0 else None
-        prehashed = expected_sha256 is None and rt.store.prefers_known_digest
-        if prehashed:
-            # A quick local pass first (hashing runs at memory speed, uploading does not): the upload then goes
-            # straight to its final key, or is skipped for bytes already stored.
-            expected_sha256 = sha256_of_stream(cast(BinaryIO, CountingReader(raw, limit=before.size + 1)))
-            raw.seek(0)
+        prehashed = False
+        if expected_sha256 is None:
+            expected_sha256 = _prehash(rt, raw, before.size, pool)
+            prehashed = expected_sha256 is not None
         # One byte past the size seen before is enough to prove the file grew meanwhile.
         reader = CountingReader(raw, on_chunk, limit=before.size + 1)
         try:

@@ -38,6 +38,7 @@ class LocalStore:
     """
 
     prefers_known_digest = False  # one pass does it all here; hashing first would only add a read
+    remote = False
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -95,6 +95,9 @@ class ObjectStore(Protocol):
     """What the service needs from a store; ``local`` and ``s3`` implement it."""
 
     url: str
+    # True where opening the store costs real work before the first request (S3: boto3's client and the bucket's
+    # proof, ~0.5 s of CPU): ``prefers_known_digest`` is then asked on a worker thread while the source is hashed
+    remote: bool
 
     @property
     def prefers_known_digest(self) -> bool:

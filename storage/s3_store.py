@@ -20,14 +20,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import mask_text, mask_url
-from storage import s3_housekeeping, s3_parts, s3_proof, s3_signed, s3_verify
+from storage import s3_housekeeping, s3_parts, s3_proof, s3_verify
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
@@ -59,6 +57,12 @@ from storage.s3_support import (
     version_of,
 )
 
+# boto3, botocore's client and signer modules and storage.s3_signed (which subclasses botocore's signer) cost
+# ~0.4 s of CPU to import; they are imported where the client is made (S3Store.client), so that ``bwc ingest``
+# does it while it hashes the file (ingest.transfer) and a command that never reaches the store not at all.
+if TYPE_CHECKING:
+    from storage.s3_signed import KnownDigestBody
+
 log = logging.getLogger(__name__)
 
 _EXISTS = ("PreconditionFailed", "ConditionalRequestConflict")  # IfNoneMatch: * met an object already there
@@ -66,6 +70,8 @@ _EXISTS = ("PreconditionFailed", "ConditionalRequestConflict")  # IfNoneMatch: *
 
 class S3Store:
     """Content-addressed, write-once objects in one bucket (optionally under a prefix)."""
+
+    remote = True
 
     def __init__(self, url: str, *, part_size: int = CHUNK_SIZE, parts_in_flight: int = 3) -> None:
         if part_size < MIN_PART_SIZE:
@@ -80,12 +86,27 @@ class S3Store:
         self._default_retention = False  # the bucket's Object Lock rule retains every new object
         self._proof: Proof | None = None
         self._proof_lock = threading.Lock()
-        loc = self.location
-        self._session = boto3.session.Session(
-            aws_access_key_id=loc.access_key, aws_secret_access_key=loc.secret_key, region_name=loc.region
-        )
-        self.client = self._make_client(sign_payload=False)
-        self._where = f"s3://{self.bucket}" + (f" at {mask_url(loc.endpoint_url)}" if loc.endpoint_url else "")
+        self._session: Any = None
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        endpoint = self.location.endpoint_url
+        self._where = f"s3://{self.bucket}" + (f" at {mask_url(endpoint)}" if endpoint else "")
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, made on first use (under the ``signed`` proof, one that signs every payload).
+
+        Making it is the costly part of opening the store (imports and botocore's S3 model: ~0.5 s of CPU), so it
+        waits until a request is due; :func:`ingest.transfer.transfer` has it made on a worker thread while the
+        file is hashed, and a command that never reaches the store does not pay for it.
+        """
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client(sign_payload=False)
+                client = self._client
+        return client
 
     def _make_client(self, *, sign_payload: bool) -> Any:
         """A client on the bucket's endpoint; ``sign_payload`` makes SigV4 sign every body's SHA-256.
@@ -94,7 +115,14 @@ class S3Store:
         too (botocore does over plain HTTP unless told not to) hashes every byte once more for nothing. Under the
         ``signed`` proof the signature is the proof, so it is asked for explicitly, over HTTP and HTTPS alike.
         """
+        import boto3.session  # here, not at the top: see ``client``
+        from botocore.config import Config
+
         loc = self.location
+        if self._session is None:
+            self._session = boto3.session.Session(
+                aws_access_key_id=loc.access_key, aws_secret_access_key=loc.secret_key, region_name=loc.region
+            )
         s3_options: dict[str, Any] = {"payload_signing_enabled": sign_payload}
         if loc.addressing_style:
             s3_options["addressing_style"] = loc.addressing_style
@@ -178,9 +206,12 @@ class S3Store:
             if self._proof is None:
                 self._proof = learn_proof(self.client, self._signing_client, self.bucket, self._where, self._prefixed)
                 if self._proof == "signed":
+                    from storage import s3_signed
+
                     # Every request's body is then SHA-256-signed and checked by the server on arrival.
-                    self.client = self._signing_client()
-                    s3_signed.install(self.client)
+                    client = self._signing_client()
+                    s3_signed.install(client)
+                    self._client = client
             return self._proof
 
     @property
@@ -296,9 +327,11 @@ class S3Store:
         digest = hasher.sha256.digest()
         proof = self.integrity_proof()
         md5 = hashlib.md5(view) if proof == "md5" else None
-        body: ViewReader | s3_signed.KnownDigestBody = ViewReader(view)
+        body: ViewReader | KnownDigestBody = ViewReader(view)
         if proof == "signed":  # signed with the digest just taken: botocore need not hash the buffer again
-            body = s3_signed.KnownDigestBody(cast(BinaryIO, body), len(view), sha256, (), None)
+            from storage.s3_signed import KnownDigestBody
+
+            body = KnownDigestBody(cast(BinaryIO, body), len(view), sha256, (), None)
         with s3_errors(self._where, "PutObject"):
             try:
                 resp = self.client.put_object(
@@ -351,8 +384,10 @@ class S3Store:
                 return self._existing(sha256, hasher, retain_until)
         else:
             sha256 = expected
+        from storage.s3_signed import KnownDigestBody
+
         key = self.key(sha256)
-        body = s3_signed.KnownDigestBody(source, size, sha256, () if hasher else extra, progress)
+        body = KnownDigestBody(source, size, sha256, () if hasher else extra, progress)
         try:
             with s3_errors(self._where, "PutObject"):
                 resp = self.client.put_object(

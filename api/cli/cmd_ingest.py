@@ -9,37 +9,29 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from typer.core import TyperGroup
 
 from api.cli import common
 from api.cli.common import EXIT_FINDING, EXIT_OK, Format, fail, print_json, print_table
 from config import logs
 from config.settings import get_settings
-from ingest.failures import open_failures
 from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
-from ingest.push_queue import PushQueue, queue_path
-from ingest.service import local_scan, local_watcher
-from ingest.station import PushProgress, StationPusher, push_once, queue_backoff
-from ingest.watcher import ScanProgress, Watcher
-from storage.db import reading
-from storage.leftovers import clean_leftovers, last_cleanup
-from storage.objects import StoreError
-from storage.runtime import Runtime
-from storage.shapes import failure_json
 from storage.types import iso, iso_or_none
+
+# ``bwc ingest FILE`` runs once per file on a station, so what only ``watch``, a push or ``status`` needs (httpx
+# and the push queue, the watcher, Rich's progress bars) is imported where it is used: tests/api/cli/test_main.py
+# checks that ingesting a file imports none of it.
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ingest.push_queue import PushQueue
+    from ingest.station import PushProgress
+    from ingest.watcher import ScanProgress
+    from storage.runtime import Runtime
 
 DEFAULT_COMMAND = "files"
 
@@ -99,6 +91,8 @@ def _scan_progress() -> Iterator[ScanProgress]:
     if not common.err.is_terminal:
         yield lambda _done, _total: None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("ingest"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn())
     with Progress(*columns, console=common.err, transient=True) as bar:
         task = bar.add_task("ingest", total=None)
@@ -131,6 +125,8 @@ def watch(
     if server is not None:
         _push(folder, station, once, fmt, server, token, tries)
         return
+    from ingest.service import local_scan, local_watcher
+
     rt = common.runtime()
     code = rt.settings.station if station is None else station
     try:
@@ -162,6 +158,10 @@ def _push(
         fail("--server needs --token (a station token: bwc token create --role station)")
     if not server.startswith(("http://", "https://")):
         fail(f"--server {server!r} must be an http:// or https:// URL")
+    from ingest.push_queue import PushQueue, queue_path
+    from ingest.station import StationPusher, push_once, queue_backoff
+    from ingest.watcher import Watcher
+
     settings = get_settings()
     code = settings.station if station is None else station
     queue = PushQueue(queue_path(settings.home))
@@ -205,6 +205,8 @@ def _push_progress() -> Iterator[PushProgress | None]:
     if not common.err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -218,6 +220,9 @@ def _push_progress() -> Iterator[PushProgress | None]:
 
 def _clean_leftovers(rt: Runtime) -> None:
     """Start-up: remove what crashed ingests left; a store that is away does not keep the watcher from starting."""
+    from storage.leftovers import clean_leftovers
+    from storage.objects import StoreError
+
     try:
         common.err.print(clean_leftovers(rt).summary(), highlight=False)
     except StoreError as exc:
@@ -259,6 +264,12 @@ def ingest_status(
 
     On a pushing station (a queue in BWC_HOME, no database) it shows the station's queue instead.
     """
+    from ingest.failures import open_failures
+    from ingest.push_queue import PushQueue, queue_path
+    from storage.db import reading
+    from storage.leftovers import last_cleanup
+    from storage.shapes import failure_json
+
     settings = get_settings()
     queue_file = queue_path(settings.home)
     if queue_file.exists():

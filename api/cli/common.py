@@ -12,8 +12,6 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from config.errors import EXIT_FINDING as EXIT_FINDING  # re-exported: commands take exit codes from here
 from config.errors import EXIT_OK as EXIT_OK
@@ -70,6 +68,8 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.table import Table  # here, not at the top: a command that prints JSON never needs it
+
     table = Table(title=title, show_lines=False)
     for col in columns:
         table.add_column(col, overflow="fold")
@@ -84,6 +84,8 @@ def progress_bar(description: str, total: int | None, bytes_: bool = False) -> I
     if not err.is_terminal:
         yield lambda _n: None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
     columns += [DownloadColumn()] if bytes_ else [TextColumn("{task.completed}/{task.total}")]
     columns.append(TimeRemainingColumn())

@@ -43,6 +43,23 @@ def _leftovers(client: Any, bucket: str) -> list[str]:
     return keys + uploads
 
 
+def test_opening_an_s3_store_imports_no_boto3_until_a_request_is_due() -> None:
+    """boto3 and its client cost ~0.5 s of CPU: ``bwc ingest`` has them made beside its hash pass, and a command
+    that never reaches the store (a file already seen) never pays for them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from storage.objects import open_store\n"
+        "store = open_store('s3://evidence?endpoint_url=http://127.0.0.1:9&region=us-east-1')\n"
+        "print('boto3' in sys.modules, 'botocore.client' in sys.modules)\n"
+        "print(store.client.meta.region_name, 'boto3' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["False False", "us-east-1 True"]
+
+
 def test_url_parsing_and_no_secret_in_repr() -> None:
     loc = parse_s3_url(
         "s3://evidence/bwc/prod?endpoint_url=http://minio:9000&region=cn-north-1"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cli import Invoke, run_bwc
+from tests.fixtures.media import MediaFactory
 
 
 def test_config_show_masks_secrets(bare_cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,3 +71,29 @@ def test_bwc_ingest_imports_only_the_ingest_commands(tmp_path: Path) -> None:
     )
     assert done.stderr.split() == ["api.cli.cmd_ingest"]
     assert "status" in done.stdout  # its help still lists every ingest subcommand
+
+
+def test_bwc_ingest_of_a_file_imports_no_push_s3_or_progress_code(tmp_path: Path, media: MediaFactory) -> None:
+    """``bwc ingest FILE`` runs once per file: on the local store it stores the file without importing httpx (only
+    a push needs it), boto3 (only S3) or Rich's progress bars (only a terminal): each is start-up CPU per file."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"BWC_HOME": str(tmp_path / "home")}
+    assert run_bwc("init", env=env).returncode == 0
+    clip = media.make(tmp_path / "card" / "DSJ-A001_001_20240501083000_0001.mp4")
+    code = (
+        "import sys\n"
+        "sys.argv = ['bwc', 'ingest', sys.argv[1], '--format', 'json']\n"
+        "import api.cli.main as m\n"
+        "try:\n    m.main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('httpx', 'boto3', 'botocore', 'rich.progress', 'ingest.station', 'ingest.push_queue')\n"
+        "print(' '.join(sorted(k for k in sys.modules if k.startswith(heavy))), file=sys.stderr)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BWC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(clip)], capture_output=True, text=True, env=base | env, check=True
+    )
+    assert [o["status"] for o in json.loads(done.stdout)] == ["stored"]
+    assert done.stderr.split() == []
