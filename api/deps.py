@@ -100,10 +100,10 @@ class Reading:
 
     A sync route with ``ReadSessionDep`` and a token dependency costs FastAPI four hops to the thread pool (the
     session's enter and its exit, the token, the route): on the case lookup they were a sixth of the service's
-    time, and under load each hop is one more wait for the GIL, which is where the long tail of latency came
-    from. ``run`` opens the reading session, reads the token in it, admits it with ``_admit`` (the same
-    decision as ``require``: token, then role by ``api.permissions``) and only then calls the work with the
-    session and the principal; scope stays the work's to decide through ``audit.access``, as everywhere.
+    time, and under load each hop is one more wait for the GIL and the event loop. ``run`` opens the reading
+    session, reads the token in it, admits it with ``_admit`` (the same decision as ``require``: token, then
+    role by ``api.permissions``) and only then calls the work with the session and the principal; scope stays
+    the work's to decide through ``audit.access``, as everywhere.
     """
 
     request: Request
@@ -121,7 +121,7 @@ class Reading:
 
 
 def require_reading(capability: str) -> Callable[..., Awaitable[Reading]]:
-    """``require`` for a route that only reads: the route is ``async`` and calls ``await reading.run(work, ...)``,
+    """``require`` for a route that only reads: the route is ``async`` and calls ``await reader.run(work, ...)``,
     which reads the token in the work's own reading session (one connection, one transaction, one hop to the
     thread pool) and admits it before the work runs.
 
