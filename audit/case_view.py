@@ -6,6 +6,10 @@ plus ``check_case``, ``case_hold_json`` and a recordings query: the case's actio
 case's hold alongside) and the scope decided on them in Python, devices and officers come in one
 ``UNION ALL``, and the links come with their recordings. The shapes are exactly ``actions_json``'s and
 ``recording_json``'s (``tests/api/test_case_queries.py`` compares them).
+
+The rows are Core rows of the columns the shapes read (``ACTION_FIELDS``, ``RECORDING_FIELDS``), not ORM
+objects: loading ``Action`` and 46-column ``Recording`` objects with their joined device and station (identity
+map, instance state) cost more Python than the statements, and the lookup only shapes them into JSON.
 """
 
 from __future__ import annotations
@@ -15,12 +19,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, literal, null, select, true, union_all
+from sqlalchemy import BindParameter, Row, bindparam, literal, null, select, true, union_all
 from sqlalchemy.orm import Session
 
 from audit.access import Scope, action_in_scope, case_decision
-from audit.shapes import _action_json
-from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, CaseHold, Device, Officer, Recording
+from audit.shapes import ACTION_FIELDS, shape_action
+from storage.models import (
+    Action,
+    ActionDevice,
+    ActionOfficer,
+    ActionRecording,
+    CaseHold,
+    Device,
+    Officer,
+    Recording,
+    Station,
+    Unit,
+)
+from storage.shapes import RECORDING_FIELDS, shape_recording
 from storage.types import iso
 
 __all__ = ["CaseView", "read_case"]
@@ -28,10 +44,11 @@ __all__ = ["CaseView", "read_case"]
 
 @dataclass(frozen=True)
 class CaseView:
-    """The case's actions in scope (SPEC §12 shape), their recordings, the hold in force, the grants used."""
+    """The case's actions in scope (SPEC §12 shape), their recordings (``recording_json`` shape), the hold in
+    force, the grants used."""
 
     actions: list[dict[str, Any]]
-    recordings: list[Recording]
+    recordings: list[dict[str, Any]]
     hold: dict[str, Any] | None
     grants_used: list[int]
 
@@ -46,7 +63,9 @@ _HOLD = (
     .subquery()
 )
 _ACTIONS = (
-    select(Action, _HOLD.c.reason, _HOLD.c.held_at, _HOLD.c.held_by)
+    select(*ACTION_FIELDS, _HOLD.c.reason, _HOLD.c.held_at, _HOLD.c.held_by)
+    .select_from(Action)
+    .outerjoin(Unit, Unit.id == Action.unit_id)
     .outerjoin(_HOLD, true())
     .where(Action.case_number == bindparam("case"))
     .order_by(Action.started_at, Action.action_id)
@@ -72,8 +91,11 @@ _BOTH = union_all(
 ).subquery()
 _PEOPLE = select(_BOTH).order_by(_BOTH.c.kind, _BOTH.c.code)
 _LINKED = (
-    select(ActionRecording.action_id, ActionRecording.manual, Recording)
+    select(ActionRecording.action_id.label("linked_to"), ActionRecording.manual, *RECORDING_FIELDS)
+    .select_from(ActionRecording)
     .join(Recording, Recording.id == ActionRecording.recording_id)
+    .outerjoin(Device, Device.id == Recording.device_id)
+    .outerjoin(Station, Station.id == Recording.station_id)
     .where(ActionRecording.action_id.in_(_IDS))
     .order_by(Recording.started_at, Recording.id)
 )
@@ -82,24 +104,29 @@ _LINKED = (
 def read_case(session: Session, scope: Scope, case_number: str, now: datetime, *, whole: bool = False) -> CaseView:
     """The case as ``scope`` may see it: 404 ``no_case`` when it has no action, 403 when none is in scope
     (``audit.access.check_case`` decides, ``whole`` as there)."""
-    rows = session.execute(_ACTIONS, {"case": case_number}).all()
-    units = [action.unit.code if action.unit is not None else None for action, *_hold in rows]
-    used = case_decision(scope, case_number, units, whole=whole)
-    actions = [a for (a, *_h), code in zip(rows, units, strict=True) if action_in_scope(scope, code, a.case_number)]
-    held = rows[0][1:]
-    hold_json = None if held[0] is None else {"reason": held[0], "held_at": iso(held[1]), "held_by": held[2]}
+    conn = session.connection()  # Core: rows of the shapes' columns (the session's transaction, its connection)
+    rows = conn.execute(_ACTIONS, {"case": case_number}).all()
+    used = case_decision(scope, case_number, [row.unit for row in rows], whole=whole)
+    actions = [row for row in rows if action_in_scope(scope, row.unit, row.case_number)]
+    hold_json = None if rows[0].reason is None else _hold(rows[0])
     ids = [a.id for a in actions]
     devices, officers = _people(session, ids)
     links: dict[int, list[tuple[int, bool]]] = defaultdict(list)
-    recordings: dict[int, Recording] = {}
-    for action_id, manual, recording in session.execute(_LINKED, {"ids": ids}):
-        links[action_id].append((recording.id, manual))
-        recordings.setdefault(recording.id, recording)
+    recordings: dict[int, dict[str, Any]] = {}
+    for row in conn.execute(_LINKED, {"ids": ids}):
+        links[row.linked_to].append((row.id, row.manual))
+        if row.id not in recordings:
+            recordings[row.id] = shape_recording(row, row.device, row.station)
     shaped = [
-        _action_json(a, devices[a.id], officers[a.id], sorted(links[a.id]), now)  # by recording id, as actions_json
+        # links by recording id, as actions_json orders them
+        shape_action(a, a.unit, devices[a.id], officers[a.id], sorted(links[a.id]), now)
         for a in actions
     ]
     return CaseView(shaped, list(recordings.values()), hold_json, used)
+
+
+def _hold(row: Row[Any]) -> dict[str, Any]:
+    return {"reason": row.reason, "held_at": iso(row.held_at), "held_by": row.held_by}
 
 
 def _people(session: Session, ids: list[int]) -> tuple[dict[int, list[tuple[str, str]]], dict[int, list[str]]]:
@@ -107,7 +134,7 @@ def _people(session: Session, ids: list[int]) -> tuple[dict[int, list[tuple[str,
     ``actions_json`` orders them (its collation, not Python's)."""
     devices: dict[int, list[tuple[str, str]]] = defaultdict(list)
     officers: dict[int, list[str]] = defaultdict(list)
-    for action_id, kind, code, source in session.execute(_PEOPLE, {"ids": ids}):
+    for action_id, kind, code, source in session.connection().execute(_PEOPLE, {"ids": ids}):
         if kind == "d":
             devices[action_id].append((code, source))
         else:

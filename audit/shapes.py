@@ -6,16 +6,33 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer
+from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer, Unit
 from storage.types import iso, iso_or_none
 
-__all__ = ["action_json", "actions_json", "effective_verdict"]
+__all__ = ["ACTION_FIELDS", "action_json", "actions_json", "effective_verdict", "shape_action"]
+
+# The columns the action shape reads, for a reader that selects them as a Core row instead of loading ``Action``
+# (the case lookup, ``audit.case_view``): ``Action.id`` first, the unit's code as ``unit`` (outer join ``Unit``).
+ACTION_FIELDS = (
+    Action.id,
+    Action.action_id,
+    Action.case_number,
+    Unit.code.label("unit"),
+    Action.started_at,
+    Action.ended_at,
+    Action.location,
+    Action.kind,
+    Action.verdict,
+    Action.reasons,
+    Action.coverage_computed_at,
+    Action.pending_until,
+)
 
 
-def effective_verdict(action: Action, now: datetime) -> str | None:
+def effective_verdict(action: Action | Row[Any], now: datetime) -> str | None:
     """The stored verdict as of ``now``: a ``pending`` past ``pending_until`` reads as ``incomplete``."""
     if action.verdict == "pending" and action.pending_until is not None and now >= action.pending_until:
         return "incomplete"
@@ -56,11 +73,15 @@ def actions_json(session: Session, conditions: list[Any], now: datetime) -> list
         .order_by(ActionRecording.recording_id)
     ):
         links[action_id].append((recording_id, manual))
-    return [_action_json(a, devices[a.id], officers[a.id], links[a.id], now) for a in actions]
+    return [
+        shape_action(a, a.unit.code if a.unit is not None else None, devices[a.id], officers[a.id], links[a.id], now)
+        for a in actions
+    ]
 
 
-def _action_json(
-    action: Action,
+def shape_action(
+    action: Action | Row[Any],
+    unit: str | None,
     devices: list[tuple[str, str]],
     officers: list[str],
     links: list[tuple[int, bool]],
@@ -69,7 +90,7 @@ def _action_json(
     return {
         "action_id": action.action_id,
         "case_number": action.case_number,
-        "unit": action.unit.code if action.unit is not None else None,
+        "unit": unit,
         "started_at": iso(action.started_at),
         "ended_at": iso(action.ended_at),
         "location": action.location,

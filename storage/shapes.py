@@ -4,19 +4,58 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Row
+
 from config.settings import mask_text
-from storage.models import IngestFailure, Recording
+from storage.models import Device, IngestFailure, Recording, Station
 from storage.types import iso_or_none
+
+# The columns the recording shape reads, for a reader that selects them as a Core row instead of loading
+# ``Recording`` with its device and station (the case lookup): the device's serial as ``device``, the station's
+# code as ``station`` (outer joins ``Device`` and ``Station``).
+RECORDING_FIELDS = (
+    Recording.id,
+    Recording.sha256,
+    Recording.size,
+    Device.serial.label("device"),
+    Station.code.label("station"),
+    Recording.officer_code,
+    Recording.original_name,
+    Recording.started_at,
+    Recording.ended_at,
+    Recording.duration_seconds,
+    Recording.has_video,
+    Recording.has_audio,
+    Recording.status,
+    Recording.time_source,
+    Recording.received_at,
+    Recording.sequence,
+    Recording.source_path,
+    Recording.media_kind,
+    Recording.probe_error,
+    Recording.verified_at,
+    Recording.sm3,
+    Recording.retention_until,
+    Recording.legal_hold,
+    Recording.fixity_ok,
+    Recording.fixity_checked_at,
+)
 
 
 def recording_json(rec: Recording) -> dict[str, Any]:
     """A recording as SPEC §12 shapes it, plus a few fields reviewers find useful."""
+    device = rec.device.serial if rec.device is not None else None
+    return shape_recording(rec, device, rec.station.code if rec.station is not None else None)
+
+
+def shape_recording(rec: Recording | Row[Any], device: str | None, station: str | None) -> dict[str, Any]:
+    """``recording_json`` of a ``Recording`` or of a row of ``RECORDING_FIELDS``, its device serial and station code."""
     return {
         "id": rec.id,
         "sha256": rec.sha256,
         "size": rec.size,
-        "device": rec.device.serial if rec.device is not None else None,
-        "station": rec.station.code if rec.station is not None else None,
+        "device": device,
+        "station": station,
         "officer": rec.officer_code,
         "original_name": rec.original_name,
         "started_at": iso_or_none(rec.started_at),

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
+from api.deps import Reading, RuntimeDep, SessionDep, require, require_reading
 from api.errors import error_response
 from api.openapi_errors import error
 from api.params import OffsetQuery, RowId, time_param
@@ -34,6 +34,7 @@ from storage.types import iso, utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])
+Readers = Annotated[Reading, Depends(require_reading("recordings.read"))]
 
 MEDIA_TYPES = {
     "mp4": "video/mp4",
@@ -67,17 +68,31 @@ def get_recording(session: Session, recording_id: int) -> Recording:
     return recording
 
 
-@router.get("/recordings", summary="Recordings by device and time (overlapping [from, to])")
-def list_recordings(
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    who: Annotated[Principal, Depends(require("recordings.read"))],
+@router.get(
+    "/recordings", summary="Recordings by device and time (overlapping [from, to])", response_model=dict[str, Any]
+)
+async def list_recordings(
+    reader: Readers,
     device: Annotated[str | None, Query(max_length=128, description="device serial")] = None,
     station: Annotated[str | None, Query(max_length=128, description="station code")] = None,
     from_: Annotated[str | None, Query(alias="from", max_length=40, description="ISO 8601 time or date")] = None,
     to: Annotated[str | None, Query(max_length=40, description="ISO 8601 time or date (whole day)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: OffsetQuery = 0,
+) -> dict[str, Any]:
+    return await reader.run(_list_recordings, reader.runtime, device, station, from_, to, limit, offset)
+
+
+def _list_recordings(
+    session: Session,
+    who: Principal,
+    rt: Runtime,
+    device: str | None,
+    station: str | None,
+    from_: str | None,
+    to: str | None,
+    limit: int,
+    offset: int,
 ) -> dict[str, Any]:
     tz = rt.settings.tz
     start, end = time_param(from_, tz, "from"), time_param(to, tz, "to", end=True)
@@ -97,13 +112,12 @@ def list_recordings(
     return {"recordings": [recording_json(r) for r in session.scalars(query)], "limit": limit, "offset": offset}
 
 
-@router.get("/recordings/{recording_id}", summary="One recording's metadata (SPEC §12)")
-def show_recording(
-    recording_id: RowId,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    who: Annotated[Principal, Depends(require("recordings.read"))],
-) -> dict[str, Any]:
+@router.get("/recordings/{recording_id}", summary="One recording's metadata (SPEC §12)", response_model=dict[str, Any])
+async def show_recording(recording_id: RowId, reader: Readers) -> dict[str, Any]:
+    return await reader.run(_show_recording, reader.runtime, recording_id)
+
+
+def _show_recording(session: Session, who: Principal, rt: Runtime, recording_id: int) -> dict[str, Any]:
     recording = get_recording(session, recording_id)
     scope = scope_for(who, utcnow())
     note_uses(rt.sessions, scope, check_recording(session, scope, recording), "recordings.read")

@@ -113,7 +113,7 @@ def case(
         who=who,
         case_number=case_number,
         actions=view.actions,
-        recordings=[recording_json(r) for r in view.recordings],
+        recordings=view.recordings,
         belongs=actions_of_recordings(view.actions),
         summary=case_summary(view.actions, len(view.recordings)),
         hold=view.hold,

@@ -160,3 +160,23 @@ def test_revoking_a_token_or_a_grant_counts_on_the_next_lookup(
     with transaction(runtime.sessions) as s:  # what `bwc token revoke dora` does
         revoke_token(s, "dora", actor="test")
     assert client.get("/api/v1/cases/C-BIG", headers=h).status_code == 401
+
+
+@pytest.mark.usefixtures("city")
+def test_a_lookup_admits_its_caller_before_it_reads_the_case(client: TestClient, tokens: Tokens) -> None:
+    """The token, then the role (``api.deps.Reading``), in the lookup's own transaction, before any of the case:
+    a caller without a bearer header takes no connection at all, a role that may not read cases only the token's
+    query, and an admitted one gets the ready JSON body."""
+    with watching(client) as seen:
+        anonymous = client.get("/api/v1/cases/C-BIG")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
+    assert seen.checkouts == 0 and seen.selects == []
+    with watching(client) as seen:
+        station = client.get("/api/v1/cases/C-BIG", headers=tokens.headers("station"))
+    assert station.status_code == 403 and station.json()["error"]["code"] == "forbidden"
+    assert seen.checkouts == 1 and len(seen.selects) == 1, seen.selects
+    with watching(client) as seen:
+        bogus = client.get("/api/v1/cases/C-BIG", headers={"Authorization": "Bearer bwc_not-a-token"})
+    assert bogus.status_code == 401 and len(seen.selects) == 1
+    found = client.get("/api/v1/cases/C-BIG", headers=tokens.headers("reviewer"))
+    assert found.status_code == 200 and found.headers["content-type"] == "application/json"
