@@ -6,10 +6,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import BwcError, DatabaseUnavailable
@@ -117,10 +118,49 @@ def database_errors(url: str) -> Iterator[None]:
         raise database_unavailable(exc, url) from exc
 
 
+class SchemaMismatch(BwcError):
+    """The database's schema is not the one this code was written for: one clear error before any work, instead
+    of a missing column half-way through an ingest."""
+
+    code = "schema_mismatch"
+    status = 503
+
+
+MIGRATION_FILES = Path(__file__).parent / "migrations" / "versions"
+
+
+def schema_head() -> str:
+    """The revision this code expects: the newest migration's number (a file ``NNNN_what.py`` has revision id
+    ``NNNN``, which ``tests/storage/test_migrations.py`` holds to). Read from the file names, so no migration
+    has a constant to bump and no command imports Alembic to know it."""
+    return max(p.name[:4] for p in MIGRATION_FILES.glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
 def check_reachable(engine: Engine) -> None:
-    """Connect once, so that a database that is away is one clear error before any work starts."""
-    with database_errors(engine.url.render_as_string(hide_password=False)), engine.connect():
-        pass
+    """Connect once and read the schema's revision, so that a database that is away, was never set up, or is at
+    another revision than this code is one clear error before any work starts (one query)."""
+    with database_errors(engine.url.render_as_string(hide_password=False)), engine.connect() as conn:
+        try:
+            found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except (OperationalError, ProgrammingError) as exc:
+            if "alembic_version" not in str(exc):  # not "no such table": the database's own trouble
+                raise
+            found = None
+    expected = schema_head()
+    if found == expected:
+        return
+    where = mask_url(engine.url.render_as_string(hide_password=False))
+    if found is None:
+        raise SchemaMismatch(f"database {where} has no BWC schema yet: run `bwc init`")
+    if found < expected:
+        raise SchemaMismatch(
+            f"database {where} is at schema revision {found}, this bwc expects {expected}: "
+            "run `bwc init` (it migrates, keeping every row)"
+        )
+    raise SchemaMismatch(
+        f"database {where} is at schema revision {found}, newer than this bwc knows ({expected}): "
+        "upgrade bwc on this machine"
+    )
 
 
 def ping(engine: Engine) -> None:

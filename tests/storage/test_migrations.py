@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
 from audit import checkpoints, merkle, notes
 from audit.checkpoints import make_checkpoint
 from audit.log_verify import verify_log
-from storage.db import transaction
+from storage.db import MIGRATION_FILES, SchemaMismatch, check_reachable, schema_head, transaction
 from storage.events import append_events
 from storage.migrate import alembic_config, upgrade
 from storage.models import AuditEvent, Base
@@ -115,3 +119,29 @@ def test_findings_unit_is_not_checked_against_units_again(runtime: Runtime) -> N
     assert unit_keys() == ["units"]
     upgrade(runtime.engine)
     assert unit_keys() == []
+
+
+def test_each_migration_is_named_for_its_revision_and_the_newest_is_the_head() -> None:
+    """``storage.db.schema_head`` reads the head from the file names: that holds only while every revision id is
+    its file's four-digit number and the newest number is Alembic's own head."""
+    for path in MIGRATION_FILES.glob("[!_]*.py"):
+        found = re.search(r"^revision = ['\"](\w+)['\"]", path.read_text(), re.MULTILINE)
+        assert found is not None and found.group(1) == path.name[:4], path.name
+    assert schema_head() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@pytest.mark.parametrize(
+    ("revision", "words"),
+    [("0001", "is at schema revision 0001, this bwc expects"), ("9999", "newer than this bwc knows")],
+)
+def test_a_database_at_another_revision_is_refused_before_any_work(runtime: Runtime, revision: str, words: str) -> None:
+    check_reachable(runtime.engine)  # at the head: nothing to say
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    try:
+        with pytest.raises(SchemaMismatch, match=re.escape(words)) as refused:
+            check_reachable(runtime.engine)
+        assert ("run `bwc init`" in refused.value.message) == (revision == "0001")
+    finally:
+        with runtime.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": schema_head()})

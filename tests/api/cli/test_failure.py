@@ -144,6 +144,14 @@ def test_real_process_unreachable_database(tmp_path: Path) -> None:
     assert_one_clean_line(done.stderr, "database postgresql+psycopg://bwc:***@127.0.0.1:")
 
 
+def test_real_process_on_a_database_never_set_up_says_to_run_init(tmp_path: Path) -> None:
+    # an empty SQLite file, as a mistyped BWC_HOME or a forgotten `bwc init` leaves it: refused before any work
+    done = run_bwc("recordings", "list", env={"BWC_HOME": str(tmp_path)})
+    assert done.returncode == EXIT_USAGE
+    assert done.stdout == ""
+    assert_one_clean_line(done.stderr, "has no BWC schema yet: run `bwc init`")
+
+
 def test_real_process_unreachable_store(tmp_path: Path) -> None:
     done = run_bwc("init", env={"BWC_HOME": str(tmp_path), "BWC_STORAGE_URL": dead_s3_url()})
     assert done.returncode == EXIT_USAGE
