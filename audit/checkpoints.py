@@ -96,12 +96,13 @@ def _require(session: Session) -> AuditCheckpoint:
     return checkpoint
 
 
-# One statement for a proof: the event, the latest checkpoint, and per level (while the tree has nodes there)
-# two blocks of its stored level (tree.block_of): the one holding the leaf's sibling (a BIGINT parameter, the
-# same for the levels of one stored level) and the one holding the level's last node at the checkpoint's
+# One statement for a proof: the event, the latest checkpoint, and per level from 6 (while the tree has nodes
+# there) two blocks of its stored level (tree.block_of): the one holding the leaf's sibling (a BIGINT parameter,
+# the same for the levels of one stored level) and the one holding the level's last node at the checkpoint's
 # size, (((size >> level) - 1) << j) / BLOCK with j = level % STEP. The wanted blocks are rows joined on the
 # whole primary key, so that both databases look each one up (PostgreSQL scanned the level for an IN of
-# computed values).
+# computed values). Level 0 is the events' leaf hashes: for a wanted block of level 0 (the leaf's own and the
+# one holding the right edge, at most two) its up to 64 events, joined on a seq range of the primary key.
 PROOF_SQL = text(
     "WITH lv(level, base, j, sibling) AS (VALUES "
     + ", ".join(
@@ -112,11 +113,13 @@ PROOF_SQL = text(
     f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
     "WHERE (newest.size >> level) > 0) "
     "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
-    "b.level, b.block, b.hashes "
+    "b.level, b.block, b.hashes, l.seq AS leaf_seq, l.leaf_hash "
     "FROM audit_events e "
     "LEFT JOIN newest ON 1 = 1 "
     "LEFT JOIN wanted ON newest.size >= e.seq "
-    "LEFT JOIN audit_tree_blocks b ON b.level = wanted.level AND b.block = wanted.block "
+    "LEFT JOIN audit_tree_blocks b ON wanted.level > 0 AND b.level = wanted.level AND b.block = wanted.block "
+    f"LEFT JOIN audit_events l ON wanted.level = 0 AND l.seq > wanted.block * {tree.BLOCK} "
+    f"AND l.seq <= (wanted.block + 1) * {tree.BLOCK} "
     "WHERE e.seq = :seq"
 ).columns(
     column("seq", BigInteger),
@@ -130,6 +133,8 @@ PROOF_SQL = text(
     column("level", Integer),
     column("block", BigInteger),
     column("hashes", LargeBinary),
+    column("leaf_seq", BigInteger),
+    column("leaf_hash", String),
 )
 
 
@@ -145,6 +150,7 @@ def event_proof(session: Session, seq: int) -> EventProof:
     if seq > first.size:
         raise NoCheckpoint(f"audit event {seq} is newer than the latest checkpoint ({first.size} events)")
     blocks = {(row.level, row.block): row.hashes for row in rows if row.level is not None}
+    blocks |= tree.blocks_of_leaves((row.leaf_seq, row.leaf_hash) for row in rows if row.leaf_seq is not None)
     hashes = tree.proof_from_blocks(merkle.inclusion_ranges(seq - 1, first.size), blocks)
     leaf = leaf_bytes(first.seq, first.at, first.actor, first.kind, first.subject, first.details)
     return EventProof(seq, seq - 1, leaf, notes.format_proof(seq - 1, hashes, first.note))
