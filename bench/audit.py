@@ -5,7 +5,7 @@ At full size (2N) 1,000,000 events. Per backend and size it prints:
   (a coverage recompute) append; and the same through ``append_event``, one event per transaction, the way an
   ingest or a request appends (a sample of ``--singles``);
 - the cost the tamper-evident log adds to appending, the target being < 10 %. Its work is in two places: a
-  bulk append writes the level-0 tree blocks its leaves fill (``append_events(tree_blocks=True)``, the
+  bulk append writes the roots of the 64-leaf blocks its leaves fill (``append_events(tree_blocks=True)``, the
   service's way), and a checkpoint extends the stored tree over the new events and signs. So every batch is
   appended twice, to two databases of the same backend, one after the other (which goes first alternates):
   once the service's way followed by a checkpoint (far more often than once a minute at any real event
@@ -234,7 +234,7 @@ def main() -> None:
     parser.add_argument("--singles-every", type=int, default=100, help="single appends between checkpoints")
     parser.add_argument("--proofs", type=int, default=1_000)
     parser.add_argument(
-        "--no-append-blocks", action="store_true", help="bulk appends write no tree blocks (the checkpoints do)"
+        "--no-append-blocks", action="store_true", help="bulk appends write no block roots (the checkpoints hash them)"
     )
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}

@@ -165,11 +165,9 @@ def parents(level: bytes, first: int, end: int) -> bytes:
     The node hash inlined: this loop is most of the tree's hashing (a bulk append's block roots, a
     checkpoint's levels, a proof's nodes between two stored levels).
     """
-    sha256 = hashlib.sha256
+    sha256, pair = hashlib.sha256, 2 * HASH_SIZE
     stop = HASH_SIZE * (end - (end - first) % 2)
-    return b"".join(
-        [sha256(b"\x01" + level[i : i + 2 * HASH_SIZE]).digest() for i in range(HASH_SIZE * first, stop, 2 * HASH_SIZE)]
-    )
+    return b"".join([sha256(b"\x01" + level[i : i + pair]).digest() for i in range(HASH_SIZE * first, stop, pair)])
 
 
 def subtree_roots(data: bytes, levels: int) -> bytes:
