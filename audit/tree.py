@@ -18,7 +18,7 @@ on of block ``(level - j, (idx << j) // BLOCK)`` (:func:`block_of`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -102,7 +102,7 @@ def leaf_blocks(session: Session, numbers: Iterable[int]) -> dict[tuple[int, int
     return found
 
 
-def blocks_of_leaves(rows: Iterable[tuple[object, object]]) -> dict[tuple[int, int], bytes]:
+def blocks_of_leaves(rows: Iterable[Sequence[object]]) -> dict[tuple[int, int], bytes]:
     """Level-0 blocks ``(0, b)`` from ``(seq, leaf_hash)`` rows in any order: each block's hashes joined from
     its first leaf, cut short at the first missing event or damaged hash (so that no hash is ever taken for
     another index's, and a proof that needs it fails as :class:`TreeIncomplete`)."""
