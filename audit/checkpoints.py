@@ -23,7 +23,7 @@ import base64
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, column, select, text
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, TextClause, column, select, text
 from sqlalchemy.orm import Session
 
 from audit import merkle, notes, tree
@@ -123,45 +123,51 @@ def _require(session: Session) -> AuditCheckpoint:
 # whole primary key, so that both databases look each one up (PostgreSQL scanned the level for an IN of
 # computed values). Level 0 is the events' leaf hashes: for a wanted block of level 0 (the leaf's own and the
 # one holding the right edge, at most two) its up to 64 events, joined on a seq range of the primary key.
-PROOF_SQL = text(
-    "WITH lv(level, base, j, sibling) AS (VALUES "
-    + ", ".join(
-        f"({lv}, {lv - lv % tree.STEP}, {lv % tree.STEP}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS)
+def _proof_sql(aggregate: str) -> TextClause:
+    return text(
+        "WITH lv(level, base, j, sibling) AS (VALUES "
+        + ", ".join(
+            f"({lv}, {lv - lv % tree.STEP}, {lv % tree.STEP}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS)
+        )
+        + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
+        "wanted AS (SELECT base AS level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
+        f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
+        "WHERE (newest.size >> level) > 0) "
+        "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
+        "b.level, b.block, b.hashes, "
+        f"CASE WHEN wanted.level = 0 THEN (SELECT {aggregate}(CAST(l.seq AS TEXT) || ' ' || l.leaf_hash, ',') "
+        f"FROM audit_events l WHERE l.seq > wanted.block * {tree.BLOCK} "
+        f"AND l.seq <= (wanted.block + 1) * {tree.BLOCK}) END AS leaves "
+        "FROM audit_events e "
+        "LEFT JOIN newest ON 1 = 1 "
+        "LEFT JOIN wanted ON newest.size >= e.seq "
+        "LEFT JOIN audit_tree_blocks b ON wanted.level > 0 AND b.level = wanted.level AND b.block = wanted.block "
+        "WHERE e.seq = :seq"
+    ).columns(
+        column("seq", BigInteger),
+        column("at", UTCDateTime),
+        column("actor", String),
+        column("kind", String),
+        column("subject", String),
+        column("details", String),
+        column("size", BigInteger),
+        column("note", String),
+        column("level", Integer),
+        column("block", BigInteger),
+        column("hashes", LargeBinary),
+        column("leaves", String),
     )
-    + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
-    "wanted AS (SELECT base AS level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
-    f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
-    "WHERE (newest.size >> level) > 0) "
-    "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
-    "b.level, b.block, b.hashes, l.seq AS leaf_seq, l.leaf_hash "
-    "FROM audit_events e "
-    "LEFT JOIN newest ON 1 = 1 "
-    "LEFT JOIN wanted ON newest.size >= e.seq "
-    "LEFT JOIN audit_tree_blocks b ON wanted.level > 0 AND b.level = wanted.level AND b.block = wanted.block "
-    f"LEFT JOIN audit_events l ON wanted.level = 0 AND l.seq > wanted.block * {tree.BLOCK} "
-    f"AND l.seq <= (wanted.block + 1) * {tree.BLOCK} "
-    "WHERE e.seq = :seq"
-).columns(
-    column("seq", BigInteger),
-    column("at", UTCDateTime),
-    column("actor", String),
-    column("kind", String),
-    column("subject", String),
-    column("details", String),
-    column("size", BigInteger),
-    column("note", String),
-    column("level", Integer),
-    column("block", BigInteger),
-    column("hashes", LargeBinary),
-    column("leaf_seq", BigInteger),
-    column("leaf_hash", String),
-)
+
+
+# a wanted block of level 0 comes as one string of "seq leaf_hash" pairs, in no promised order (SQLite before
+# 3.44 has no ORDER BY in an aggregate): a row per block, not per leaf, through SQLAlchemy's result processing
+PROOF_SQL = {"postgresql": _proof_sql("string_agg"), "sqlite": _proof_sql("group_concat")}
 
 
 def event_proof(session: Session, seq: int) -> EventProof:
     """The proof that event ``seq`` is in the tree the latest checkpoint signs, in one round trip."""
     params: dict[str, int] = {"seq": seq} | {f"s{lv}": b for lv, b in enumerate(tree.inclusion_blocks(max(seq - 1, 0)))}
-    rows = session.execute(PROOF_SQL, params).all()
+    rows = session.execute(PROOF_SQL[session.get_bind().dialect.name], params).all()
     if not rows:
         raise NotFound(f"no audit event {seq}")
     first = rows[0]
@@ -170,7 +176,8 @@ def event_proof(session: Session, seq: int) -> EventProof:
     if seq > first.size:
         raise NoCheckpoint(f"audit event {seq} is newer than the latest checkpoint ({first.size} events)")
     blocks = {(row.level, row.block): row.hashes for row in rows if row.level is not None}
-    blocks |= tree.blocks_of_leaves((row.leaf_seq, row.leaf_hash) for row in rows if row.leaf_seq is not None)
+    leaves = [pair.split(" ") for row in rows if row.leaves for pair in row.leaves.split(",")]
+    blocks |= tree.blocks_of_leaves(leaves)
     hashes = tree.proof_from_blocks(merkle.inclusion_ranges(seq - 1, first.size), blocks)
     leaf = leaf_bytes(first.seq, first.at, first.actor, first.kind, first.subject, first.details)
     return EventProof(seq, seq - 1, leaf, notes.format_proof(seq - 1, hashes, first.note))
