@@ -23,8 +23,9 @@ import base64
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, TextClause, column, select, text
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, column, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
 
 from audit import merkle, notes, tree
 from audit.notes import Checkpoint, Signer
@@ -123,7 +124,7 @@ def _require(session: Session) -> AuditCheckpoint:
 # whole primary key, so that both databases look each one up (PostgreSQL scanned the level for an IN of
 # computed values). Level 0 is the events' leaf hashes: for a wanted block of level 0 (the leaf's own and the
 # one holding the right edge, at most two) its up to 64 events, joined on a seq range of the primary key.
-def _proof_sql(aggregate: str) -> TextClause:
+def _proof_sql(aggregate: str) -> TextualSelect:
     return text(
         "WITH lv(level, base, j, sibling) AS (VALUES "
         + ", ".join(
