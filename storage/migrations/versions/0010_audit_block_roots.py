@@ -14,6 +14,8 @@ the roots (``audit.tree``). Upgrading deletes the level-0 blocks: the levels fro
 stored are unchanged, and a checkpoint hashes the roots of blocks it finds none for from the events.
 Downgrading writes level 0 again from the events' leaf hashes up to the latest checkpoint (as 0009's code
 left it: whole blocks, the last one short) and drops the roots; 0009's code heals the blocks beyond.
+Replicas of the previous image beside this one cannot checkpoint or prove (they find no level 0 and answer
+``audit_tree_incomplete``) until they are replaced; what they append is read correctly by this one.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ def downgrade() -> None:
     size = int(conn.execute(sa.text("SELECT coalesce(max(size), 0) FROM audit_checkpoints")).scalar_one())
     blocks = sa.table("audit_tree_blocks", sa.column("level"), sa.column("block"), sa.column("hashes"))
     select = sa.text("SELECT leaf_hash FROM audit_events WHERE seq > :a AND seq <= :b ORDER BY seq")
+    # replicas of the previous image, run beside this one, may have written level-0 blocks of their own
+    conn.execute(sa.text("DELETE FROM audit_tree_blocks WHERE level = 0"))
     for start in range(0, size, PAGE):
         hashes = conn.execute(select, {"a": start, "b": min(start + PAGE, size)}).scalars().all()
         data = bytes.fromhex("".join(hashes))
