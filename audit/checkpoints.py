@@ -5,16 +5,16 @@ A checkpoint is made (``make_checkpoint``) by ``bwc run`` at least every minute 
 wait, then find the work done). Each new checkpoint extends the stored tree from the previous checkpoint's
 size and is refused unless it is consistent with the previous one. The caller commits.
 
-Durability: on PostgreSQL a checkpoint's own transaction commits with ``synchronous_commit = off`` (not
-when the transaction already wrote something else, e.g. events): the commit does not wait for its WAL flush,
-so a crash in the next fraction of a second may lose the checkpoint row and its tree rows, never anything
-else. That is safe because what it loses is derived: the events it covered committed durably before it could
-read them, the WAL is one sequence (a lost commit takes every later one with it, so nothing durable can refer
-to it), and the next checkpoint rebuilds the same tree from the same events. A note already handed out is
-never contradicted: the tree of its first ``size`` events has the same root, every later checkpoint is
-consistent with it, and at the same size the note is byte for byte the same (Ed25519 signatures are
-deterministic). SQLite keeps ``synchronous=FULL``: it refuses to change the safety level inside a
-transaction, and the checkpoint runs in the caller's.
+Durability: the service makes its checkpoints in a ``storage.db.derived_transaction`` (the checkpointer,
+``bwc audit checkpoint``), whose commit does not wait for the disk (PostgreSQL ``synchronous_commit = off``,
+SQLite ``synchronous=NORMAL``): a crash right after may lose the checkpoint row and its tree rows, never
+anything else. That is safe because what it loses is derived: the events it covered were committed durably
+before it could read them, the database's log of commits is one sequence (a lost commit takes every later
+one with it, so nothing durable can refer to it), and the next checkpoint rebuilds the same tree from the same
+events. A note already handed out is never contradicted: the tree of its first ``size`` events has the same
+root, every later checkpoint is consistent with it, and at the same size the note is byte for byte the same
+(Ed25519 signatures are deterministic). A caller that appends events and checkpoints in one transaction uses
+an ordinary one.
 """
 
 from __future__ import annotations
@@ -70,22 +70,13 @@ LATEST_SQL = (
 )
 
 
-# one replica at a time, and synchronous_commit off for this transaction only unless it already holds a
-# write of its own (see the module docstring); set_config(..., true) is SET LOCAL as a function, so that it
-# can be conditional, in the same round trip
-LOCK_SQL = (
-    f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK}), CASE WHEN pg_current_xact_id_if_assigned() IS NULL "
-    "THEN set_config('synchronous_commit', 'off', true) END"
-)
-
-
 def make_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint:
     """Sign the log as it stands now, unless the latest checkpoint already covers every event."""
-    session.flush()  # what the ORM's own queries would see (they flush first), and the caller's writes
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(LOCK_SQL))
+        session.execute(text(f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})"))
     # the latest checkpoint's size and root and the log's size in one raw round trip (the two ORM queries were
     # a good part of what a checkpoint costs whatever its size); the checkpoint's row only when it is the answer
+    session.flush()  # what the ORM's own queries would see (they flush first)
     [(size, old_size, old_root_hex)] = tree.raw_rows(session, LATEST_SQL)
     size, old_size = int(size or 0), int(old_size or 0)  # type: ignore[call-overload]
     if old_root_hex is not None and size == old_size:
