@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.checkpoints import make_checkpoint
 from audit.notes import Signer
-from storage.db import transaction
+from storage.db import derived_transaction
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def checkpoint_once(sessions: sessionmaker[Session], signer: Signer) -> int | None:
     """One attempt in its own transaction: the size now signed, or None when it failed (logged)."""
     try:
-        with transaction(sessions) as session:
+        with derived_transaction(sessions) as session:  # its commit need not wait for the disk: see checkpoints
             return make_checkpoint(session, signer).size
     except Exception:
         log.exception("audit.checkpoint_failed")

@@ -4,6 +4,17 @@ A checkpoint is made (``make_checkpoint``) by ``bwc run`` at least every minute 
 ``bwc audit checkpoint``; on PostgreSQL one replica at a time (a transaction-scoped advisory lock; the others
 wait, then find the work done). Each new checkpoint extends the stored tree from the previous checkpoint's
 size and is refused unless it is consistent with the previous one. The caller commits.
+
+Durability: the service makes its checkpoints in a ``storage.db.derived_transaction`` (the checkpointer,
+``bwc audit checkpoint``), whose commit does not wait for the disk (PostgreSQL ``synchronous_commit = off``,
+SQLite ``synchronous=NORMAL``): a crash right after may lose the checkpoint row and its tree rows, never
+anything else. That is safe because what it loses is derived: the events it covered were committed durably
+before it could read them, the database's log of commits is one sequence (a lost commit takes every later
+one with it, so nothing durable can refer to it), and the next checkpoint rebuilds the same tree from the same
+events. A note already handed out is never contradicted: the tree of its first ``size`` events has the same
+root, every later checkpoint is consistent with it, and at the same size the note is byte for byte the same
+(Ed25519 signatures are deterministic). A caller that appends events and checkpoints in one transaction uses
+an ordinary one.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, column, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
 
 from audit import merkle, notes, tree
 from audit.notes import Checkpoint, Signer
@@ -96,47 +108,58 @@ def _require(session: Session) -> AuditCheckpoint:
     return checkpoint
 
 
-# One statement for a proof: the event, the latest checkpoint, and per level (while the tree has nodes there)
-# two blocks of its stored level (tree.block_of): the one holding the leaf's sibling (a BIGINT parameter, the
-# same for the levels of one stored level) and the one holding the level's last node at the checkpoint's
+# One statement for a proof: the event, the latest checkpoint, and per level from 6 (while the tree has nodes
+# there) two blocks of its stored level (tree.block_of): the one holding the leaf's sibling (a BIGINT parameter,
+# the same for the levels of one stored level) and the one holding the level's last node at the checkpoint's
 # size, (((size >> level) - 1) << j) / BLOCK with j = level % STEP. The wanted blocks are rows joined on the
 # whole primary key, so that both databases look each one up (PostgreSQL scanned the level for an IN of
-# computed values).
-PROOF_SQL = text(
-    "WITH lv(level, base, j, sibling) AS (VALUES "
-    + ", ".join(
-        f"({lv}, {lv - lv % tree.STEP}, {lv % tree.STEP}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS)
+# computed values). Level 0 is the events' leaf hashes: for a wanted block of level 0 (the leaf's own and the
+# one holding the right edge, at most two) its up to 64 events, joined on a seq range of the primary key.
+def _proof_sql(aggregate: str) -> TextualSelect:
+    return text(
+        "WITH lv(level, base, j, sibling) AS (VALUES "
+        + ", ".join(
+            f"({lv}, {lv - lv % tree.STEP}, {lv % tree.STEP}, CAST(:s{lv} AS BIGINT))" for lv in range(tree.MAX_LEVELS)
+        )
+        + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
+        "wanted AS (SELECT base AS level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
+        f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
+        "WHERE (newest.size >> level) > 0) "
+        "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
+        "b.level, b.block, b.hashes, "
+        f"CASE WHEN wanted.level = 0 THEN (SELECT {aggregate}(CAST(l.seq AS TEXT) || ' ' || l.leaf_hash, ',') "
+        f"FROM audit_events l WHERE l.seq > wanted.block * {tree.BLOCK} "
+        f"AND l.seq <= (wanted.block + 1) * {tree.BLOCK}) END AS leaves "
+        "FROM audit_events e "
+        "LEFT JOIN newest ON 1 = 1 "
+        "LEFT JOIN wanted ON newest.size >= e.seq "
+        "LEFT JOIN audit_tree_blocks b ON wanted.level > 0 AND b.level = wanted.level AND b.block = wanted.block "
+        "WHERE e.seq = :seq"
+    ).columns(
+        column("seq", BigInteger),
+        column("at", UTCDateTime),
+        column("actor", String),
+        column("kind", String),
+        column("subject", String),
+        column("details", String),
+        column("size", BigInteger),
+        column("note", String),
+        column("level", Integer),
+        column("block", BigInteger),
+        column("hashes", LargeBinary),
+        column("leaves", String),
     )
-    + "), newest AS (SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1), "
-    "wanted AS (SELECT base AS level, sibling AS block FROM lv, newest WHERE (newest.size >> level) > 0 "
-    f"UNION SELECT base, (((newest.size >> level) - 1) << j) / {tree.BLOCK} FROM lv, newest "
-    "WHERE (newest.size >> level) > 0) "
-    "SELECT e.seq, e.at, e.actor, e.kind, e.subject, e.details, newest.size, newest.note, "
-    "b.level, b.block, b.hashes "
-    "FROM audit_events e "
-    "LEFT JOIN newest ON 1 = 1 "
-    "LEFT JOIN wanted ON newest.size >= e.seq "
-    "LEFT JOIN audit_tree_blocks b ON b.level = wanted.level AND b.block = wanted.block "
-    "WHERE e.seq = :seq"
-).columns(
-    column("seq", BigInteger),
-    column("at", UTCDateTime),
-    column("actor", String),
-    column("kind", String),
-    column("subject", String),
-    column("details", String),
-    column("size", BigInteger),
-    column("note", String),
-    column("level", Integer),
-    column("block", BigInteger),
-    column("hashes", LargeBinary),
-)
+
+
+# a wanted block of level 0 comes as one string of "seq leaf_hash" pairs, in no promised order (SQLite before
+# 3.44 has no ORDER BY in an aggregate): a row per block, not per leaf, through SQLAlchemy's result processing
+PROOF_SQL = {"postgresql": _proof_sql("string_agg"), "sqlite": _proof_sql("group_concat")}
 
 
 def event_proof(session: Session, seq: int) -> EventProof:
     """The proof that event ``seq`` is in the tree the latest checkpoint signs, in one round trip."""
     params: dict[str, int] = {"seq": seq} | {f"s{lv}": b for lv, b in enumerate(tree.inclusion_blocks(max(seq - 1, 0)))}
-    rows = session.execute(PROOF_SQL, params).all()
+    rows = session.execute(PROOF_SQL[session.get_bind().dialect.name], params).all()
     if not rows:
         raise NotFound(f"no audit event {seq}")
     first = rows[0]
@@ -145,6 +168,8 @@ def event_proof(session: Session, seq: int) -> EventProof:
     if seq > first.size:
         raise NoCheckpoint(f"audit event {seq} is newer than the latest checkpoint ({first.size} events)")
     blocks = {(row.level, row.block): row.hashes for row in rows if row.level is not None}
+    leaves = [pair.split(" ") for row in rows if row.leaves for pair in row.leaves.split(",")]
+    blocks |= tree.blocks_of_leaves(leaves)
     hashes = tree.proof_from_blocks(merkle.inclusion_ranges(seq - 1, first.size), blocks)
     leaf = leaf_bytes(first.seq, first.at, first.actor, first.kind, first.subject, first.details)
     return EventProof(seq, seq - 1, leaf, notes.format_proof(seq - 1, hashes, first.note))

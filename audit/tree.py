@@ -1,24 +1,24 @@
 """The Merkle tree over the audit events, kept in the database for proofs in O(log n) lookups (SPEC §9).
 
-An append writes no more than its rows, their leaf hashes and (a bulk append) the level-0 blocks its leaves fill
-whole: the tree is extended only when a checkpoint is made, from the previous checkpoint's size to the new one, by
-hashing the new leaves and the perfect subtrees they complete. ``audit_tree_blocks`` then holds the perfect
-subtrees of every ``STEP``-th level of the tree at the latest checkpoint (levels 0, 6, 12, ...; level 0 being the
-leaf hashes), in blocks of ``BLOCK`` = 2**STEP consecutive hashes of one level: a row per node would cost a
-checkpoint about as much as the appends it covers, and every level in blocks still cost it a second copy of each
-leaf's worth of hashes to write. A block of level ``L`` is one perfect subtree of level ``L + STEP``, so each node
-of the five levels between two stored ones is hashed again, when a proof needs it, from at most 32 hashes of one
-stored block: a checkpoint writes about 1/63 of a hash per event above the leaves, a proof reads the same O(log n)
-blocks in one lookup, and ``bwc audit verify`` can still name the first event that no longer matches the signed
-leaves. The leaf of event ``seq`` has index ``seq - 1``; node ``(level, idx)`` is hashed from ``2**j`` hashes (``j
-= level % STEP``) from byte ``32 * ((idx << j) % BLOCK)`` on of block ``(level - j, (idx << j) // BLOCK)``
-(:func:`block_of`).
+Level 0 of the tree, the leaf hashes, is ``audit_events.leaf_hash``: the leaf of event ``seq`` has index
+``seq - 1``, so the 64 leaves of block ``b`` are events ``64 b + 1 .. 64 b + 64``, read by primary key. An
+append writes no more than its rows, their leaf hashes and (a bulk append) the root of each block of 64 leaves
+it fills whole (``audit_block_roots``, node ``(6, b)``): the tree is extended only when a checkpoint is made,
+from the previous checkpoint's size to the new one, from those roots (hashing a block's leaves only where no
+root was written) and the perfect subtrees they complete. ``audit_tree_blocks`` then holds the perfect subtrees
+of every ``STEP``-th level above the leaves at the latest checkpoint (levels 6, 12, ...), in blocks of
+``BLOCK`` = 2**STEP consecutive hashes of one level: a row per node would cost a checkpoint about as much as
+the appends it covers. A block of level ``L`` is one perfect subtree of level ``L + STEP``, so each node of the
+five levels between two stored ones is hashed again, when a proof needs it, from at most 32 hashes of one
+stored block (or 32 leaves): a checkpoint writes about 1/4096 of a row per event, a proof reads O(log n) blocks
+and at most two blocks of leaves, and ``bwc audit verify`` recomputes everything from the events. Node
+``(level, idx)`` is hashed from ``2**j`` hashes (``j = level % STEP``) from byte ``32 * ((idx << j) % BLOCK)``
+on of block ``(level - j, (idx << j) // BLOCK)`` (:func:`block_of`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from audit import merkle
 from audit.merkle import HASH_SIZE, Node
 from config.errors import BwcError
 from storage.bulk import insert_rows, table_of
-from storage.events import BLOCK_COLUMNS, BLOCK_PG_TYPES
+from storage.events import parents, subtree_roots
 from storage.models import TREE_BLOCK, TREE_STEP, AuditTreeBlock
 
 STEP = TREE_STEP  # every STEP-th level is stored
@@ -62,29 +62,63 @@ def raw_rows(
         cursor.close()
 
 
-def fetch_blocks(
-    session: Session, keys: Iterable[tuple[int, int]], span: tuple[int, int, int] | None = None
-) -> dict[tuple[int, int], bytes]:
-    """The stored blocks ``(level, block)`` asked for, and those of ``span`` ``(level, first, end)`` (the
-    blocks ``first .. end-1`` of one level); missing ones are absent.
+BLOCK_COLUMNS = ("level", "block", "hashes")
+BLOCK_PG_TYPES = ("int2", "int8", "bytea")
+
+
+def fetch_blocks(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The blocks ``(level, block)`` asked for: level 0 from the events' leaf hashes (:func:`leaf_blocks`),
+    the others as stored; missing ones are absent.
 
     One statement per batch, ``level = l AND block IN (...)`` per level joined by OR: both databases answer
     that from the primary key (SQLite would scan the table for a row-value ``IN``). The keys are integers,
     written into the SQL as such.
     """
     wanted = sorted({(int(level), int(block)) for level, block in keys})
-    found: dict[tuple[int, int], bytes] = {}
-    for i in range(0, max(len(wanted), 1 if span else 0), LOOKUP_BATCH):
+    found = leaf_blocks(session, [block for level, block in wanted if level == 0])
+    wanted = [key for key in wanted if key[0]]
+    for i in range(0, len(wanted), LOOKUP_BATCH):
         by_level: dict[int, list[str]] = {}
         for level, block in wanted[i : i + LOOKUP_BATCH]:
             by_level.setdefault(level, []).append(str(block))
-        conditions = [f"(level = {lv} AND block IN ({','.join(bs)}))" for lv, bs in by_level.items()]
-        if span and i == 0:
-            conditions.append(f"(level = {int(span[0])} AND block >= {int(span[1])} AND block < {int(span[2])})")
-        where = " OR ".join(conditions)
+        where = " OR ".join(f"(level = {lv} AND block IN ({','.join(bs)}))" for lv, bs in by_level.items())
         sql = f"SELECT level, block, hashes FROM audit_tree_blocks WHERE {where}"
         for row_level, row_block, data in raw_rows(session, sql, binary=True):
             found[(int(row_level), int(row_block))] = bytes(data)  # type: ignore[call-overload]
+    return found
+
+
+def leaf_blocks(session: Session, numbers: Iterable[int]) -> dict[tuple[int, int], bytes]:
+    """Level-0 blocks ``(0, b)``: the recorded leaf hashes of events ``64 b + 1 ..`` (:func:`blocks_of_leaves`).
+
+    For a proof's few blocks: a row per event. A checkpoint reads many more through
+    :func:`_recorded_leaves`, one string per range.
+    """
+    wanted = sorted({int(b) for b in numbers})
+    found: dict[tuple[int, int], bytes] = {}
+    for i in range(0, len(wanted), LOOKUP_BATCH):
+        where = " OR ".join(f"(seq > {b * BLOCK} AND seq <= {(b + 1) * BLOCK})" for b in wanted[i : i + LOOKUP_BATCH])
+        found |= blocks_of_leaves(raw_rows(session, f"SELECT seq, leaf_hash FROM audit_events WHERE {where}"))
+    return found
+
+
+def blocks_of_leaves(rows: Iterable[Sequence[object]]) -> dict[tuple[int, int], bytes]:
+    """Level-0 blocks ``(0, b)`` from ``(seq, leaf_hash)`` rows in any order: each block's hashes joined from
+    its first leaf, cut short at the first missing event or damaged hash (so that no hash is ever taken for
+    another index's, and a proof that needs it fails as :class:`TreeIncomplete`)."""
+    by_seq: dict[int, object] = {int(seq): text for seq, text in rows}  # type: ignore[call-overload]
+    found: dict[tuple[int, int], bytes] = {}
+    for number in {(seq - 1) // BLOCK for seq in by_seq}:
+        hashes = []
+        for seq in range(number * BLOCK + 1, (number + 1) * BLOCK + 1):
+            text = by_seq.get(seq)
+            if not isinstance(text, str) or len(text) != 2 * HASH_SIZE:
+                break
+            try:
+                hashes.append(bytes.fromhex(text))
+            except ValueError:  # not hex
+                break
+        found[(0, number)] = b"".join(hashes)
     return found
 
 
@@ -100,13 +134,6 @@ def block_of(node: Node) -> tuple[int, int]:
     return level - j, (idx << j) // BLOCK
 
 
-def _subtree(data: bytes, levels: int) -> bytes:
-    """The root of the perfect subtree whose ``2**levels`` hashes (of one level) are joined in ``data``."""
-    for _ in range(levels):
-        data = _pairs(data, 0, len(data) // HASH_SIZE)
-    return data
-
-
 def nodes_of_blocks(blocks: Mapping[tuple[int, int], bytes], keys: Iterable[Node]) -> dict[Node, bytes]:
     """The hashes of the given perfect subtrees from ``blocks`` (absent when their block lacks a hash)."""
     found: dict[Node, bytes] = {}
@@ -115,7 +142,7 @@ def nodes_of_blocks(blocks: Mapping[tuple[int, int], bytes], keys: Iterable[Node
         first = (idx << j) % BLOCK
         data = blocks.get(block_of((level, idx)), b"")[HASH_SIZE * first : HASH_SIZE * (first + (1 << j))]
         if len(data) == HASH_SIZE << j:
-            found[(level, idx)] = _subtree(data, j)
+            found[(level, idx)] = subtree_roots(data, j)
     return found
 
 
@@ -158,46 +185,45 @@ def root(session: Session, size: int) -> bytes:
     return proof(session, [(0, size)])[0] if size else merkle.EMPTY_ROOT
 
 
-def _leaf_level(
-    session: Session, blocks: Mapping[tuple[int, int], bytes], start: int, old_size: int, new_size: int
-) -> tuple[bytes, list[tuple[int, int, bytes]]]:
-    """Level 0 from leaf ``start`` (the previous checkpoint's short block) to ``new_size``, joined, and the
-    level-0 block rows to write anew.
+def _stored_roots(session: Session, first: int, end: int) -> dict[int, bytes]:
+    """The block roots the bulk appends wrote for leaf blocks ``first .. end-1``."""
+    sql = "SELECT block, root FROM audit_block_roots WHERE block >= ? AND block < ?"
+    rows = raw_rows(session, sql, (first, end), binary=True) if end > first else []
+    return {int(block): bytes(root) for block, root in rows}  # type: ignore[call-overload]
 
-    Each block from the short one on comes from the stored blocks when a bulk append wrote it whole (the
-    usual case: a checkpoint then reads a row per 64 events) and otherwise from the events' recorded leaf
-    hashes, read in one statement per batch of ranges (a single-event append, a crash of an older
-    version, the log before the appenders wrote blocks); those blocks, the completed short one and the new
-    short one are the rows to write. The same statement counts the events of the whole range: seq is the
-    primary key, so as many rows as the range is long means none is missing, under a stored block too.
+
+def _sixth_level(
+    session: Session, blocks: dict[tuple[int, int], bytes], old_size: int, new_size: int, leaves_of: set[int]
+) -> bytes:
+    """The nodes ``(6, old_size >> 6 .. (new_size >> 6) - 1)``, the roots of the leaf blocks the new events
+    complete, joined; and into ``blocks`` the level-0 blocks ``leaves_of`` (those holding nodes of the
+    levels below 6 that the new root and the consistency proof need), read from the events.
+
+    Each root is the one a bulk append wrote when it appended all 64 leaves (the usual case: a checkpoint
+    then reads 32 bytes per 64 events) and otherwise hashed here from the events' recorded leaf hashes, read
+    in one statement per batch of ranges (a single-event append, a block two transactions share, the log
+    before the appenders wrote roots). The same statement counts the events of the whole range: seq is the
+    primary key, so as many rows as the range is long means none is missing, under a stored root too.
     """
-    span = HASH_SIZE * BLOCK
-    parts: list[bytes | tuple[int, int]] = []  # stored hashes, or a range [a, b) of leaves read from the events
-    rebuilt: list[int] = []
-    for number in range(start // BLOCK, -(-new_size // BLOCK)):
+    first, end = old_size // BLOCK, new_size // BLOCK
+    roots = _stored_roots(session, first, end)
+    for number, data in roots.items():
+        if len(data) != HASH_SIZE:
+            raise TreeIncomplete(f"the stored root of leaf block {number} is damaged")
+    unrooted = [number for number in range(first, end) if number not in roots]
+    ranges: list[tuple[int, int]] = []
+    for number in sorted(leaves_of.union(unrooted)):
         lo, hi = number * BLOCK, min((number + 1) * BLOCK, new_size)
-        data = blocks.get((0, number))
-        if lo < old_size:
-            if data is None or len(data) != HASH_SIZE * (old_size - lo):
-                raise TreeIncomplete(f"the stored audit tree's block 0/{number} is damaged")
-            parts.append(data)
-            lo = old_size
-        elif hi - lo == BLOCK and data is not None:
-            if len(data) != span:
-                raise TreeIncomplete(f"the stored audit tree's block 0/{number} is damaged")
-            parts.append(data)
-            continue
-        rebuilt.append(number)
-        last = parts[-1] if parts else None
-        if isinstance(last, tuple) and last[1] == lo:
-            parts[-1] = (last[0], hi)
+        if ranges and ranges[-1][1] == lo:
+            ranges[-1] = (ranges[-1][0], hi)
         else:
-            parts.append((lo, hi))
-    read = _recorded_leaves(session, old_size, new_size, [p for p in parts if isinstance(p, tuple)])
-    level = b"".join([p if isinstance(p, bytes) else read[p] for p in parts])
-    first = start // BLOCK
-    rows = [(0, number, level[(number - first) * span : (number - first + 1) * span]) for number in rebuilt]
-    return level, rows
+            ranges.append((lo, hi))
+    for (lo, hi), data in _recorded_leaves(session, old_size, new_size, ranges).items():
+        for number in range(lo // BLOCK, -(-hi // BLOCK)):
+            blocks[(0, number)] = data[HASH_SIZE * (number * BLOCK - lo) : HASH_SIZE * ((number + 1) * BLOCK - lo)]
+    hashed = subtree_roots(b"".join([blocks[(0, number)] for number in unrooted]), STEP)
+    made = {number: hashed[HASH_SIZE * i : HASH_SIZE * (i + 1)] for i, number in enumerate(unrooted)}
+    return b"".join([roots[number] if number in roots else made[number] for number in range(first, end)])
 
 
 RANGES_BATCH = 200  # leaf ranges per statement: two parameters each, well under every driver's limit
@@ -244,51 +270,43 @@ def _recorded_leaves(
     return read
 
 
-def _pairs(level: bytes, first: int, end: int) -> bytes:
-    """The parents of the nodes ``first .. end-1`` (positions in the joined ``level``; ``first`` even), joined;
-    an odd last node waits for its pair. node_hash inlined: this loop is most of a checkpoint's hashing."""
-    sha256 = hashlib.sha256
-    stop = HASH_SIZE * (end - (end - first) % 2)
-    return b"".join(
-        [sha256(b"\x01" + level[i : i + 2 * HASH_SIZE]).digest() for i in range(HASH_SIZE * first, stop, 2 * HASH_SIZE)]
-    )
-
-
 def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[bytes]]:
     """Store the nodes the events ``old_size+1 .. new_size`` complete (caller commits); return the new root
     and the consistency proof from ``old_size``, both from the nodes read and made here.
 
-    Work is O(new events + log n) in four statements whatever the tree's height: read, in one query, the
-    level-0 blocks from the previous checkpoint's short one on (those the bulk appends wrote), the block per
-    stored level above that it left short and the blocks of the old nodes the new root and the proof need;
-    read the recorded leaf hashes the level-0 blocks lack, counting the new events; delete the blocks
-    rebuilt here (level 0) and the short blocks and any after them (above); write them anew (completed)
-    with the new blocks. Each level is one joined string of hashes from the start of its
-    stored level's short block: a block is a slice of it, and the levels between two stored ones are hashed
-    from there (a few nodes again, at most 63 a level) so that the next stored level gets every new node.
+    Work is O(new events / 64 + log n) in five statements whatever the tree's height: read, in one query, the
+    block per stored level that the previous checkpoint left short and the blocks of the old nodes the new
+    root and the proof need; the block roots the bulk appends wrote; the recorded leaf hashes of the blocks
+    without a root and of the (at most two) blocks of leaves whose lower nodes the root and the proof need,
+    counting the new events (:func:`_sixth_level`); delete the short blocks and any after them; write them
+    anew (completed) with the new blocks. Each level from 6 is one joined string of hashes from the start of
+    its stored level's short block: a block is a slice of it, and the levels between two stored ones are
+    hashed from there (a few nodes again, at most 63 a level) so that the next stored level gets every new
+    node.
     """
     if new_size < old_size:
         raise TreeIncomplete(f"the audit log shrank from {old_size} to {new_size} events: run `bwc audit verify`")
     levels: list[int] = []
     while (new_size >> len(levels)) > (old_size >> len(levels)):
         levels.append(len(levels))
+    upper = levels[STEP:]  # the levels from 6 with new nodes; those below are hashed from the leaves
     starts: dict[int, int] = {}  # per level the first node hashed here: a stored level's short block on
-    for lv in levels:
+    for lv in upper:
         starts[lv] = (old_size >> lv) - (old_size >> lv) % BLOCK if stored(lv) else starts[lv - 1] // 2
     ranges = merkle.consistency_ranges(old_size, new_size)
     wanted = merkle.perfect_nodes(0, new_size) if new_size else []
     wanted += sorted(merkle.nodes_for(ranges))
-    old_nodes = [(lv, ix) for lv, ix in wanted if lv not in starts or ix < starts[lv]]
-    short = [(lv, starts[lv] // BLOCK) for lv in levels[1:] if stored(lv) and starts[lv] < old_size >> lv]
-    leaf_span = (0, starts[0] // BLOCK, -(-new_size // BLOCK)) if levels else None
-    blocks = fetch_blocks(session, short + [block_of(node) for node in old_nodes], leaf_span)
-    current, rows = _leaf_level(session, blocks, starts[0], old_size, new_size) if levels else (b"", [])
-    rebuilt = [number for _, number, _ in rows]
+    low = [(lv, ix) for lv, ix in wanted if lv < STEP]
+    old_nodes = [(lv, ix) for lv, ix in wanted if lv >= STEP and (lv not in starts or ix < starts[lv])]
+    short = [(lv, starts[lv] // BLOCK) for lv in upper if stored(lv) and starts[lv] < old_size >> lv]
+    blocks = fetch_blocks(session, short + [block_of(node) for node in old_nodes])
+    current = _sixth_level(session, blocks, old_size, new_size, {block_of(node)[1] for node in low})
+    rows: list[tuple[int, int, bytes]] = []
     fresh: dict[int, bytes] = {}
     span = HASH_SIZE * BLOCK
-    for level in levels:
+    for level in upper:
         start, old_count, new_count = starts[level], old_size >> level, new_size >> level
-        if stored(level) and level:
+        if stored(level):
             if start < old_count:
                 data = blocks.get((level, start // BLOCK), b"")
                 if len(data) != HASH_SIZE * (old_count - start):
@@ -301,16 +319,14 @@ def extend(session: Session, old_size: int, new_size: int) -> tuple[bytes, list[
         # below a stored level its parents pair up from the first even index of its new nodes (it has the
         # rest); below a level hashed here, all of them from this level's first node
         first = (old_size >> (level + 1)) * 2 - start if stored(level + 1) else 0
-        current = _pairs(current, first, new_count - start)
-    # level 0: only the blocks rebuilt here (the appenders' whole ones stay, and may run ahead of new_size);
-    # above, from the short block on. Integers written into the SQL, straight to the driver: the statement's
-    # shape changes with the tree's height, so a built statement would be compiled anew at every checkpoint
-    where = [f"(level = 0 AND block IN ({','.join(map(str, rebuilt))}))"] if rebuilt else []
-    where += [f"(level = {lv} AND block >= {starts[lv] // BLOCK})" for lv in levels[1:] if stored(lv)]
+        current = parents(current, first, new_count - start)
+    # from the short block on. Integers written into the SQL, straight to the driver: the statement's shape
+    # changes with the tree's height, so a built statement would be compiled anew at every checkpoint
+    where = [f"(level = {lv} AND block >= {starts[lv] // BLOCK})" for lv in upper if stored(lv)]
     if where:
         session.connection().exec_driver_sql(f"DELETE FROM audit_tree_blocks WHERE {' OR '.join(where)}")
         insert_rows(session, table_of(AuditTreeBlock), BLOCK_COLUMNS, rows, BLOCK_PG_TYPES)
-    known = nodes_of_blocks(blocks, old_nodes)
+    known = nodes_of_blocks(blocks, low + old_nodes)
     for lv, ix in wanted:
         if lv in fresh and ix >= starts[lv]:
             known[(lv, ix)] = fresh[lv][HASH_SIZE * (ix - starts[lv]) : HASH_SIZE * (ix - starts[lv] + 1)]

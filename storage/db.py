@@ -20,6 +20,7 @@ from config.settings import mask_text, mask_url, url_secrets
 UNREACHABLE = (OperationalError, InterfaceError)
 
 READ_ONLY = "bwc_read_only"  # execution option and Session.info key of a reading transaction
+DERIVED = "bwc_derived"  # execution option of a transaction that writes only rows rebuilt if lost
 BUSY_MS = 60_000  # how long a SQLite writer waits for the write lock before it gives up
 POLL_SECONDS = 0.002
 
@@ -57,13 +58,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             options = conn.get_execution_options()
             if options.get("isolation_level") == "AUTOCOMMIT":  # ``ping``: no transaction at all
                 return
+            dbapi_conn = conn.connection.dbapi_connection
+            _sqlite_synchronous(conn.connection.info, dbapi_conn, "NORMAL" if options.get(DERIVED) else "FULL")
             if options.get(READ_ONLY):
                 conn.exec_driver_sql("BEGIN")
             else:
-                begin_immediate(conn.connection.dbapi_connection)
+                begin_immediate(dbapi_conn)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_synchronous(info: dict[Any, Any], dbapi_conn: sqlite3.Connection, level: str) -> None:
+    """Set the connection's ``synchronous`` before its BEGIN (SQLite refuses to change it inside a
+    transaction), only when it differs from what the connection has: FULL for every transaction but a
+    :func:`derived_transaction`'s, whose commit then does not wait for the disk."""
+    if info.get("synchronous", "FULL") != level:
+        dbapi_conn.execute(f"PRAGMA synchronous={level}")
+        info["synchronous"] = level
 
 
 def begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
@@ -98,6 +110,22 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work that may write: commit on success, roll back on any error (SQLite: BEGIN IMMEDIATE)."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def derived_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that writes only rows derived from durable ones and rebuilt from them if lost (the audit
+    checkpoints, ``audit.checkpoints``): it commits without waiting for the disk. SQLite: ``synchronous=NORMAL``
+    for this transaction (WAL: a power cut may lose the last such commits, never corrupt the database);
+    PostgreSQL: ``synchronous_commit = off`` (a crash may lose the last such commits). In both the log of
+    commits is one sequence, so what is lost is a tail with nothing durable after it. Never for other writes.
+    """
+    with factory() as session, session.begin():
+        options: dict[str, Any] = {DERIVED: True}
+        conn = session.connection(execution_options=options)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         yield session
 
 

@@ -232,12 +232,12 @@ TREE_BLOCK = 1 << TREE_STEP  # hashes a block row holds
 
 
 class AuditTreeBlock(Base):
-    """64 consecutive perfect-subtree hashes of one stored level (0, 6, 12, ...: ``audit.tree``) of the Merkle
+    """64 consecutive perfect-subtree hashes of one stored level (6, 12, 18, ...: ``audit.tree``) of the Merkle
     tree at the latest checkpoint; the levels between are hashed again from these when a proof needs them.
 
-    Level 0 holds the leaf hashes; ``hashes`` is their concatenation (the last block of a level may be short).
-    Level 0 may run ahead of the latest checkpoint: a bulk append writes the full blocks of its own leaves
-    (``storage.events.append_events``), which the next checkpoint then reads instead of the events' rows.
+    ``hashes`` is their concatenation (the last block of a level may be short). Level 0, the leaf hashes, is
+    not stored here: it is ``audit_events.leaf_hash`` (read by ``seq``, the primary key), so that no append
+    writes every leaf hash twice (migration 0010).
     """
 
     __tablename__ = "audit_tree_blocks"
@@ -247,6 +247,22 @@ class AuditTreeBlock(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditBlockRoot(Base):
+    """The root of one whole block of 64 leaves (node ``(6, block)`` of the audit tree), written by the bulk
+    append that appended all 64 of them (``storage.events.append_events``), ahead of the checkpoints.
+
+    A checkpoint reads these, 32 bytes per 64 events, instead of the leaves; a block without its root (single
+    appends, a block two transactions share) is hashed from the events' leaf hashes.
+    """
+
+    __tablename__ = "audit_block_roots"
+
+    block: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    root: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiToken(Base):

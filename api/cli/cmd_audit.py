@@ -13,7 +13,7 @@ from audit import checkpoints, log_verify, notes
 from audit.signing import load_signer, load_verifier
 from config.errors import BadInput
 from config.settings import get_settings
-from storage.db import transaction
+from storage.db import derived_transaction, transaction
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log: checkpoints, keys, verification.")
 
@@ -25,7 +25,7 @@ def checkpoint() -> None:
     signer = load_signer(settings)
     rt = runtime(settings)
     try:
-        with transaction(rt.sessions) as s:
+        with derived_transaction(rt.sessions) as s:
             note = checkpoints.make_checkpoint(s, signer).note
     finally:
         rt.close()

@@ -75,7 +75,10 @@ def test_a_deleted_event_is_the_first_missing_seq(log: Runtime, signer: Signer) 
     assert _first_bad(log, signer) == 12
 
 
-def test_an_inserted_event_is_named_even_with_a_correct_leaf_hash(log: Runtime, signer: Signer) -> None:
+def test_an_inserted_event_is_caught_even_with_a_correct_leaf_hash(log: Runtime, signer: Signer) -> None:
+    # The forged event 5 hashes to its recorded leaf hash; the first event that does not is the real event 5,
+    # moved to seq 6 (its leaf holds its seq). The leaf hashes are stored once, in the events: no second copy
+    # tells which of the two was inserted (migration 0010).
     with transaction(log.sessions) as s:
         at = s.get(AuditEvent, 5)
         assert at is not None
@@ -89,7 +92,9 @@ def test_an_inserted_event_is_named_even_with_a_correct_leaf_hash(log: Runtime, 
         "SELECT 5, at, 'system', 'test.kind0', 'recording:x', '{}', :h FROM audit_events WHERE seq = 6",
         h=forged,
     )
-    assert _first_bad(log, signer) == 5
+    report = _verify(log, signer)
+    assert report.finding is not None and report.finding.seq == 6
+    assert "inserted or moved" in report.finding.message
 
 
 def test_two_swapped_events_name_the_earlier(log: Runtime, signer: Signer) -> None:
@@ -178,14 +183,11 @@ def test_checkpoints_cannot_be_changed_while_the_guards_stand(runtime: Runtime, 
 
 
 def test_a_new_checkpoint_is_refused_when_the_log_no_longer_matches_the_last(log: Runtime, signer: Signer) -> None:
-    # The stored leaf of event 20, of the subtree of events 17-20 that the tree of 23 events is built on (hashed
-    # again from the leaves: only every sixth level is stored), no longer what was signed.
+    # The recorded leaf of event 20, of the subtree of events 17-20 that the tree of 23 events is built on (hashed
+    # again from the events' leaves: the tree stores no level below 6), no longer what was signed.
     with transaction(log.sessions) as s:
-        assert s.get(AuditTreeBlock, (2, 0)) is None
-        block = s.get(AuditTreeBlock, (0, 0))
-        assert block is not None and len(block.hashes) == 20 * 32
-        damaged = block.hashes[: 19 * 32] + b"\x07" * 32
-    sql(log.engine, "UPDATE audit_tree_blocks SET hashes = :h WHERE level = 0 AND block = 0", h=damaged)
+        assert s.get(AuditTreeBlock, (0, 0)) is None and s.get(AuditTreeBlock, (2, 0)) is None
+    sql(log.engine, "UPDATE audit_events SET leaf_hash = :h WHERE seq = 20", h="07" * 32)
     with pytest.raises(Exception, match="no longer matches checkpoint 20"), transaction(log.sessions) as s:
         make_checkpoint(s, signer)
 
@@ -231,13 +233,15 @@ def test_a_checkpoint_kept_outside_catches_a_rewrite_of_the_checkpoints_too(ungu
         ("DELETE FROM audit_events WHERE seq = 22", "events 21..23 have a hole"),
         ("UPDATE audit_events SET leaf_hash = 'zz' || substr(leaf_hash, 3) WHERE seq = 22", "damaged leaf hash"),
         ("UPDATE audit_events SET leaf_hash = substr(leaf_hash, 3) WHERE seq = 21", "damaged leaf hash"),
-        ("UPDATE audit_tree_blocks SET hashes = substr(hashes, 1, 19 * 32) WHERE level = 0", "block 0/0 is damaged"),
+        # under the previous checkpoint's short block of leaves, read again from the events
+        ("UPDATE audit_events SET leaf_hash = substr(leaf_hash, 3) WHERE seq = 19", "events 1..23 hold a damaged"),
     ],
 )
 def test_a_checkpoint_over_damaged_rows_is_refused_and_writes_nothing(
     log: Runtime, signer: Signer, tamper: str, problem: str
 ) -> None:
-    # The three events after checkpoint 20 or the short block it left are damaged before the next checkpoint.
+    # The three events after checkpoint 20 or the leaves of the short block it left are damaged before the next
+    # checkpoint.
     with transaction(log.sessions) as s:
         before = s.execute(select(AuditTreeBlock.level, AuditTreeBlock.block, AuditTreeBlock.hashes)).all()
     sql(log.engine, tamper)
