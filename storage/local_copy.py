@@ -139,7 +139,7 @@ def _copy(
         part.write(view[:n], offset)
         if checking is not None:
             checking.result()  # the other buffer (and the read-back buffer) are free again
-        checking = pool.submit(_check_region, part, buffer, n, offset, back, hasher)
+        checking = pool.submit(check_region, part, buffer, n, offset, back, hasher)
         offset += n
         if progress:
             progress(n)
@@ -150,9 +150,11 @@ def _copy(
     return offset
 
 
-def _check_region(
+def check_region(
     part: PartFile, written: mmap.mmap, n: int, offset: int, back: memoryview, hasher: MultiHasher
 ) -> None:
+    """Read region ``offset``..``offset + n`` back into ``back``; refuse it unless it is the first ``n`` bytes of
+    ``written``; only then hash it (so nothing that failed the check is ever part of a digest)."""
     got = part.read_back(back, offset, n)
     if len(got) != n or not same_bytes(written, got):
         raise VerificationFailed(f"the temporary file does not read back the {n} bytes written at offset {offset}")
