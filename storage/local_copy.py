@@ -115,19 +115,36 @@ class _Descriptor:
 def copy_verified(source: BinaryIO, part: PartFile, hasher: MultiHasher, progress: Progress | None = None) -> int:
     """Copy ``source`` to ``part``; ``hasher`` gets the bytes read back; returns the bytes written.
 
-    The calling thread reads the source and writes; a second thread reads each region back, compares it and
-    hashes it while the next region is read and written. Two source buffers alternate: one is being written
-    while the other waits for its check; the read-back buffer belongs to the checking thread.
+    Three stages, one thread each, so the disk's writes, its reads and the CPU's hashing overlap: the calling
+    thread reads the source and writes region ``i``; a checking thread reads region ``i - 1`` back and compares
+    it; a hashing thread hashes region ``i - 2`` as it was read back. Source buffers alternate between writing
+    and checking, read-back buffers between checking and hashing: four ``CHUNK_SIZE`` buffers in all.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store") as pool:
-        return _copy(source, part, hasher, pool, progress)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store-check") as checker,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store-hash") as hashes,
+    ):
+        return _copy(source, part, hasher, checker, hashes, progress)
 
 
 def _copy(
-    source: BinaryIO, part: PartFile, hasher: MultiHasher, pool: ThreadPoolExecutor, progress: Progress | None
+    source: BinaryIO,
+    part: PartFile,
+    hasher: MultiHasher,
+    checker: ThreadPoolExecutor,
+    hashes: ThreadPoolExecutor,
+    progress: Progress | None,
 ) -> int:
     buffers = (aligned_buffer(), aligned_buffer())
-    back = memoryview(aligned_buffer())
+    backs = (memoryview(aligned_buffer()), memoryview(aligned_buffer()))
+    hashing: list[Future[None]] = []  # appended by the checking thread only, in region order
+
+    def check_then_hash(i: int, written: mmap.mmap, n: int, offset: int) -> None:
+        if len(hashing) >= 2:
+            hashing[-2].result()  # the read-back buffer of region i - 2 is free again
+        got = check_region(part, written, n, offset, backs[i % 2])
+        hashing.append(hashes.submit(hasher.update, got))
+
     checking: Future[None] | None = None
     offset = 0
     for i in itertools.count():
@@ -138,27 +155,27 @@ def _copy(
             break
         part.write(view[:n], offset)
         if checking is not None:
-            checking.result()  # the other buffer (and the read-back buffer) are free again
-        checking = pool.submit(check_region, part, buffer, n, offset, back, hasher)
+            checking.result()  # region i - 1 read back as written: its source buffer is free again
+        checking = checker.submit(check_then_hash, i, buffer, n, offset)
         offset += n
         if progress:
             progress(n)
     if checking is not None:
         checking.result()
+    for done in hashing:
+        done.result()
     if part.size() != offset:
         raise VerificationFailed(f"the temporary file holds {part.size()} bytes, {offset} were written")
     return offset
 
 
-def check_region(
-    part: PartFile, written: mmap.mmap, n: int, offset: int, back: memoryview, hasher: MultiHasher
-) -> None:
-    """Read region ``offset``..``offset + n`` back into ``back``; refuse it unless it is the first ``n`` bytes of
-    ``written``; only then hash it (so nothing that failed the check is ever part of a digest)."""
+def check_region(part: PartFile, written: mmap.mmap, n: int, offset: int, back: memoryview) -> memoryview:
+    """Region ``offset``..``offset + n`` read back into ``back``, refused unless it is the first ``n`` bytes of
+    ``written``; only what passed is handed on to be hashed."""
     got = part.read_back(back, offset, n)
     if len(got) != n or not same_bytes(written, got):
         raise VerificationFailed(f"the temporary file does not read back the {n} bytes written at offset {offset}")
-    hasher.update(got)
+    return got
 
 
 def same_bytes(buffer: mmap.mmap, view: memoryview) -> bool:

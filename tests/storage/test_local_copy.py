@@ -42,25 +42,25 @@ def test_same_bytes_is_an_exact_prefix_comparison() -> None:
 
 
 @pytest.mark.parametrize("size", [ALIGN, ALIGN * 2 + 7, 5])
-def test_a_region_that_reads_back_as_written_is_hashed(tmp_path: Path, size: int) -> None:
+def test_a_region_that_reads_back_as_written_is_handed_on(tmp_path: Path, size: int) -> None:
     data = _data(size)
     written = _buffer_with(data)
-    part, hasher = PartFile(tmp_path / "x.part"), MultiHasher()
+    part = PartFile(tmp_path / "x.part")
     try:
         part.write(written[:size], 0)
-        check_region(part, written.obj, size, 0, memoryview(aligned_buffer()), hasher)  # type: ignore[arg-type]
+        got = check_region(part, written.obj, size, 0, memoryview(aligned_buffer()))  # type: ignore[arg-type]
     finally:
         part.close()
-    assert hasher.sha256.hexdigest() == hashlib.sha256(data).hexdigest() and hasher.size == size
+    assert got == data
 
 
 @pytest.mark.parametrize("damage", ["one byte changed", "cut short"])
-def test_a_region_that_reads_back_differently_is_refused_and_never_hashed(tmp_path: Path, damage: str) -> None:
+def test_a_region_that_reads_back_differently_is_refused(tmp_path: Path, damage: str) -> None:
     """What the check exists for: the file does not hold what was written (here another writer changes it)."""
     data = _data(ALIGN * 2 + 7)
     written = _buffer_with(data)
     path = tmp_path / "x.part"
-    part, hasher = PartFile(path), MultiHasher()
+    part = PartFile(path)
     try:
         part.write(written[: len(data)], 0)
         path.chmod(0o600)  # the store makes it 0400; this writer stands for a fault behind the store's back
@@ -71,10 +71,33 @@ def test_a_region_that_reads_back_differently_is_refused_and_never_hashed(tmp_pa
                 other.seek(ALIGN + 1)
                 other.write(bytes([data[ALIGN + 1] ^ 0xFF]))
         with pytest.raises(VerificationFailed, match="does not read back"):
-            check_region(part, written.obj, len(data), 0, memoryview(aligned_buffer()), hasher)  # type: ignore[arg-type]
+            check_region(part, written.obj, len(data), 0, memoryview(aligned_buffer()))  # type: ignore[arg-type]
     finally:
         part.close()
-    assert hasher.size == 0  # nothing that failed the check went into a digest
+
+
+def test_a_put_whose_temporary_file_grows_behind_its_back_stores_nothing(tmp_path: Path) -> None:
+    """Through the whole put: another writer adds bytes past what the store wrote (from the source's read of the
+    second region, so deterministically during the put); the file no longer holds exactly the bytes written and
+    read back, so the put is refused with nothing stored and no temporary file left."""
+    store = LocalStore(f"file://{tmp_path / 'objects'}")
+    store.ensure_ready()
+    data = _data(LARGE, seed=3)
+
+    class Tampering(io.BytesIO):
+        def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+            if self.tell() == CHUNK_SIZE:
+                (part,) = (store.root / ".incoming").iterdir()
+                part.chmod(0o600)  # the store makes it 0400; this writer stands for a fault behind its back
+                with open(part, "r+b") as other:
+                    other.seek(LARGE + 100)
+                    other.write(b"tampered")
+            return super().readinto(buffer)
+
+    with pytest.raises(VerificationFailed, match=f"holds {LARGE + 108} bytes, {LARGE} were written"):
+        store.put(Tampering(data))
+    assert store.head(hashlib.sha256(data).hexdigest()) is None
+    assert list((store.root / ".incoming").iterdir()) == []
 
 
 class _Pieces(io.RawIOBase):
