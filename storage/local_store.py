@@ -93,7 +93,8 @@ class LocalStore:
     ) -> StoredObject:
         """Take a handed-over file by hard link (same file system), made read-only and fsynced, then hashed in
         one read: that read is the store's own view of the very inode that becomes the object, so it is also
-        the verification ``put`` does by reading each region back. On another file system the file is copied like ``put``."""
+        the verification ``put`` does by reading each region back. On another file system the file is copied
+        like ``put``."""
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
