@@ -1,6 +1,6 @@
 """The local store's data path: copy a stream into a new file, read each region back, hash what came back.
 
-Why this shape (measured on a 2-core VM with a fast disk and a slow CPU, README "Local store data path"):
+Why this shape (measured on a 2-core VM with a fast disk and a slow CPU; README "The local store's data path"):
 
 - Writing through the page cache costs more CPU than hashing (~3 s/GB of kernel time for page allocation and
   copying under load, against ~0.9 s/GB for SHA-256), and the bytes still have to reach the disk at ``fsync``.
