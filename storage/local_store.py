@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from storage.local_copy import PartFile, copy_verified
 from storage.objects import (
     CHUNK_SIZE,
     DigestMismatch,
@@ -31,7 +30,8 @@ from storage.objects import (
 
 
 class LocalStore:
-    """Write to a temporary file while hashing, fsync, hard-link into place (never replacing), re-read.
+    """Copy into a temporary file, reading each region back and hashing what came back; fsync; hard-link into
+    place (never replacing). The data path and why it is so: :mod:`storage.local_copy`.
 
     The service never deletes an object here (there is no delete); legal holds and retention are enforced in the
     database only: anyone with write access to the folder can still remove a file, which ``bwc fixity`` reports.
@@ -67,21 +67,15 @@ class LocalStore:
         tmp = self._incoming / f"{uuid.uuid4().hex}.part"
         hasher = MultiHasher(extra_digests)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            part = PartFile(tmp)
             try:
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store") as pool:
-                    _copy_hashing(source, fd, hasher, pool, progress)
-                    sha256 = hasher.sha256.hexdigest()
-                    if expected_sha256 is not None and sha256 != expected_sha256.lower():
-                        raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")
-                    # The re-read that proves the stored bytes runs while the kernel flushes them to disk.
-                    synced = pool.submit(os.fsync, fd)
-                    reread = _sha256_of(tmp)
-                    synced.result()
+                copy_verified(source, part, hasher, progress)
+                sha256 = hasher.sha256.hexdigest()
+                if expected_sha256 is not None and sha256 != expected_sha256.lower():
+                    raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")
+                part.fsync()  # O_DIRECT put the bytes on the device; this flushes its cache and the metadata
             finally:
-                os.close(fd)
-            if reread != sha256:
-                raise VerificationFailed(f"object {sha256} does not re-read to its digest (got {reread})")
+                part.close()
             created = self._place(tmp, sha256)
         except OSError as exc:
             raise StoreUnavailable(f"local store {self.root}: {exc}") from exc
@@ -100,7 +94,8 @@ class LocalStore:
     ) -> StoredObject:
         """Take a handed-over file by hard link (same file system), made read-only and fsynced, then hashed in
         one read: that read is the store's own view of the very inode that becomes the object, so it is also
-        the verification ``put`` does by re-reading. On another file system the file is copied like ``put``."""
+        the verification ``put`` does by reading each region back. On another file system the file is copied
+        like ``put``."""
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -227,45 +222,6 @@ class LocalStore:
     def holds_in_store(self) -> bool:
         """False, plainly: a local store enforces holds and retention in the database only, not on the disk."""
         return False
-
-
-def _copy_hashing(
-    source: BinaryIO, fd: int, hasher: MultiHasher, pool: ThreadPoolExecutor, progress: Progress | None
-) -> None:
-    """Hash each chunk while the previous one is written on ``pool``: two buffers, hashing and I/O overlap."""
-    buffers = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
-    writing: Future[None] | None = None
-    for i in itertools.count():
-        view = memoryview(buffers[i % 2])
-        n = _fill(source, view)
-        if not n:
-            break
-        chunk = view[:n]
-        started = pool.submit(_write_all, fd, chunk)
-        hasher.update(chunk)
-        if writing is not None:
-            writing.result()  # the other buffer is free again
-        writing = started
-        if progress:
-            progress(n)
-    if writing is not None:
-        writing.result()
-
-
-def _fill(source: BinaryIO, view: memoryview) -> int:
-    """Read until the buffer is full or the source ends (pipes and sockets deliver short reads)."""
-    n = 0
-    while n < len(view):
-        got = source.readinto(view[n:])  # type: ignore[attr-defined]
-        if not got:
-            break
-        n += got
-    return n
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
 
 
 def _sha256_of(path: Path) -> str:

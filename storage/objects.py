@@ -2,8 +2,8 @@
 
 Objects are content-addressed (``sha256/<aa>/<bb>/<sha256>``), written once and never overwritten. A
 ``put`` hashes in the same pass that writes, then checks the store's own view of the object (S3's
-``ChecksumSHA256`` or a re-read of the local file) before returning, so a returned ``StoredObject`` is a
-verified object.
+``ChecksumSHA256``, a signed payload, or the local file's regions read back as they are written) before
+returning, so a returned ``StoredObject`` is a verified object.
 """
 
 from __future__ import annotations
