@@ -5,6 +5,7 @@ offers it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -118,5 +119,7 @@ def test_the_owner_field_offers_the_owner_named(
     auditor.goto(f"{server.url}/findings/{crowd.owned}?lang={lang}")
     assert auditor.input_value("#note-owner") == "王中队长"
     opened = auditor.locator("dl.facts dd").nth(7).inner_text()
-    assert opened.endswith(" (UTC)") and "（UTC）)" not in opened  # the zone by its key: no brackets in brackets
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", opened), opened  # its zone is said once, above
+    zone = "时区 协调世界时（UTC）" if lang == "zh" else "Times in UTC"
+    assert auditor.locator("main p.muted").first.inner_text() == zone
     check_page(auditor, screenshots, f"{lang}-finding-owner")
