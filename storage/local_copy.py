@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.objects import CHUNK_SIZE, MultiHasher, Progress, VerificationFailed
+from storage.objects import CHUNK_SIZE, MultiHasher, Progress, VerificationFailed, read_chunks
 
 ALIGN = 4096  # O_DIRECT wants block-aligned addresses, offsets and lengths: 4096 covers 512- and 4096-byte blocks
 _O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux; elsewhere everything goes through the page cache
@@ -149,11 +149,11 @@ def _copy(
     offset = 0
     for i in itertools.count():
         buffer = buffers[i % 2]
-        view = memoryview(buffer)
-        n = _fill(source, view)
-        if not n:
+        chunk = next(read_chunks(source, buffer), None)  # the buffer filled, short reads and all
+        if chunk is None:
             break
-        part.write(view[:n], offset)
+        n = len(chunk)
+        part.write(chunk, offset)
         if checking is not None:
             checking.result()  # region i - 1 read back as written: its source buffer is free again
         checking = checker.submit(check_then_hash, i, buffer, n, offset)
@@ -190,17 +190,6 @@ def same_bytes(buffer: mmap.mmap, view: memoryview) -> bool:
 def aligned_buffer() -> mmap.mmap:
     """A page-aligned ``CHUNK_SIZE`` buffer (anonymous memory), as ``O_DIRECT`` requires."""
     return mmap.mmap(-1, CHUNK_SIZE)
-
-
-def _fill(source: BinaryIO, view: memoryview) -> int:
-    """Read until the buffer is full or the source ends (pipes and sockets deliver short reads)."""
-    n = 0
-    while n < len(view):
-        got = source.readinto(view[n:])  # type: ignore[attr-defined]
-        if not got:
-            break
-        n += got
-    return n
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:

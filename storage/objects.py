@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from cryptography.hazmat.primitives import hashes
 
 from config.errors import EXIT_FINDING, BwcError, Finding, Unavailable
+
+if TYPE_CHECKING:
+    import mmap
 
 CHUNK_SIZE = 8 * 1024 * 1024
 Progress = Callable[[int], None]
@@ -234,7 +237,7 @@ class MultiHasher:
         return {name: h.finalize().hex() for name, h in self._extra.items()}
 
 
-def read_chunks(source: BinaryIO, buffer: bytearray) -> Iterator[memoryview]:
+def read_chunks(source: BinaryIO, buffer: bytearray | mmap.mmap) -> Iterator[memoryview]:
     """Fill one reused buffer with ``readinto`` and yield views of it; the view is valid until the next."""
     view = memoryview(buffer)
     while True:
