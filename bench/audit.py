@@ -12,7 +12,12 @@ At full size (2N) 1,000,000 events. Per backend and size it prints:
   rate), once bare (``tree_blocks=False``: the rows and their leaf hashes only, the append as it was before
   the tree) with no checkpoint. The share printed is (append with blocks + checkpoint − bare append) / bare
   append, all measured in the same run; its two parts (the blocks' share of the append, the checkpoint's)
-  are printed too;
+  are printed too. That checkpoint after every transaction is far more often than the service makes them, so
+  a second line gives the share at ``bwc run``'s cadence: every batch is also appended the service's way to a
+  third database, checkpointed the way the checkpointer would at the event rate measured there (one whenever
+  ``--checkpoint-seconds``, default ``checkpoint_seconds``, of appending have passed since the last one, and
+  one at the end), so its per-event work (the levels from 6 over every new root) counts in full and only the
+  fixed cost per checkpoint is shared out as the service shares it;
 - verify: ``bwc audit verify``'s work over every event, in events/s (target ≥ 100,000/s), with the baseline of
   bare SHA-256 over the same number of leaf-sized inputs on this machine, since the machine's load moves both;
 - proofs: ``--proofs`` inclusion proofs of random events against the latest checkpoint, median and p99
@@ -23,7 +28,7 @@ process's, plus on PostgreSQL the CPU time of the server processes serving the b
 ``bench/out/audit.json``.
 
     .venv/bin/python -m bench.audit [--events 1000000] [--backends sqlite,postgresql] [--proofs 1000]
-                                    [--no-append-blocks]
+                                    [--no-append-blocks] [--checkpoint-seconds 60]
 """
 
 from __future__ import annotations
@@ -111,23 +116,39 @@ def _items(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def append_and_checkpoint(
-    rt: Runtime, bare: Runtime, m: Meter, signer: Signer, n: int, batch: int, blocks: bool = True
+    rt: Runtime, bare: Runtime, cadence: Runtime, m: Meter, signer: Signer, n: int, args: argparse.Namespace
 ) -> dict[str, float]:
-    """Each batch appended the service's way and checkpointed in ``rt``, and bare in ``bare``; timed apart.
-    ``blocks=False``: the appends in ``rt`` write no blocks either, the checkpoints do all the tree's work."""
+    """Each batch appended the service's way and checkpointed in ``rt``, bare in ``bare``, and the service's way
+    in ``cadence`` with a checkpoint per ``args.checkpoint_seconds`` of its appending; timed apart (which goes
+    first rotates). ``--no-append-blocks``: the appends in ``rt`` and ``cadence`` write no blocks either, the
+    checkpoints do all the tree's work."""
+    blocks, batch = not args.no_append_blocks, args.batch
+    since_checkpoint, cadence_checkpoints = 0.0, 0
     for number, start in enumerate(range(0, n, batch)):
         items = _items(start, min(batch, n - start))
-        for which in ("bare", "tree") if number % 2 else ("tree", "bare"):
+        order = ("tree", "bare", "cadence")
+        for which in order[number % 3 :] + order[: number % 3]:
             if which == "bare":
                 with m.phase("bare_append"), transaction(bare.sessions) as s:
                     append_events(s, items, tree_blocks=False)
-                continue
-            with m.phase("append"), transaction(rt.sessions) as s:
-                append_events(s, items, tree_blocks=blocks)
-            with m.phase("checkpoint"), derived_transaction(rt.sessions) as s:  # as the service's checkpointer
-                checkpoints.make_checkpoint(s, signer)
+            elif which == "tree":
+                with m.phase("append"), transaction(rt.sessions) as s:
+                    append_events(s, items, tree_blocks=blocks)
+                with m.phase("checkpoint"), derived_transaction(rt.sessions) as s:  # as the service's checkpointer
+                    checkpoints.make_checkpoint(s, signer)
+            else:
+                wall = m.wall["cadence_append"]
+                with m.phase("cadence_append"), transaction(cadence.sessions) as s:
+                    append_events(s, items, tree_blocks=blocks)
+                since_checkpoint += m.wall["cadence_append"] - wall
+                if since_checkpoint >= args.checkpoint_seconds or start + batch >= n:  # the last one at the end
+                    with m.phase("cadence_checkpoint"), derived_transaction(cadence.sessions) as s:
+                        checkpoints.make_checkpoint(s, signer)
+                    since_checkpoint, cadence_checkpoints = 0.0, cadence_checkpoints + 1
     added = m.wall["append"] + m.wall["checkpoint"] - m.wall["bare_append"]
     added_cpu = m.total_cpu("append") + m.total_cpu("checkpoint") - m.total_cpu("bare_append")
+    cadence_wall = m.wall["cadence_append"] + m.wall["cadence_checkpoint"]
+    cadence_cpu = m.total_cpu("cadence_append") + m.total_cpu("cadence_checkpoint")
     return {
         "append_per_s": n / m.wall["bare_append"],
         "append_cpu_s": m.cpu["bare_append"],
@@ -141,6 +162,11 @@ def append_and_checkpoint(
         "checkpoint_only_share": m.wall["checkpoint"] / m.wall["bare_append"],
         "checkpoint_share": added / m.wall["bare_append"],
         "checkpoint_cpu_share": added_cpu / m.total_cpu("bare_append"),
+        "cadence_checkpoints": cadence_checkpoints,
+        "cadence_blocks_share": m.wall["cadence_append"] / m.wall["bare_append"] - 1,
+        "cadence_checkpoint_only_share": m.wall["cadence_checkpoint"] / m.wall["bare_append"],
+        "cadence_share": cadence_wall / m.wall["bare_append"] - 1,
+        "cadence_cpu_share": cadence_cpu / m.total_cpu("bare_append") - 1,
     }
 
 
@@ -201,16 +227,20 @@ def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespa
     url = database(backend, work, f"audit_{backend}_{label}")
     bare_url = database(backend, work, f"audit_{backend}_{label}_bare")
     rt = build_runtime(Settings(home=work / f"home-{backend}-{label}", database_url=url))
+    cadence_url = database(backend, work, f"audit_{backend}_{label}_cadence")
     bare = build_runtime(Settings(home=work / f"home-{backend}-{label}-bare", database_url=bare_url))
+    cadence = build_runtime(Settings(home=work / f"home-{backend}-{label}-cadence", database_url=cadence_url))
     signer = Signer("bench.example/audit", Ed25519PrivateKey.generate())
-    meter = Meter(url, bare_url)
+    meter = Meter(url, bare_url, cadence_url)
     try:
         upgrade(rt.engine)
         upgrade(bare.engine)
+        upgrade(cadence.engine)
         figures: dict[str, Any] = {"events": n, "load_average_1m_start": os.getloadavg()[0]}
-        figures |= append_and_checkpoint(rt, bare, meter, signer, n, args.batch, not args.no_append_blocks)
-        bare.close()
-        drop(bare_url)
+        figures |= append_and_checkpoint(rt, bare, cadence, meter, signer, n, args)
+        for other, other_url in ((bare, bare_url), (cadence, cadence_url)):
+            other.close()
+            drop(other_url)
         figures |= single_appends(rt, meter, signer, args.singles, args.singles_every)
         total = n + args.singles
         figures |= verify(rt, meter, signer, total)
@@ -221,8 +251,9 @@ def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespa
         meter.close()
         rt.close()
         bare.close()
-        drop(url)
-        drop(bare_url)
+        cadence.close()
+        for each in (url, bare_url, cadence_url):
+            drop(each)
 
 
 def main() -> None:
@@ -233,6 +264,12 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=2_000, help="one-event transactions measured")
     parser.add_argument("--singles-every", type=int, default=100, help="single appends between checkpoints")
     parser.add_argument("--proofs", type=int, default=1_000)
+    parser.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=Settings.model_fields["checkpoint_seconds"].default,
+        help="seconds of appending between the checkpoints of the product-cadence line (bwc run's setting)",
+    )
     parser.add_argument(
         "--no-append-blocks", action="store_true", help="bulk appends write no block roots (the checkpoints hash them)"
     )
@@ -256,6 +293,13 @@ def main() -> None:
                     f"proof median {f['proof_median_ms']:.2f} ms p99 {f['proof_p99_ms']:.2f} ms "
                     f"(CPU {f['proof_cpu_ms']:.2f} ms each) | "
                     f"load={f['load_average_1m_start']:.2f}→{f['load_average_1m']:.2f}",
+                    flush=True,
+                )
+                print(
+                    f"{backend:10} {label:2} at bwc run's cadence (a checkpoint per {args.checkpoint_seconds:g} s of "
+                    f"appending, {f['cadence_checkpoints']} made): +tree {100 * f['cadence_share']:4.1f}% "
+                    f"(CPU {100 * f['cadence_cpu_share']:4.1f}%; blocks {100 * f['cadence_blocks_share']:4.1f}% + "
+                    f"checkpoints {100 * f['cadence_checkpoint_only_share']:4.1f}%)",
                     flush=True,
                 )
             n1, n2 = results[f"{backend} N"], results[f"{backend} 2N"]
