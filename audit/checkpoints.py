@@ -99,6 +99,7 @@ def make_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint:
     # a Core insert, not the ORM's unit of work: its flush cost more than the statement (the caller only reads
     # the returned row's values; the session's own queries find it in the database)
     inserted = session.connection().execute(insert(table_of(AuditCheckpoint)), row).inserted_primary_key
+    assert inserted is not None  # a single-row insert always has its key
     log.info("audit.checkpoint size=%d root=%s", size, row["root_hash"])
     return AuditCheckpoint(id=inserted[0], **row)
 
