@@ -25,5 +25,5 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Connect to what the settings name; creates nothing (that is ``bwc init``)."""
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
     return Runtime(settings, engine, make_session_factory(engine), open_store(settings.store_url))
