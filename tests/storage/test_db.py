@@ -117,3 +117,24 @@ def test_a_reading_transaction_refuses_to_write_and_writes_nothing(runtime: Runt
             s.execute(text("INSERT INTO units (code) VALUES ('U-RAW')"))
     with reading(runtime.sessions) as s:
         assert list(s.scalars(select(Unit.code))) == []
+
+
+def test_a_service_keeps_as_many_postgresql_connections_open_as_its_pool_size(runtime: Runtime) -> None:
+    # A request past SQLAlchemy's default 5 would open a new connection (a PostgreSQL backend forked for it) and
+    # close it on return; with BWC_DB_POOL_SIZE every one of that many concurrent users comes back to the same.
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps SQLAlchemy's pool: a file opens in microseconds")
+    size = runtime.settings.db_pool_size
+    assert size > 5
+
+    def backends() -> set[int]:
+        conns = [runtime.engine.connect() for _ in range(size)]
+        try:
+            return {c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for c in conns}
+        finally:
+            for c in conns:
+                c.close()
+
+    first = backends()
+    assert len(first) == size
+    assert backends() == first
