@@ -151,13 +151,12 @@ def page(
     return templates.TemplateResponse(request, name, {**helpers, **context}, status_code=status)
 
 
-def signed_in_as(request: Request, session: Session) -> Principal | None:
-    """The one place a page learns who is calling: the live server-side session its cookie names.
+def signed_in_as(request: Request, session: Session, key: str) -> Principal | None:
+    """The one place a page learns who is calling: the live server-side session its cookie (``key``) names.
 
     The session (with its CSRF token) is kept on ``request.state.signed_in`` for the forms the page renders.
     """
     request.state.signed_in = None
-    key = request.cookies.get(SESSION_COOKIE)
     if not key:
         return None
     web = signed_in(session, key)
@@ -167,21 +166,23 @@ def signed_in_as(request: Request, session: Session) -> Principal | None:
 
 def who_is_calling(request: Request, rt: Runtime) -> Principal | None:
     """``signed_in_as`` in its own short reading transaction, for a page that writes or streams."""
-    if not request.cookies.get(SESSION_COOKIE):
+    key = request.cookies.get(SESSION_COOKIE) or ""
+    if not key:
         request.state.signed_in = None
         return None
     with reading(rt.sessions) as session:
-        return signed_in_as(request, session)
+        return signed_in_as(request, session, key)
 
 
-def refusal(request: Request, who: Principal | None, lang: str, denied: str = "forbidden") -> Response | None:
-    """A redirect to sign in (back here after) or a 403 page, or None when the caller's role may see the page.
-
-    Which roles may see a page is decided by ``api.permissions`` (``PAGES``, by the route's path); ``denied``
-    names the words that tell a refused caller why."""
+def refusal(
+    request: Request, who: Principal | None, lang: str, capability: str, denied: str = "forbidden"
+) -> Response | None:
+    """A redirect to sign in (back here after) or a 403 page, or None when the caller's role may use the page's
+    ``capability`` (``api.permissions.PAGES``, by the route's path); ``denied`` names the words that tell a
+    refused caller why."""
     if who is None:
         return RedirectResponse(f"/login?{urlencode({'lang': lang, 'next': here(request)})}", status_code=303)
-    if not allowed(who.role, page_capability(request.scope["route"].path)):
+    if not allowed(who.role, capability):
         return message(request, lang, 403, TEXT[lang][denied], who=who, heading=TEXT[lang]["not_allowed"])
     return None
 
@@ -189,7 +190,7 @@ def refusal(request: Request, who: Principal | None, lang: str, denied: str = "f
 def guard(request: Request, rt: Runtime, lang: str, denied: str = "forbidden") -> Principal | Response:
     """The caller when its role may see the page; else ``refusal``'s answer."""
     who = who_is_calling(request, rt)
-    refused = refusal(request, who, lang, denied)
+    refused = refusal(request, who, lang, page_capability(request.scope["route"].path), denied)
     if refused is not None:
         return refused
     assert who is not None  # refusal answers every caller who is None
@@ -215,8 +216,8 @@ class PageReading(Reading):
     lang: str
 
     def admit(self, session: Session) -> Principal:
-        who = signed_in_as(self.request, session)
-        refused = refusal(self.request, who, self.lang)
+        who = signed_in_as(self.request, session, self.secret)
+        refused = refusal(self.request, who, self.lang, self.capability)
         if refused is not None:
             raise PageRefused(refused)
         assert who is not None  # refusal answers every caller who is None
