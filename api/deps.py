@@ -1,4 +1,5 @@
-"""Request dependencies: the runtime, one session per request (writing, or reading only), and who is calling."""
+"""Request dependencies: the runtime, the writing session of a request, who is calling, and ``Reading``: the
+caller and the reading session of a route that only reads (API routes and web pages alike)."""
 
 from __future__ import annotations
 
@@ -39,15 +40,6 @@ def _request_session(rt: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(_request_session, scope="function")]
-
-
-def _read_session(rt: RuntimeDep) -> Iterator[Session]:
-    # A request that only reads: it neither waits for a writer (SQLite WAL, plain BEGIN) nor holds one up.
-    with reading(rt.sessions) as session:
-        yield session
-
-
-ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
 
 
 def resolve_principal(rt: Runtime, secret: str | None) -> Principal | None:
@@ -98,12 +90,11 @@ class Reading:
     """A reading route's caller, not yet admitted: ``run`` admits it and does the route's work in ONE call on a
     worker thread.
 
-    A sync route with ``ReadSessionDep`` and a token dependency costs FastAPI four hops to the thread pool (the
+    A sync route with a session dependency and a token dependency costs FastAPI four hops to the thread pool (the
     session's enter and its exit, the token, the route): on the case lookup they were a sixth of the service's
     time, and under load each hop is one more wait for the GIL and the event loop. ``run`` opens the reading
-    session, reads the token in it, admits it with ``_admit`` (the same decision as ``require``: token, then
-    role by ``api.permissions``) and only then calls the work with the session and the principal; scope stays
-    the work's to decide through ``audit.access``, as everywhere.
+    session, admits the caller in it (``admit``) and only then calls the work with the session and the
+    principal; scope stays the work's to decide through ``audit.access``, as everywhere.
     """
 
     request: Request
@@ -111,11 +102,17 @@ class Reading:
     secret: str
     capability: str
 
+    def admit(self, session: Session) -> Principal:
+        """The bearer token, then its role by ``api.permissions``: the same decision (``_admit``) as ``require``.
+
+        Web pages override this with their session cookie (``api.routes.web_common.PageReading``)."""
+        principal = authenticate(session, self.secret) if self.secret else None
+        return _admit(self.request, principal, True, self.capability)
+
     async def run(self, work: Callable[Concatenate[Session, Principal, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         def admitted() -> T:
             with reading(self.runtime.sessions) as session:
-                principal = authenticate(session, self.secret) if self.secret else None
-                return work(session, _admit(self.request, principal, True, self.capability), *args, **kwargs)
+                return work(session, self.admit(session), *args, **kwargs)
 
         return await run_in_threadpool(admitted)
 

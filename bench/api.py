@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import psutil
 from sqlalchemy import insert
 
@@ -121,9 +121,9 @@ def serve(env: dict[str, str], port: int, log: Path, workers: int = 1) -> subpro
         if proc.poll() is not None:
             raise SystemExit(f"the service exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/healthz", timeout=2).status_code == 200:
+            if httpx2.get(f"http://127.0.0.1:{port}/api/v1/healthz", timeout=2).status_code == 200:
                 return proc
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("the service did not answer within 600 s")

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from ingest.push_queue import PushQueue, queue_path
 
@@ -197,9 +197,9 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise SystemExit("bwc run exited")
         try:
-            if httpx.get(f"{base}/api/v1/healthz", timeout=5).status_code == 200:
+            if httpx2.get(f"{base}/api/v1/healthz", timeout=5).status_code == 200:
                 return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         time.sleep(0.2)
     raise SystemExit("bwc run did not become healthy")

@@ -22,7 +22,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-import httpx
+import httpx2
 
 from config.settings import Settings
 from ingest.after import apply_after_ingest
@@ -39,7 +39,7 @@ TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 READ_BYTES = 256 * 1024
 MIB = 1024 * 1024
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 Sleep = Callable[[float], None]
 
 
@@ -120,7 +120,7 @@ class StationPusher:
         queue: PushQueue,
         *,
         progress: PushProgress | None = None,
-        client: httpx.Client | None = None,
+        client: httpx2.Client | None = None,
     ) -> None:
         self.settings = settings
         self.server = server.rstrip("/")
@@ -130,7 +130,7 @@ class StationPusher:
         self.chunk = max(1, int(settings.push_chunk_mb * MIB))
         self.rate = settings.push_max_rate_mbps * MIB  # bytes per second; 0: no cap
         headers = {"Authorization": f"Bearer {token}", "Tus-Resumable": TUS_VERSION}
-        self.http = client or httpx.Client(base_url=self.server, headers=headers, timeout=TIMEOUT)
+        self.http = client or httpx2.Client(base_url=self.server, headers=headers, timeout=TIMEOUT)
 
     def close(self) -> None:
         self.http.close()
@@ -199,7 +199,7 @@ class StationPusher:
             ack = self._upload(path, item)
         except ServerBusy as exc:
             return self._failed(item, "server_busy", str(exc), exc.retry_after)
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             return self._failed(item, "network", f"{type(exc).__name__}: {exc}", None)
         except Restart as exc:
             return self._failed(item, "restart", str(exc), 0.0)
@@ -299,7 +299,7 @@ class StationPusher:
                 if ahead > 0:
                     time.sleep(ahead)
 
-    def _check(self, response: httpx.Response) -> None:
+    def _check(self, response: httpx2.Response) -> None:
         if response.status_code in (503, 507):
             wait = retry_after_seconds(response.headers.get("Retry-After"), self.settings.retry_base_seconds)
             raise ServerBusy(response.status_code, wait, _message(response))
@@ -361,7 +361,7 @@ class StationPusher:
         )
 
 
-def _acknowledged(response: httpx.Response) -> Acknowledged | None:
+def _acknowledged(response: httpx2.Response) -> Acknowledged | None:
     status = response.headers.get("X-Ingest-Status")
     sha256 = response.headers.get("X-Content-SHA256")
     if not status or not sha256:
@@ -370,14 +370,14 @@ def _acknowledged(response: httpx.Response) -> Acknowledged | None:
     return Acknowledged(status, sha256.lower(), int(recording) if recording and recording.isdigit() else None)
 
 
-def _code(response: httpx.Response) -> str:
+def _code(response: httpx2.Response) -> str:
     try:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return f"http_{response.status_code}"
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: httpx2.Response) -> str:
     try:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):

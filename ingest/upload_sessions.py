@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.orm import Session
 
 from config.errors import BadInput, Conflict, NotFound, Unavailable
 from config.settings import Settings
@@ -180,11 +181,16 @@ def create_session(
 
 
 def get_session(rt: Runtime, upload_id: str, actor: str, now: datetime | None = None) -> SessionView:
+    """``find_session`` in its own short reading transaction."""
+    with reading(rt.sessions) as s:
+        return find_session(s, upload_id, actor, now)
+
+
+def find_session(s: Session, upload_id: str, actor: str, now: datetime | None = None) -> SessionView:
     """The session, if it exists, has not expired and belongs to this token; else UploadNotFound."""
     now = now or utcnow()
-    with reading(rt.sessions) as s:
-        row = s.get(UploadSession, upload_id)
-        view = _view(row) if row is not None else None
+    row = s.get(UploadSession, upload_id)
+    view = _view(row) if row is not None else None
     if view is None or view.actor != actor or (view.expires_at <= now and not view.complete):
         raise UploadNotFound(f"no upload {upload_id!r} (never made, finished long ago or expired)")
     return view

@@ -22,7 +22,7 @@ from ingest.outcome import IngestOutcome
 from ingest.pipeline import ingest_file
 from storage.types import iso, iso_or_none
 
-# ``bwc ingest FILE`` runs once per file on a station, so what only ``watch``, a push or ``status`` needs (httpx
+# ``bwc ingest FILE`` runs once per file on a station, so what only ``watch``, a push or ``status`` needs (httpx2
 # and the push queue, the watcher, Rich's progress bars) is imported where it is used: tests/api/cli/test_main.py
 # checks that ingesting a file imports none of it.
 if TYPE_CHECKING:

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, SessionDep, require
+from api.deps import Reading, SessionDep, require, require_reading
 from api.params import RowId
 from api.routes import API_PREFIX
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, grant_json, list_grants, revoke_grant
@@ -18,6 +19,7 @@ from storage.types import utcnow
 router = APIRouter(prefix=API_PREFIX, tags=["access"])
 
 Admin = Annotated[Principal, Depends(require("access.admin"))]
+AdminReading = Annotated[Reading, Depends(require_reading("access.admin"))]
 ERROR = {"description": "An error", "content": {"application/json": {}}}
 
 
@@ -53,7 +55,11 @@ def create_grant(body: GrantIn, session: SessionDep, who: Admin) -> JSONResponse
 
 
 @router.get("/access/grants", summary="Every grant with its state: active, expired or revoked (admin)")
-def grants(session: ReadSessionDep, _who: Admin, active: bool = False) -> dict[str, Any]:
+async def grants(reader: AdminReading, active: bool = False) -> dict[str, Any]:
+    return await reader.run(_grants, active)
+
+
+def _grants(session: Session, _who: Principal, active: bool) -> dict[str, Any]:
     return {"grants": list_grants(session, utcnow(), active_only=active)}
 
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep, require
+from api.deps import Reading, RuntimeDep, SessionDep, require, require_reading
 from api.downloads import attachment, content_disposition
 from api.params import OffsetQuery, RowId
 from api.routes import API_PREFIX
@@ -18,11 +19,12 @@ from audit.findings import change_by_hand, get_finding, open_by_hand
 from audit.findings_formats import render_csv, render_xlsx
 from audit.findings_ledger import Filters, finding_json, ledger, list_findings
 from audit.findings_rules import STATUSES
+from storage.runtime import Runtime
 from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["findings"])
 
-Readers = Annotated[Principal, Depends(require("findings.read"))]
+Readers = Annotated[Reading, Depends(require_reading("findings.read"))]
 Auditors = Annotated[Principal, Depends(require("findings.write"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Status = Literal["open", "rectifying", "closed", "waived"]
@@ -56,10 +58,8 @@ class OpenIn(BaseModel):
     response_model=None,
     responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}},
 )
-def findings(
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    who: Readers,
+async def findings(
+    reader: Readers,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     status: Status | None = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
@@ -67,6 +67,21 @@ def findings(
     format: Literal["json", "csv", "xlsx"] = "json",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: OffsetQuery = 0,
+) -> dict[str, Any] | Response:
+    return await reader.run(_findings, reader.runtime, unit, status, kind, overdue, format, limit, offset)
+
+
+def _findings(
+    session: Session,
+    who: Principal,
+    rt: Runtime,
+    unit: str | None,
+    status: Status | None,
+    kind: str | None,
+    overdue: bool,
+    format: Literal["json", "csv", "xlsx"],
+    limit: int,
+    offset: int,
 ) -> dict[str, Any] | Response:
     now = utcnow()
     covered = report_units(scope_for(who, now), unit)  # a reviewer sees their own units' ledger
@@ -97,7 +112,11 @@ def open_finding(body: OpenIn, session: SessionDep, rt: RuntimeDep, who: Auditor
 
 
 @router.get("/findings/{finding_id}", summary="One finding with its history")
-def finding(finding_id: RowId, session: ReadSessionDep, who: Readers) -> dict[str, Any]:
+async def finding(finding_id: RowId, reader: Readers) -> dict[str, Any]:
+    return await reader.run(_finding, finding_id)
+
+
+def _finding(session: Session, who: Principal, finding_id: int) -> dict[str, Any]:
     now = utcnow()
     found = get_finding(session, finding_id)
     check_unit(scope_for(who, now), found.unit.code if found.unit else None, f"finding {finding_id}")

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import RuntimeDep, require
+from api.deps import Reading, RuntimeDep, require_reading
 from api.openapi_errors import GUARDED
 from api.routes import API_PREFIX
 from storage.db import ping
@@ -47,5 +48,9 @@ def healthz(rt: RuntimeDep) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}, **GUARDED},
 )
-def metrics(request: Request, _who: Annotated[Principal, Depends(require("metrics.read"))]) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request, reader: Annotated[Reading, Depends(require_reading("metrics.read"))]) -> Response:
+    return await reader.run(_metrics, request.app.state.metrics.registry)
+
+
+def _metrics(_session: Session, _who: Principal, registry: CollectorRegistry) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

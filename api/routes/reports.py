@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep, require
+from api.deps import Reading, require_reading
 from api.downloads import attachment, content_disposition
 from api.params import SeqQuery
 from api.period_download import PDF, period_file
@@ -22,13 +23,14 @@ from audit.report_formats import render_csv, render_json, render_xlsx
 from audit.reports import missing_report
 from storage.events import iso_utc
 from storage.models import AuditEvent
+from storage.runtime import Runtime
 from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
-Auditors = Annotated[Principal, Depends(require("audit.read"))]
-PeriodReaders = Annotated[Principal, Depends(require("reports.period"))]
-ReportReaders = Annotated[Principal, Depends(require("reports.missing"))]
+Auditors = Annotated[Reading, Depends(require_reading("audit.read"))]
+PeriodReaders = Annotated[Reading, Depends(require_reading("reports.period"))]
+ReportReaders = Annotated[Reading, Depends(require_reading("reports.missing"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -38,14 +40,24 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response_class=Response,
     responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}},
 )
-def report_missing(
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    who: ReportReaders,
+async def report_missing(
+    reader: ReportReaders,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: Annotated[str | None, Query(max_length=10)] = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     format: Literal["json", "csv", "xlsx"] = "json",
+) -> Response:
+    return await reader.run(_report_missing, reader.runtime, from_, to, unit, format)
+
+
+def _report_missing(
+    session: Session,
+    who: Principal,
+    rt: Runtime,
+    from_: str | None,
+    to: str | None,
+    unit: str | None,
+    format: Literal["json", "csv", "xlsx"],
 ) -> Response:
     start, end = date_param(from_, "from"), date_param(to, "to")
     covered = report_units(scope_for(who, utcnow()), unit)
@@ -79,15 +91,26 @@ def missing_file_name(start: date | None, end: date | None, unit: str | None, ex
     response_class=Response,
     responses={200: {"content": {"application/json": {}, XLSX: {}, PDF: {}}}},
 )
-def report_period(
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    _who: PeriodReaders,
+async def report_period(
+    reader: PeriodReaders,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     to: Annotated[str | None, Query(max_length=10)] = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     format: Literal["json", "xlsx", "pdf"] = "json",
     lang: Literal["en", "zh"] | None = None,
+) -> Response:
+    return await reader.run(_report_period, reader.runtime, from_, to, unit, format, lang)
+
+
+def _report_period(
+    session: Session,
+    _who: Principal,
+    rt: Runtime,
+    from_: str | None,
+    to: str | None,
+    unit: str | None,
+    format: Literal["json", "xlsx", "pdf"],
+    lang: Literal["en", "zh"] | None,
 ) -> Response:
     start, end = date_param(from_, "from"), date_param(to, "to")
     report = period_report(session, rt.settings, start, end, unit or None, utcnow(), ledger_findings())
@@ -97,13 +120,16 @@ def report_period(
 
 
 @router.get("/audit/events", summary="Audit events in sequence order, after a given seq, optionally of one subject")
-def audit_events(
-    session: ReadSessionDep,
-    _who: Auditors,
+async def audit_events(
+    reader: Auditors,
     after: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     subject: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
 ) -> dict[str, Any]:
+    return await reader.run(_audit_events, after, limit, subject)
+
+
+def _audit_events(session: Session, _who: Principal, after: int, limit: int, subject: str | None) -> dict[str, Any]:
     query = select(AuditEvent).where(AuditEvent.seq > after)
     if subject is not None:  # e.g. recording:42 — who viewed, linked or exported it (ix_audit_subject)
         query = query.where(AuditEvent.subject == subject)

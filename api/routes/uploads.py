@@ -19,12 +19,13 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.auth import Principal
 from api.body import BodyReader
-from api.deps import RuntimeDep, require
+from api.deps import Reading, RuntimeDep, require, require_reading
 from api.routes import API_PREFIX
 from api.upload import (
     UploadSlots,
@@ -46,6 +47,7 @@ from ingest.upload_sessions import (
     UploadNotFound,
     check_disk,
     create_session,
+    find_session,
     get_session,
     hold,
     make_durable,
@@ -69,6 +71,7 @@ TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 SYNC_BYTES = 8 * 1024 * 1024  # a PATCH makes its bytes durable (fsync + offset) at least this often
 Station = Annotated[Principal, Depends(require("ingest.upload"))]
+StationReading = Annotated[Reading, Depends(require_reading("ingest.upload"))]
 UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="upload id (from the creation's Location)")]
 TusHeader = Annotated[str | None, Header(alias="Tus-Resumable", max_length=16)]
 
@@ -188,7 +191,11 @@ def _outcome_shape(rt: Runtime, outcome: IngestOutcome) -> dict[str, Any]:
 
 
 @router.options("/uploads", status_code=204, summary="tus discovery: version and extensions (station)")
-async def upload_options(who: Station) -> Response:
+async def upload_options(reader: StationReading) -> Response:
+    return await reader.run(_upload_options)
+
+
+def _upload_options(_session: Session, _who: Principal) -> Response:
     headers = {"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS}
     return Response(status_code=204, headers=headers)
 
@@ -243,10 +250,13 @@ async def create_upload(
     summary="How far an upload got (tus; station)",
     responses=tus_responses({404: NO_UPLOAD}),
 )
-async def upload_offset(rt: RuntimeDep, who: Station, upload_id: UploadId, tus_resumable: TusHeader = None) -> Response:
-    _tus(tus_resumable)
-    view = await run_in_threadpool(get_session, rt, upload_id, who.actor)
-    return Response(status_code=200, headers=_tus_headers(view))
+async def upload_offset(reader: StationReading, upload_id: UploadId, tus_resumable: TusHeader = None) -> Response:
+    return await reader.run(_upload_offset, upload_id, tus_resumable)
+
+
+def _upload_offset(session: Session, who: Principal, upload_id: str, tus_resumable: str | None) -> Response:
+    _tus(tus_resumable)  # after the token and its role, as on every upload route
+    return Response(status_code=200, headers=_tus_headers(find_session(session, upload_id, who.actor)))
 
 
 @router.patch(

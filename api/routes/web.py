@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.auth import authenticate
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.auth import Principal, authenticate
+from api.deps import RuntimeDep, SessionDep
 from api.i18n import TEXT, pick_lang
 from api.params import RowId
 from api.permissions import allowed, decide, page_capability
@@ -26,9 +27,9 @@ from api.routes import web_access, web_admin, web_cases, web_findings, web_recor
 from api.routes.recordings import get_recording, stream_recording
 from api.routes.web_common import (
     LangQuery,
+    PageReader,
     PageRoute,
     approval_page,
-    caller,
     guard,
     message,
     not_found,
@@ -176,10 +177,11 @@ def logout(
 
 
 @router.get("/")
-def index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def index(reader: PageReader, lang: LangQuery = None) -> Response:
+    return await reader.run(_index, reader.request, reader.lang)
+
+
+def _index(session: Session, who: Principal, request: Request, lang: str) -> Response:
     query = select(Recording)
     scoped = recording_condition(scope_for(who, utcnow()))
     if scoped is not None:

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.params import RowId
 from api.routes.web_admin import TABS, Csrf
-from api.routes.web_common import LangQuery, PageRoute, caller, error_text, form_caller, page
+from api.routes.web_common import LangQuery, PageReader, PageRoute, error_text, form_caller, page
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, grant_json, revoke_grant
 from config.errors import BadInput, BwcError
 from storage.models import AccessGrant, ApiToken
@@ -125,12 +125,11 @@ def access_page(
 
 
 @router.get("/admin/access")
-def access_grants(
-    request: Request, session: ReadSessionDep, rt: RuntimeDep, page_no: PageQuery = 1, lang: LangQuery = None
-) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def access_grants(reader: PageReader, page_no: PageQuery = 1, lang: LangQuery = None) -> Response:
+    return await reader.run(_access_grants, reader.request, reader.lang, page_no)
+
+
+def _access_grants(session: Session, who: Principal, request: Request, lang: str, page_no: int) -> Response:
     return access_page(request, session, lang, who, page_no=page_no)
 
 

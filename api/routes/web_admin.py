@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import ROLES, Principal, create_token, list_tokens, revoke_token
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.i18n_errors import refusal_words
 from api.params import RowId
-from api.routes.web_common import LangQuery, PageRoute, caller, form_caller, message, page
+from api.routes.web_common import LangQuery, PageReader, PageRoute, form_caller, message, page
 from audit.csv_rows import parse_time
 from audit.holds import apply_case_holds
 from audit.imports import CsvImport, import_assignments, import_devices, import_officers
@@ -119,17 +119,16 @@ def _error_words(exc: BwcError, lang: str) -> str:
 
 
 @router.get("/admin")
-def admin_index(request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None) -> Response:
-    return admin_section("devices", request, session, rt, lang)
+async def admin_index(reader: PageReader, lang: LangQuery = None) -> Response:
+    return await reader.run(_admin_section, reader.request, reader.lang, "devices")
 
 
 @router.get("/admin/{section}")
-def admin_section(
-    section: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
-) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def admin_section(section: str, reader: PageReader, lang: LangQuery = None) -> Response:
+    return await reader.run(_admin_section, reader.request, reader.lang, section)
+
+
+def _admin_section(session: Session, who: Principal, request: Request, lang: str, section: str) -> Response:
     if section not in SECTIONS:
         return message(request, lang, 404, TEXT[lang]["not_found_generic"], who=who)
     return admin_page(request, session, lang, who, section)

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.auth import Principal
+from api.deps import RuntimeDep, SessionDep
 from api.routes.cases import export_response
-from api.routes.web_common import LangQuery, PageRoute, approval_page, caller, not_found, page
+from api.routes.web_common import LangQuery, PageReader, PageRoute, approval_page, caller, not_found, page
 from api.routes.web_timeline import (
     BarIn,
     Timeline,
@@ -32,6 +33,7 @@ from audit.trail import recording_trail
 from config.errors import NotFound
 from config.settings import Settings
 from storage.models import Action, Recording
+from storage.runtime import Runtime
 from storage.shapes import recording_json
 from storage.types import utcnow
 
@@ -75,28 +77,22 @@ def recordings_by_id(session: Session, ids: set[int]) -> list[Recording]:
 
 
 @router.get("/cases")
-def search(
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    q: Annotated[str, Query(max_length=128)] = "",
-    lang: LangQuery = None,
-) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def search(reader: PageReader, q: Annotated[str, Query(max_length=128)] = "", lang: LangQuery = None) -> Response:
+    return await reader.run(_search, reader.request, reader.lang, q)
+
+
+def _search(session: Session, who: Principal, request: Request, lang: str, q: str) -> Response:
     q = q.strip()
     found, more = find_actions(session, q, scoped=action_condition(scope_for(who, utcnow())))
     return page(request, "cases.html", lang, who=who, q=q, actions=found, more=more, limit=MAX_RESULTS)
 
 
 @router.get("/cases/{case_number:path}")
-def case(
-    case_number: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
-) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def case(case_number: str, reader: PageReader, lang: LangQuery = None) -> Response:
+    return await reader.run(_case, reader.request, reader.lang, reader.runtime, case_number)
+
+
+def _case(session: Session, who: Principal, request: Request, lang: str, rt: Runtime, case_number: str) -> Response:
     now = utcnow()
     scope = scope_for(who, now)
     try:
@@ -155,12 +151,13 @@ def export_download(
 
 
 @router.get("/actions/{action_id:path}")
-def action_page(
-    action_id: str, request: Request, session: ReadSessionDep, rt: RuntimeDep, lang: LangQuery = None
+async def action_page(action_id: str, reader: PageReader, lang: LangQuery = None) -> Response:
+    return await reader.run(_action_page, reader.request, reader.lang, reader.runtime, action_id)
+
+
+def _action_page(
+    session: Session, who: Principal, request: Request, lang: str, rt: Runtime, action_id: str
 ) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
     action = session.scalar(select(Action).where(Action.action_id == action_id))
     if action is None:
         return not_found(request, lang, who, "no_action", action_id)

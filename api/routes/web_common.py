@@ -1,14 +1,16 @@
 """What every web page shares: templates and their filters, who is calling, page rendering, errors as pages.
 
-``who_is_calling`` is the one place that turns a request into a principal (the session cookie); ``guard``
-adds the role decision. ``PageRoute`` gives every page route its security headers and turns any error into
-an HTML page in the page's language, never the API's JSON.
+``signed_in_as`` is the one place that turns a request into a principal (the session cookie) and ``refusal``
+the one role decision: a page that only reads takes a ``PageReading`` (``PageReader``), which does both in the
+page's own reading session, as the API's ``Reading`` does for a token; a form that writes asks ``guard``.
+``PageRoute`` gives every page route its security headers and turns any error into an HTML page in the page's
+language, never the API's JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,8 +22,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
+from api.deps import Reading, RuntimeDep
 from api.i18n import (
     TEXT,
     action_kind_words,
@@ -147,32 +151,91 @@ def page(
     return templates.TemplateResponse(request, name, {**helpers, **context}, status_code=status)
 
 
-def who_is_calling(request: Request, rt: Runtime) -> Principal | None:
-    """The one place a page learns who is calling: the live server-side session its cookie names.
+def signed_in_as(request: Request, session: Session, key: str) -> Principal | None:
+    """The one place a page learns who is calling: the live server-side session its cookie (``key``) names.
 
     The session (with its CSRF token) is kept on ``request.state.signed_in`` for the forms the page renders.
     """
     request.state.signed_in = None
-    key = request.cookies.get(SESSION_COOKIE)
     if not key:
         return None
-    with reading(rt.sessions) as session:
-        web = signed_in(session, key)
+    web = signed_in(session, key)
     request.state.signed_in = web
     return web.principal if web is not None else None
 
 
-def guard(request: Request, rt: Runtime, lang: str, denied: str = "forbidden") -> Principal | Response:
-    """The caller when its role may see the page; else a redirect to sign in (back here after), or a 403 page.
+def who_is_calling(request: Request, rt: Runtime) -> Principal | None:
+    """``signed_in_as`` in its own short reading transaction, for a page that writes or streams."""
+    key = request.cookies.get(SESSION_COOKIE) or ""
+    if not key:
+        request.state.signed_in = None
+        return None
+    with reading(rt.sessions) as session:
+        return signed_in_as(request, session, key)
 
-    Which roles may see a page is decided by ``api.permissions`` (``PAGES``, by the route's path); ``denied``
-    names the words that tell a refused caller why."""
-    who = who_is_calling(request, rt)
+
+def refusal(
+    request: Request, who: Principal | None, lang: str, capability: str, denied: str = "forbidden"
+) -> Response | None:
+    """A redirect to sign in (back here after) or a 403 page, or None when the caller's role may use the page's
+    ``capability`` (``api.permissions.PAGES``, by the route's path); ``denied`` names the words that tell a
+    refused caller why."""
     if who is None:
         return RedirectResponse(f"/login?{urlencode({'lang': lang, 'next': here(request)})}", status_code=303)
-    if not allowed(who.role, page_capability(request.scope["route"].path)):
+    if not allowed(who.role, capability):
         return message(request, lang, 403, TEXT[lang][denied], who=who, heading=TEXT[lang]["not_allowed"])
+    return None
+
+
+def guard(request: Request, rt: Runtime, lang: str, denied: str = "forbidden") -> Principal | Response:
+    """The caller when its role may see the page; else ``refusal``'s answer."""
+    who = who_is_calling(request, rt)
+    refused = refusal(request, who, lang, page_capability(request.scope["route"].path), denied)
+    if refused is not None:
+        return refused
+    assert who is not None  # refusal answers every caller who is None
     return who
+
+
+class PageRefused(Exception):
+    """A page's caller turned away before the page's work ran; ``PageRoute`` answers ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+@dataclass(frozen=True)
+class PageReading(Reading):
+    """``Reading`` for a page that only reads: the cookie's session and the page's role decision (``refusal``)
+    in the page's one reading session and one hop to the thread pool, as the API's routes read a token.
+
+    ``secret`` is the cookie's key and ``capability`` the page's (``PAGES``); a refused caller is a
+    ``PageRefused`` (the sign-in redirect, or the 403 page in ``lang``), never a JSON error."""
+
+    lang: str
+
+    def admit(self, session: Session) -> Principal:
+        who = signed_in_as(self.request, session, self.secret)
+        refused = refusal(self.request, who, self.lang, self.capability)
+        if refused is not None:
+            raise PageRefused(refused)
+        assert who is not None  # refusal answers every caller who is None
+        return who
+
+    def speaking(self, lang: str) -> PageReading:
+        """The same caller, refused (if at all) in ``lang``: for pages whose language defaults otherwise."""
+        return replace(self, lang=lang)
+
+
+async def _page_reading(request: Request, rt: RuntimeDep) -> PageReading:
+    # The route's own ``lang`` parameter validates it; here it only picks the words of a refusal.
+    lang = pick_lang(request.query_params.get("lang"))
+    key = request.cookies.get(SESSION_COOKIE) or ""
+    return PageReading(request, rt, key, page_capability(request.scope["route"].path), lang)
+
+
+PageReader = Annotated[PageReading, Depends(_page_reading)]
 
 
 def message(
@@ -219,14 +282,17 @@ def _span(
 SpanQuery = Annotated[Span, Depends(_span)]
 
 
-def download(request: Request, rt: Runtime, lang: str, make: Callable[[Principal], Response]) -> Response:
+async def download(reader: PageReading, make: Callable[[Session, Principal], Response]) -> Response:
     """A page's download: the same caller check as the page, then ``make``'s file, or the page that says an
     approval is needed when a reviewer asks outside their units (never a half-written file)."""
-    who = guard(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+    return await reader.run(_made, reader.request, reader.lang, make)
+
+
+def _made(
+    session: Session, who: Principal, request: Request, lang: str, make: Callable[[Session, Principal], Response]
+) -> Response:
     try:
-        return make(who)
+        return make(session, who)
     except ApprovalRequired as exc:
         return approval_page(request, lang, who, exc)
 
@@ -298,6 +364,8 @@ class PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 response = await handler(request)
+            except PageRefused as refused:
+                response = refused.response
             except (RequestValidationError, BwcError) as exc:
                 lang = pick_lang(request.query_params.get("lang"))
                 status, text = error_text(exc, lang)
@@ -316,6 +384,9 @@ class PageRoute(APIRoute):
 __all__ = [
     "DateQuery",
     "LangQuery",
+    "PageReader",
+    "PageReading",
+    "PageRefused",
     "PageRoute",
     "Span",
     "SpanQuery",
@@ -330,6 +401,8 @@ __all__ = [
     "not_found",
     "page",
     "pick_lang",
+    "refusal",
     "safe_next",
+    "signed_in_as",
     "who_is_calling",
 ]

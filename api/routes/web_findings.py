@@ -19,22 +19,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import RuntimeDep, SessionDep
 from api.i18n import TEXT
 from api.params import RowId
 from api.permissions import allowed
 from api.routes.findings import ledger_download
 from api.routes.web_common import (
     LangQuery,
+    PageReader,
     PageRoute,
-    caller,
     download,
     error_text,
     form_caller,
     not_found,
     page,
     path_part,
-    pick_lang,
 )
 from audit.access import check_unit, report_units, scope_for
 from audit.findings import change_by_hand, get_finding, open_by_hand
@@ -145,10 +144,8 @@ def _form(unit: str, status: str, kind: str, overdue: bool, page_no: int) -> dic
 
 
 @router.get("/findings")
-def findings_page(
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
+async def findings_page(
+    reader: PageReader,
     unit: UnitQuery = "",
     status: StatusQuery = "",
     kind: KindQuery = "",
@@ -156,18 +153,18 @@ def findings_page(
     page_no: PageQuery = 1,
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
-    return ledger_page(request, session, who, lang, _form(unit, status, kind, overdue, page_no))
+    form = _form(unit, status, kind, overdue, page_no)
+    return await reader.run(_findings_page, reader.request, reader.lang, form)
+
+
+def _findings_page(session: Session, who: Principal, request: Request, lang: str, form: dict[str, Any]) -> Response:
+    return ledger_page(request, session, who, lang, form)
 
 
 @router.get("/findings.{fmt}")
-def findings_download(
+async def findings_download(
     fmt: Literal["csv", "xlsx"],
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
+    reader: PageReader,
     unit: UnitQuery = "",
     status: StatusQuery = "",
     kind: KindQuery = "",
@@ -176,13 +173,15 @@ def findings_download(
 ) -> Response:
     """The same ledger as the page, through the same formats as ``GET /api/v1/findings?format=``."""
 
-    def make(who: Principal) -> Response:
+    timezone = reader.runtime.settings.timezone
+
+    def make(session: Session, who: Principal) -> Response:
         now = utcnow()
         covered = report_units(scope_for(who, now), unit.strip() or None)
         filters = Filters.covering(covered, status=status or None, kind=kind.strip() or None, overdue=overdue)
-        return ledger_download(ledger(session, filters, now, rt.settings.timezone), covered, now, fmt)
+        return ledger_download(ledger(session, filters, now, timezone), covered, now, fmt)
 
-    return download(request, rt, pick_lang(lang), make)
+    return await download(reader, make)
 
 
 @router.post("/findings/new")
@@ -250,18 +249,14 @@ def finding_view(
 
 
 @router.get("/findings/{finding_id}")
-def finding_page(
-    finding_id: RowId,
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    done: Done = "",
-    lang: LangQuery = None,
+async def finding_page(finding_id: RowId, reader: PageReader, done: Done = "", lang: LangQuery = None) -> Response:
+    return await reader.run(_finding_page, reader.request, reader.lang, finding_id, done or None)
+
+
+def _finding_page(
+    session: Session, who: Principal, request: Request, lang: str, finding_id: int, done: str | None
 ) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
-    return finding_view(request, session, who, lang, finding_id, done=done or None)
+    return finding_view(request, session, who, lang, finding_id, done=done)
 
 
 def _change(

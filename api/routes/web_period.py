@@ -13,18 +13,29 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep
 from api.i18n import TEXT
 from api.period_download import period_file
 from api.routes.actions import date_param
-from api.routes.web_common import LangQuery, PageRoute, SpanQuery, download, error_text, guard, page, pick_lang
+from api.routes.web_common import (
+    LangQuery,
+    PageReader,
+    PageRoute,
+    Span,
+    SpanQuery,
+    download,
+    error_text,
+    page,
+    pick_lang,
+)
 from audit.labels import reason_label
 from audit.period_query import ledger_findings, period_report
 from audit.period_words import percent, points, words
 from config.errors import BadInput
 from storage.models import Unit
+from storage.runtime import Runtime
 from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -63,17 +74,12 @@ def _dates(from_: str | None, to: str | None, today: date) -> tuple[date | None,
 
 
 @router.get("/reports/period")
-def period_page(
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    span: SpanQuery,
-    lang: LangQuery = None,
-) -> Response:
-    lang = _lang(lang, rt.settings.language)
-    who = guard(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def period_page(reader: PageReader, span: SpanQuery, lang: LangQuery = None) -> Response:
+    lang = _lang(lang, reader.runtime.settings.language)
+    return await reader.speaking(lang).run(_period_page, reader.request, lang, reader.runtime, span)
+
+
+def _period_page(session: Session, who: Principal, request: Request, lang: str, rt: Runtime, span: Span) -> Response:
     today = datetime.now(rt.settings.tz).date()
     units = list(session.scalars(select(Unit.code).order_by(Unit.code)))
     from_, to, unit = span.from_, span.to, span.unit
@@ -104,20 +110,16 @@ def _error_words(exc: BadInput, lang: str, asked: str | None, start: date | None
 
 
 @router.get("/reports/period.{fmt}")
-def period_download(
-    fmt: Literal["xlsx", "pdf"],
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    span: SpanQuery,
-    lang: LangQuery = None,
+async def period_download(
+    fmt: Literal["xlsx", "pdf"], reader: PageReader, span: SpanQuery, lang: LangQuery = None
 ) -> Response:
     """The page's report as a file, through the same rendering as ``GET /api/v1/reports/period?format=``."""
-    lang = _lang(lang, rt.settings.language)
+    settings = reader.runtime.settings
+    lang = _lang(lang, settings.language)
 
-    def make(_who: Principal) -> Response:
-        start, end = _dates(span.from_, span.to, datetime.now(rt.settings.tz).date())
-        report = period_report(session, rt.settings, start, end, span.unit, utcnow(), ledger_findings())
+    def make(session: Session, _who: Principal) -> Response:
+        start, end = _dates(span.from_, span.to, datetime.now(settings.tz).date())
+        report = period_report(session, settings, start, end, span.unit, utcnow(), ledger_findings())
         return period_file(report, fmt, lang)
 
-    return download(request, rt, lang, make)
+    return await download(reader.speaking(lang), make)

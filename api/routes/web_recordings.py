@@ -13,11 +13,12 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.deps import ReadSessionDep, RuntimeDep
+from api.auth import Principal
 from api.i18n import TEXT
-from api.routes.web_common import LangQuery, PageRoute, caller, message, page
+from api.routes.web_common import LangQuery, PageReader, PageRoute, message, page
 from audit.access import recording_condition, scope_for
 from storage.models import Device, Recording, Station
+from storage.runtime import Runtime
 from storage.shapes import recording_json
 from storage.types import utcnow
 
@@ -72,10 +73,8 @@ def find_recordings(
 
 
 @router.get("/recordings")
-def recordings_page(
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
+async def recordings_page(
+    reader: PageReader,
     device: TextQuery = "",
     officer: TextQuery = "",
     station: TextQuery = "",
@@ -86,11 +85,26 @@ def recordings_page(
     per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
     lang: LangQuery = None,
 ) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
     filters = {"device": device.strip(), "officer": officer.strip(), "station": station.strip(), "status": status}
     form = {**filters, "from": from_.strip(), "to": to.strip(), "per_page": per_page if per_page != PAGE_SIZE else ""}
+    return await reader.run(
+        _recordings_page, reader.request, reader.lang, reader.runtime, filters, form, from_, to, page_no, per_page
+    )
+
+
+def _recordings_page(
+    session: Session,
+    who: Principal,
+    request: Request,
+    lang: str,
+    rt: Runtime,
+    filters: dict[str, str],
+    form: dict[str, Any],
+    from_: str,
+    to: str,
+    page_no: int,
+    per_page: int,
+) -> Response:
     try:
         start, end = day_bounds(from_, rt.settings.tz, False), day_bounds(to, rt.settings.tz, True)
     except ValueError:

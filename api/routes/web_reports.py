@@ -12,28 +12,29 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import ReadSessionDep, RuntimeDep
 from api.i18n import TEXT
 from api.routes import web_period
 from api.routes.actions import date_param
 from api.routes.reports import missing_file
 from api.routes.web_common import (
     LangQuery,
+    PageReader,
     PageRoute,
+    Span,
     SpanQuery,
     approval_page,
-    caller,
     download,
     error_text,
     page,
-    pick_lang,
 )
 from audit.access import ApprovalRequired, report_units, scope_for
 from audit.reports import missing_report
 from config.errors import BadInput
 from storage.models import Unit
+from storage.runtime import Runtime
 from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -49,16 +50,11 @@ def period(from_: str | None, to: str | None, today: date) -> tuple[date | None,
 
 
 @router.get("/reports/missing")
-def report_page(
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    span: SpanQuery,
-    lang: LangQuery = None,
-) -> Response:
-    lang, who = caller(request, rt, lang)
-    if isinstance(who, Response):
-        return who
+async def report_page(reader: PageReader, span: SpanQuery, lang: LangQuery = None) -> Response:
+    return await reader.run(_report_page, reader.request, reader.lang, reader.runtime, span)
+
+
+def _report_page(session: Session, who: Principal, request: Request, lang: str, rt: Runtime, span: Span) -> Response:
     units = list(session.scalars(select(Unit.code).order_by(Unit.code)))
     unit = span.unit
     form: dict[str, Any] = {"from": span.from_ or "", "to": span.to or "", "unit": unit or ""}
@@ -84,24 +80,18 @@ def report_page(
 
 
 @router.get("/reports/missing.{fmt}")
-def report_download(
-    fmt: Literal["csv", "xlsx"],
-    request: Request,
-    session: ReadSessionDep,
-    rt: RuntimeDep,
-    span: SpanQuery,
-    lang: LangQuery = None,
+async def report_download(
+    fmt: Literal["csv", "xlsx"], reader: PageReader, span: SpanQuery, lang: LangQuery = None
 ) -> Response:
     """The page's report as a file, through the same rendering as ``GET /api/v1/reports/missing?format=``."""
+    settings = reader.runtime.settings
 
-    def make(who: Principal) -> Response:
-        start, end = period(span.from_, span.to, _today(rt.settings.tz))
+    def make(session: Session, who: Principal) -> Response:
+        start, end = period(span.from_, span.to, _today(settings.tz))
         covered = report_units(scope_for(who, utcnow()), span.unit)
-        return missing_file(
-            missing_report(session, rt.settings, start, end, covered, utcnow()), start, end, covered, fmt
-        )
+        return missing_file(missing_report(session, settings, start, end, covered, utcnow()), start, end, covered, fmt)
 
-    return download(request, rt, pick_lang(lang), make)
+    return await download(reader, make)
 
 
 def _today(tz: ZoneInfo) -> date:

@@ -131,11 +131,17 @@ def _routes() -> set[tuple[str, str]]:
     return found
 
 
+# Well-formed values of required query parameters: a reading route (``api.deps.Reading``) validates its
+# parameters before it reads the token, so a request missing them is a 422 whoever sends it.
+SAMPLE_QUERIES = {"/api/v1/audit/consistency": "from=0&to=0"}
+
+
 def _url(path: str) -> str:
+    query = SAMPLE_QUERIES.get(path)
     for name, value in SAMPLE_PARAMS.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"add a sample value for the path parameter in {path}"
-    return path
+    return f"{path}?{query}" if query else path
 
 
 def test_every_route_is_in_the_access_table() -> None:
@@ -177,6 +183,21 @@ def test_api_route_checks_token_and_role(
         else:
             assert response.status_code == 403, (role, response.text)
             assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/findings?limit=0", "/api/v1/audit/consistency?from=-1&to=0", "/api/v1/recordings?limit=0"]
+)
+def test_a_reading_route_answers_in_one_order(client: TestClient, tokens: Tokens, url: str) -> None:
+    """Every reading route (README, "Reading routes"): no bearer header is 401 before anything else; then the
+    parameters (422, whatever the token); then the token (401) and its role (403). No data is read either way."""
+    bogus = {"Authorization": "Bearer bwc_not-a-real-token"}
+    assert _call(client, "GET", url).status_code == 401
+    assert _call(client, "GET", url, bogus).status_code == 422
+    assert _call(client, "GET", url, tokens.headers("station")).status_code == 422
+    well_formed = url.replace("limit=0", "limit=1").replace("from=-1", "from=0")
+    assert _call(client, "GET", well_formed, bogus).status_code == 401
+    assert _call(client, "GET", well_formed, tokens.headers("station")).status_code == 403
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(WEB_ACCESS))

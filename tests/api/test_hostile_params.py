@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from sqlalchemy import func, select
 
 from api.app import create_app

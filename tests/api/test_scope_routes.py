@@ -6,7 +6,8 @@ A new route without ``require(capability)`` (API) or an entry in ``PAGES`` (web)
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, get_type_hints
 
 import pytest
 from fastapi.dependencies.models import Dependant
@@ -14,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.deps import Reading
 from api.permissions import PAGES, RULES
 from audit.findings import open_by_hand
 from config.settings import Settings
@@ -72,6 +74,40 @@ def test_every_route_has_one_capability_of_the_table() -> None:
         expected = API_ACCESS.get((method, path), WEB_ACCESS.get((method, path)))
         assert RULES[cap].roles == expected, (method, path, cap)
     assert set(PAGES) == {p for _m, p in WEB_ACCESS}
+
+
+# The routes that answer GET but write: each read of evidence content, each export is an audit event.
+WRITING_READS = {
+    ("GET", "/api/v1/recordings/{recording_id}/content"),
+    ("GET", "/api/v1/cases/{case_number}/export"),
+    ("GET", "/exports/{case_number:path}"),
+    ("GET", "/recordings/{recording_id}/play"),
+    ("GET", "/recordings/{recording_id}/content"),
+}
+
+
+def _readings(dependant: Dependant) -> set[type]:
+    """The ``Reading`` kinds a route depends on (the API's token, or a page's cookie)."""
+    found: set[type] = set()
+    for dep in dependant.dependencies:
+        returned = get_type_hints(dep.call).get("return") if inspect.isfunction(dep.call) else None
+        if isinstance(returned, type) and issubclass(returned, Reading):
+            found.add(returned)
+        found |= _readings(dep)
+    return found
+
+
+def test_every_route_that_only_reads_is_a_reading() -> None:
+    """One way to read: every guarded GET, HEAD or OPTIONS (and nothing else) admits its caller through
+    ``Reading`` (its token, or a page's cookie) in its one reading session, except the reads that write an
+    audit event; and no route has a second, older reading session besides it."""
+    for path, methods, route in _api_routes():
+        for method in sorted(methods):
+            if (method, path) in PUBLIC or (method == "HEAD" and "GET" in methods):
+                continue
+            kinds = _readings(route.dependant)
+            reads = method in ("GET", "HEAD", "OPTIONS") and (method, path) not in WRITING_READS
+            assert len(kinds) == (1 if reads else 0), (method, path, kinds)
 
 
 def test_every_capability_a_reviewer_holds_is_scoped() -> None:

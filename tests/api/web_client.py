@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from api.auth import authenticate
 from api.web_sessions import SESSION_COOKIE, start_session
@@ -48,5 +48,8 @@ def session_key(runtime: Runtime, secret: str) -> str:
 
 
 def use_session(client: TestClient, runtime: Runtime, secret: str) -> TestClient:
+    """Browse as this token from now on. The cookie a sign-in set is removed first: two cookies of one name are
+    both sent, and which one the server reads depends on the client's order (httpx2 sends the newest first)."""
+    client.cookies.delete(SESSION_COOKIE)
     client.cookies.set(SESSION_COOKIE, session_key(runtime, secret))
     return client

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import select
 
@@ -54,7 +54,7 @@ def _until(what: str, probe: Callable[[], T | None], alive: Callable[[], bool] =
             raise AssertionError(f"the process exited while waiting for {what}")
         try:
             result = probe()
-        except httpx.TransportError:
+        except httpx2.TransportError:
             result = None
         if result is not None and result is not False:
             return result
@@ -97,7 +97,7 @@ class Server:
             )
         proc = self.proc
         url = f"{self.base}/api/v1/healthz"
-        _until("healthz", lambda: httpx.get(url, timeout=5).status_code == 200, lambda: proc.poll() is None)
+        _until("healthz", lambda: httpx2.get(url, timeout=5).status_code == 200, lambda: proc.poll() is None)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -332,7 +332,7 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
     server.start()
     headers = {"Authorization": f"Bearer {station.token}", "Tus-Resumable": "1.0.0"}
     # Hold the only upload slot: a PATCH whose body does not end until released.
-    held = httpx.post(
+    held = httpx2.post(
         f"{server.base}/api/v1/uploads",
         headers={**headers, "Upload-Length": "10", "Upload-Metadata": _meta("hold.mp4", "0" * 64)},
     )
@@ -345,21 +345,21 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
 
     patch_headers = {**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
     holder = threading.Thread(
-        target=lambda: httpx.patch(
+        target=lambda: httpx2.patch(
             server.base + held.headers["Location"], headers=patch_headers, content=slow_body(), timeout=60
         )
     )
     holder.start()
     try:
-        probe = httpx.post(
+        probe = httpx2.post(
             f"{server.base}/api/v1/uploads",
             headers={**headers, "Upload-Length": "1", "Upload-Metadata": _meta("probe.mp4", "1" * 64)},
         )
         probe_url = server.base + probe.headers["Location"]
         wrong = {**patch_headers, "Upload-Offset": "5"}  # 409 when a slot is free, 503 while it is held
 
-        def refused() -> httpx.Response | None:
-            response = httpx.patch(probe_url, headers=wrong)
+        def refused() -> httpx2.Response | None:
+            response = httpx2.patch(probe_url, headers=wrong)
             return response if response.status_code == 503 else None
 
         busy = _until("the slot held", refused)
@@ -415,7 +415,7 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         data = os.urandom(3 * MIB)
         sha = hashlib.sha256(data).hexdigest()
         headers = {"Authorization": f"Bearer {station.token}", "Tus-Resumable": "1.0.0"}
-        created = httpx.post(
+        created = httpx2.post(
             f"{server.base}/api/v1/uploads",
             headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": _meta("DEV-9/two.mp4", sha)},
         )
@@ -423,7 +423,7 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         location = created.headers["Location"]
         part = settings.home / "uploads" / f"{location.rsplit('/', 1)[1]}.part"
         release = threading.Event()
-        answers: list[httpx.Response] = []
+        answers: list[httpx2.Response] = []
 
         def first_half_then_wait() -> Iterator[bytes]:
             yield data[: MIB // 2]
@@ -433,13 +433,13 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         patch = {**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
         holder = threading.Thread(
             target=lambda: answers.append(
-                httpx.patch(server.base + location, headers=patch, content=first_half_then_wait(), timeout=60)
+                httpx2.patch(server.base + location, headers=patch, content=first_half_then_wait(), timeout=60)
             )
         )
         holder.start()
         try:
             _until("the first process holding the upload", lambda: _held_elsewhere(part) or None)
-            rival = httpx.patch(other.base + location, headers=patch, content=data, timeout=60)
+            rival = httpx2.patch(other.base + location, headers=patch, content=data, timeout=60)
             assert rival.status_code == 409, rival.text
             assert rival.json()["error"]["code"] == "upload_busy"
         finally:
@@ -449,7 +449,7 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         assert first.status_code == 204 and first.headers["Upload-Offset"] == str(2 * MIB)
         assert part.read_bytes() == data[: 2 * MIB]  # nothing of the rival's body got in
         # The other process now takes the rest: the lock went with the first request.
-        rest = httpx.patch(
+        rest = httpx2.patch(
             other.base + location, headers={**patch, "Upload-Offset": str(2 * MIB)}, content=data[2 * MIB :]
         )
         assert rest.status_code == 204, rest.text

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
+import httpx2
 import psutil
 import pytest
 from sqlalchemy import func, select
@@ -55,7 +55,7 @@ def _until(what: str, proc: subprocess.Popen[bytes], probe: Callable[[], T | Non
             raise AssertionError(f"bwc run exited with {proc.returncode} while waiting for {what}")
         try:
             result = probe()
-        except httpx.TransportError:
+        except httpx2.TransportError:
             result = None
         if result is not None:
             return result
@@ -112,7 +112,7 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Service]:
 
 def _healthy(service: Service) -> None:
     url = f"{service.base}/api/v1/healthz"
-    assert _until("healthz", service.proc, lambda: httpx.get(url, timeout=5).status_code == 200 or None)
+    assert _until("healthz", service.proc, lambda: httpx2.get(url, timeout=5).status_code == 200 or None)
 
 
 def test_run_serves_ingests_and_stops_cleanly(
@@ -128,7 +128,7 @@ def test_run_serves_ingests_and_stops_cleanly(
     os.replace(staged, target)
 
     def listed() -> list[dict[str, object]] | None:
-        r = httpx.get(f"{base}/api/v1/recordings", params={"device": "DEV-42"}, headers=headers, timeout=5)
+        r = httpx2.get(f"{base}/api/v1/recordings", params={"device": "DEV-42"}, headers=headers, timeout=5)
         assert r.status_code == 200, r.text
         return r.json()["recordings"] or None
 
@@ -137,7 +137,7 @@ def test_run_serves_ingests_and_stops_cleanly(
     assert found[0]["status"] == "ok"
 
     def checkpoint() -> str | None:  # the checkpointer signs the ingest's events (after the 3 token events)
-        r = httpx.get(f"{base}/api/v1/audit/checkpoint", headers={"Authorization": f"Bearer {service.auditor}"})
+        r = httpx2.get(f"{base}/api/v1/audit/checkpoint", headers={"Authorization": f"Bearer {service.auditor}"})
         return r.text if r.status_code == 200 and int(r.text.split("\n")[1]) > 3 else None
 
     note = _until("a checkpoint covering the ingest", proc, checkpoint)
@@ -159,7 +159,7 @@ def test_run_serves_ingests_and_stops_cleanly(
     rt.close()
 
     def finding_kinds() -> set[str] | None:
-        r = httpx.get(
+        r = httpx2.get(
             f"{base}/api/v1/findings",
             headers={"Authorization": f"Bearer {service.auditor}"},
             timeout=5,
@@ -213,7 +213,7 @@ def test_upload_streams_with_flat_memory(service: Service, tmp_path: Path) -> No
                 yield chunk
 
     try:
-        response = httpx.post(
+        response = httpx2.post(
             f"{service.base}/api/v1/recordings",
             content=body(),
             timeout=DEADLINE_SECONDS,
@@ -253,7 +253,7 @@ def test_a_killed_upload_leaves_a_spool_file_that_start_up_removes(
     }
     upload = threading.Thread(
         target=lambda: _ignore_transport_errors(
-            lambda: httpx.post(f"{service.base}/api/v1/recordings", headers=headers, content=body(), timeout=30)
+            lambda: httpx2.post(f"{service.base}/api/v1/recordings", headers=headers, content=body(), timeout=30)
         ),
         daemon=True,
     )
@@ -284,7 +284,7 @@ def test_a_killed_upload_leaves_a_spool_file_that_start_up_removes(
 
 
 def _ignore_transport_errors(call: Callable[[], object]) -> None:
-    with contextlib.suppress(httpx.TransportError):  # the server was killed under it, on purpose
+    with contextlib.suppress(httpx2.TransportError):  # the server was killed under it, on purpose
         call()
 
 
@@ -318,17 +318,17 @@ def test_run_with_two_workers_serves_from_both_and_stops_them(settings: Settings
     try:
         base = f"http://127.0.0.1:{port}"
         health = f"{base}/api/v1/healthz"
-        assert _until("healthz", proc, lambda: httpx.get(health, timeout=5).status_code == 200 or None)
+        assert _until("healthz", proc, lambda: httpx2.get(health, timeout=5).status_code == 200 or None)
         workers = _until("two workers", proc, lambda: _workers(proc) if len(_workers(proc)) == 2 else None)
         headers = {"Authorization": f"Bearer {auditor}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        with httpx2.Client(base_url=base, headers=headers, timeout=30) as client:
             for _ in range(8):  # on one shared socket: whichever worker takes it, the answer is the same
                 case = client.get("/api/v1/cases/case-W-1")
                 assert case.status_code == 200, case.text
                 assert [a["action_id"] for a in case.json()["actions"]] == ["W-1"]
         # each worker is a whole service: kill one and the other still answers, while the parent replaces it
         workers[0].kill()
-        assert httpx.get(f"{base}/api/v1/cases/case-W-1", headers=headers, timeout=30).status_code == 200
+        assert httpx2.get(f"{base}/api/v1/cases/case-W-1", headers=headers, timeout=30).status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
         assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers[1:])
@@ -366,7 +366,7 @@ def test_the_per_request_access_log_is_written_only_when_asked(
         )
     try:
         health = f"http://127.0.0.1:{port}/api/v1/healthz"
-        assert _until("healthz", proc, lambda: httpx.get(health, timeout=5).status_code == 200 or None)
+        assert _until("healthz", proc, lambda: httpx2.get(health, timeout=5).status_code == 200 or None)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
         text = log.read_text()
