@@ -15,12 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from cryptography.hazmat.primitives import hashes
-
 from config.errors import EXIT_FINDING, BwcError, Finding, Unavailable
 
 if TYPE_CHECKING:
     import mmap
+
+    from cryptography.hazmat.primitives import hashes
 
 CHUNK_SIZE = 8 * 1024 * 1024
 Progress = Callable[[int], None]
@@ -209,6 +209,10 @@ class MultiHasher:
         for name in extra:
             if name != "sm3":
                 raise ValueError(f"unknown extra digest {name!r}")
+            # imported here: only a store configured for SM3 needs cryptography, and every ``bwc`` process
+            # opens the store module (~5 ms of CPU a process otherwise)
+            from cryptography.hazmat.primitives import hashes
+
             self._extra[name] = hashes.Hash(hashes.SM3())
         self.size = 0
 
