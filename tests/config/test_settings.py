@@ -69,6 +69,31 @@ def test_extra_digests_from_comma_list(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert Settings(home=tmp_path).extra_digests == ["sm3"]
 
 
+def test_keyword_beats_environment_beats_file_for_the_same_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "bwc.toml"
+    cfg.write_text("min_devices = 3\nretention_days = 30\nport = 8100\n", encoding="utf-8")
+    monkeypatch.setenv("BWC_CONFIG", str(cfg))
+    monkeypatch.setenv("BWC_MIN_DEVICES", "4")
+    monkeypatch.setenv("bwc_retention_days", "40")  # the variable's case does not matter
+    monkeypatch.setenv("BWC_TOKEN", "a station's token")  # shares the prefix, names no setting: ignored
+    s = Settings(home=tmp_path, min_devices=5)
+    assert (s.min_devices, s.retention_days, s.port) == (5, 40, 8100)
+
+
+def test_structured_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BWC_FINDING_DUE_DAYS", '{"late_upload": 3.5}')
+    monkeypatch.setenv("BWC_NAME_PATTERNS", '["^(?P<device>[^/]+)/.*$"]')
+    monkeypatch.setenv("BWC_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+    monkeypatch.setenv("BWC_REQUIRE_AUDIO", "false")
+    s = Settings(home=tmp_path)
+    assert s.finding_due_days == {"late_upload": 3.5}
+    assert s.name_patterns == ["^(?P<device>[^/]+)/.*$"]
+    assert s.trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+    assert s.require_audio is False
+
+
 @pytest.mark.parametrize(
     ("url", "masked"),
     [
