@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
+
 from tests.browser.conftest import AXE_JS
 
 SERIOUS = ("serious", "critical")
@@ -29,10 +31,37 @@ def describe(violations: list[dict[str, Any]]) -> str:
     )
 
 
+# resolves once every <video>/<audio> that is fetching has its metadata or has failed: a screenshot taken while
+# Chromium is still setting up a media element's first frame can fail in the compositor ("Unable to capture
+# screenshot"). An element with no source (the action page's players before Play) fetches nothing and is not
+# waited for; the deadline only bounds a fetch that never ends, and the screenshot is then tried as it is.
+MEDIA_SETTLED_JS = """() => Promise.race([
+    Promise.all([...document.querySelectorAll('video, audio')]
+        .filter(m => m.networkState === HTMLMediaElement.NETWORK_LOADING && m.readyState < 1 && !m.error)
+        .map(m => new Promise(done => {
+            m.addEventListener('loadedmetadata', done, {once: true});
+            m.addEventListener('error', done, {once: true});
+        }))),
+    new Promise(done => setTimeout(done, 15000)),
+])"""
+CAPTURE_FAILED = "Unable to capture screenshot"
+ATTEMPTS = 3
+
+
 def shoot(page: Any, folder: Path, name: str) -> Path:
-    """A full-page screenshot for a person to look at; its path is printed (``pytest -s`` shows it)."""
+    """A full-page screenshot for a person to look at; its path is printed (``pytest -s`` shows it).
+
+    The screenshot is for reading, not an assertion, and headless Chromium's compositor now and then has no frame
+    to give on a loaded 2-core machine: that one protocol error is tried again; any other error fails the test."""
     path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".png")
-    page.screenshot(path=str(path), full_page=True)
+    page.evaluate(MEDIA_SETTLED_JS)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            break
+        except PlaywrightError as error:
+            if CAPTURE_FAILED not in str(error) or attempt == ATTEMPTS:
+                raise
     print(f"screenshot: {path}")
     return path
 
