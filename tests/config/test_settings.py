@@ -133,3 +133,19 @@ def test_settings_know_their_secrets(tmp_path: Path) -> None:
     )
     assert settings.secrets() == {"db-pw-1", "ep-pw-2", "key-3333"}
     assert settings.mask("db-pw-1 ep-pw-2 key-3333 kept") == "*** *** *** kept"
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("0", "greater than or equal to 1"), ("201", "less than or equal to 200"), ("twenty", "valid integer")],
+)
+def test_a_database_pool_size_out_of_range_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    """A pool of 0 would make every request wait for a connection that never comes; one of thousands would
+    exhaust PostgreSQL's ``max_connections`` (deploy/README.md sizes it)."""
+    monkeypatch.setenv("BWC_DB_POOL_SIZE", value)
+    with pytest.raises(ValidationError, match=why):
+        Settings(home=tmp_path)
+    monkeypatch.setenv("BWC_DB_POOL_SIZE", "32")
+    assert Settings(home=tmp_path).db_pool_size == 32
