@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -63,39 +64,60 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 class Meter:
-    """Wall and CPU time summed per phase; CPU is this process's plus the database server's for its database."""
+    """Wall and CPU time summed per phase; CPU is this process's plus the database server's for that phase's
+    database only.
+
+    The bench's databases share one PostgreSQL cluster, so a phase is charged the backends of its own database
+    (``pg_stat_activity`` pids → ``/proc/PID/stat``), not those of the others, and each PostgreSQL phase starts
+    after a ``CHECKPOINT`` (outside the timing) that writes out the dirty pages and flushes the WAL the previous
+    phases left (a checkpoint commits with ``synchronous_commit = off``), so that no phase's wall time pays for
+    another's writes.
+    """
 
     def __init__(self, *urls: str) -> None:
-        self.databases = [url.rsplit("/", 1)[1] for url in urls if url.startswith("postgresql")]
-        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if self.databases else None
+        postgres = any(url.startswith("postgresql") for url in urls)
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if postgres else None
         self.wall: defaultdict[str, float] = defaultdict(float)
         self.cpu: defaultdict[str, float] = defaultdict(float)
         self.server: defaultdict[str, float] = defaultdict(float)
 
-    def _server_cpu(self) -> float:
-        """Seconds of CPU the server processes connected to the bench's database have used so far."""
-        if self.admin is None:
-            return 0.0
+    def _backend_ticks(self, database: str | None) -> dict[int, int]:
+        """Per backend of ``database``, the CPU ticks it has used so far."""
+        if self.admin is None or database is None:
+            return {}
         with self.admin.connect() as conn:
-            sql = text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:d)")
-            pids = conn.execute(sql, {"d": self.databases})
-            ticks = 0
-            for (pid,) in pids:
-                try:
-                    stat = Path(f"/proc/{pid}/stat").read_text()
-                except OSError:  # ended meanwhile, or not on this machine
-                    continue
-                fields = stat[stat.rfind(")") + 2 :].split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+            sql = text("SELECT pid FROM pg_stat_activity WHERE datname = :d")
+            pids = [pid for (pid,) in conn.execute(sql, {"d": database})]
+        ticks: dict[int, int] = {}
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:  # ended meanwhile, or not on this machine
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()
+            ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks
+
+    def quiesce(self) -> None:
+        """Write out the cluster's dirty pages and flush its WAL, outside every phase's timing."""
+        if self.admin is not None:
+            with self.admin.connect() as conn:
+                conn.execute(text("CHECKPOINT"))
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        s0 = self._server_cpu()
+    def phase(self, name: str, rt: Runtime | None = None, quiesce: bool = True) -> Iterator[None]:
+        """Time ``name``; on PostgreSQL charge it the server CPU of the backends of ``rt``'s database, and
+        first (``quiesce``) write out what the phases before left."""
+        database = rt.engine.url.database if rt is not None and rt.engine.dialect.name == "postgresql" else None
+        if database is not None and quiesce:
+            self.quiesce()
+        s0 = self._backend_ticks(database)
         c0, w0 = time.process_time(), time.perf_counter()
         yield
         w1, c1 = time.perf_counter(), time.process_time()
-        self.server[name] += self._server_cpu() - s0
+        s1 = self._backend_ticks(database)
+        ticks = sum(t - s0.get(pid, 0) for pid, t in s1.items())  # a backend started meanwhile began at 0
+        self.server[name] += ticks / os.sysconf("SC_CLK_TCK")
         self.wall[name] += w1 - w0
         self.cpu[name] += c1 - c0
 
@@ -115,6 +137,10 @@ def _items(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+# every order of the three databases in turn, so that none is always the one after another's writes
+ORDERS = list(itertools.permutations(("tree", "bare", "cadence")))
+
+
 def append_and_checkpoint(
     rt: Runtime, bare: Runtime, cadence: Runtime, m: Meter, signer: Signer, n: int, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -126,23 +152,22 @@ def append_and_checkpoint(
     since_checkpoint, cadence_checkpoints = 0.0, 0
     for number, start in enumerate(range(0, n, batch)):
         items = _items(start, min(batch, n - start))
-        order = ("tree", "bare", "cadence")
-        for which in order[number % 3 :] + order[: number % 3]:
+        for which in ORDERS[number % len(ORDERS)]:
             if which == "bare":
-                with m.phase("bare_append"), transaction(bare.sessions) as s:
+                with m.phase("bare_append", bare), transaction(bare.sessions) as s:
                     append_events(s, items, tree_blocks=False)
             elif which == "tree":
-                with m.phase("append"), transaction(rt.sessions) as s:
+                with m.phase("append", rt), transaction(rt.sessions) as s:
                     append_events(s, items, tree_blocks=blocks)
-                with m.phase("checkpoint"), derived_transaction(rt.sessions) as s:  # as the service's checkpointer
+                with m.phase("checkpoint", rt), derived_transaction(rt.sessions) as s:  # as the service's checkpointer
                     checkpoints.make_checkpoint(s, signer)
             else:
                 wall = m.wall["cadence_append"]
-                with m.phase("cadence_append"), transaction(cadence.sessions) as s:
+                with m.phase("cadence_append", cadence), transaction(cadence.sessions) as s:
                     append_events(s, items, tree_blocks=blocks)
                 since_checkpoint += m.wall["cadence_append"] - wall
                 if since_checkpoint >= args.checkpoint_seconds or start + batch >= n:  # the last one at the end
-                    with m.phase("cadence_checkpoint"), derived_transaction(cadence.sessions) as s:
+                    with m.phase("cadence_checkpoint", cadence), derived_transaction(cadence.sessions) as s:
                         checkpoints.make_checkpoint(s, signer)
                     since_checkpoint, cadence_checkpoints = 0.0, cadence_checkpoints + 1
     added = m.wall["append"] + m.wall["checkpoint"] - m.wall["bare_append"]
@@ -173,10 +198,10 @@ def append_and_checkpoint(
 def single_appends(rt: Runtime, m: Meter, signer: Signer, count: int, every: int) -> dict[str, float]:
     """One event per transaction (the ingest path), a checkpoint after every ``every`` of them."""
     for i in range(count):
-        with m.phase("single"), transaction(rt.sessions) as s:
+        with m.phase("single", rt, quiesce=False), transaction(rt.sessions) as s:
             append_event(s, "recording.viewed", f"recording:{i}", {"via": "web"}, actor="token:bench")
         if (i + 1) % every == 0:
-            with m.phase("single_checkpoint"), derived_transaction(rt.sessions) as s:
+            with m.phase("single_checkpoint", rt, quiesce=False), derived_transaction(rt.sessions) as s:
                 checkpoints.make_checkpoint(s, signer)
     return {
         "single_append_ms": 1000 * m.wall["single"] / count,
@@ -188,7 +213,7 @@ def single_appends(rt: Runtime, m: Meter, signer: Signer, count: int, every: int
 
 def verify(rt: Runtime, m: Meter, signer: Signer, events: int) -> dict[str, float]:
     """The whole verification, and bare SHA-256 over as many 200-byte leaves as the machine's baseline."""
-    with m.phase("verify"), transaction(rt.sessions) as s:
+    with m.phase("verify", rt), transaction(rt.sessions) as s:
         report = log_verify.verify_log(s, signer.verifier)
     if not report.ok or report.events != events:
         raise SystemExit(f"verify failed on an untouched log: {report.as_json()}")
@@ -210,7 +235,7 @@ def verify(rt: Runtime, m: Meter, signer: Signer, events: int) -> dict[str, floa
 def proofs(rt: Runtime, m: Meter, events: int, count: int) -> dict[str, float]:
     rng = random.Random(11)
     times = []
-    with m.phase("proofs"), transaction(rt.sessions) as s:
+    with m.phase("proofs", rt), transaction(rt.sessions) as s:
         for _ in range(count):
             t0 = time.perf_counter()
             checkpoints.event_proof(s, rng.randint(1, events))
@@ -241,10 +266,11 @@ def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespa
         for other, other_url in ((bare, bare_url), (cadence, cadence_url)):
             other.close()
             drop(other_url)
-        figures |= single_appends(rt, meter, signer, args.singles, args.singles_every)
-        total = n + args.singles
-        figures |= verify(rt, meter, signer, total)
-        figures |= proofs(rt, meter, total, args.proofs)
+        if not args.append_only:
+            figures |= single_appends(rt, meter, signer, args.singles, args.singles_every)
+            total = n + args.singles
+            figures |= verify(rt, meter, signer, total)
+            figures |= proofs(rt, meter, total, args.proofs)
         figures["load_average_1m"] = os.getloadavg()[0]
         return figures
     finally:
@@ -273,36 +299,24 @@ def main() -> None:
     parser.add_argument(
         "--no-append-blocks", action="store_true", help="bulk appends write no block roots (the checkpoints hash them)"
     )
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each backend and size, for the spread")
+    parser.add_argument(
+        "--append-only", action="store_true", help="only the append lines (no single appends, verify or proofs)"
+    )
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bwc-bench-audit-") as tmp:
         for backend in args.backends.split(","):
-            for label, n in (("N", args.events // 2), ("2N", args.events)):
-                f = results[f"{backend} {label}"] = run_one(backend, Path(tmp), label, n, args)
-                print(
-                    f"{backend:10} {label:2} events={n:>8} append={f['append_per_s']:8.0f}/s "
-                    f"+tree {100 * f['checkpoint_share']:4.1f}% (CPU {100 * f['checkpoint_cpu_share']:4.1f}%; "
-                    f"blocks {100 * f['blocks_share']:4.1f}% + checkpoints {100 * f['checkpoint_only_share']:4.1f}%) | "
-                    f"one per transaction {f['single_append_ms']:.2f} ms (CPU {f['single_append_cpu_ms']:.2f} ms) "
-                    f"+checkpoints {100 * f['single_checkpoint_share']:4.1f}% "
-                    f"(CPU {100 * f['single_checkpoint_cpu_share']:4.1f}%) | "
-                    f"verify={f['verify_per_s']:8.0f}/s ({f['verify_s']:.1f} s; "
-                    f"{f['verify_per_s'] / f['sha256_per_s']:.2f} × bare SHA-256 {f['sha256_per_s']:.0f}/s; "
-                    f"per CPU second {f['verify_per_cpu_s']:.0f}/s = "
-                    f"{f['verify_per_cpu_s'] / f['sha256_per_cpu_s']:.2f} × SHA-256's) | "
-                    f"proof median {f['proof_median_ms']:.2f} ms p99 {f['proof_p99_ms']:.2f} ms "
-                    f"(CPU {f['proof_cpu_ms']:.2f} ms each) | "
-                    f"load={f['load_average_1m_start']:.2f}→{f['load_average_1m']:.2f}",
-                    flush=True,
-                )
-                print(
-                    f"{backend:10} {label:2} at bwc run's cadence (a checkpoint per {args.checkpoint_seconds:g} s of "
-                    f"appending, {f['cadence_checkpoints']} made): +tree {100 * f['cadence_share']:4.1f}% "
-                    f"(CPU {100 * f['cadence_cpu_share']:4.1f}%; blocks {100 * f['cadence_blocks_share']:4.1f}% + "
-                    f"checkpoints {100 * f['cadence_checkpoint_only_share']:4.1f}%)",
-                    flush=True,
-                )
-            n1, n2 = results[f"{backend} N"], results[f"{backend} 2N"]
+            for run in range(1, args.repeat + 1):
+                for label, n in (("N", args.events // 2), ("2N", args.events)):
+                    f = results[f"{backend} {label} run {run}"] = run_one(backend, Path(tmp), label, n, args)
+                    report(backend, f"{label} #{run}", f, args)
+            for label in ("N", "2N"):
+                runs = [results[f"{backend} {label} run {r}"] for r in range(1, args.repeat + 1)]
+                print(spread(backend, label, runs), flush=True)
+            if args.append_only:
+                continue
+            n1, n2 = results[f"{backend} N run 1"], results[f"{backend} 2N run 1"]
             print(
                 f"{backend:10} growth N→2N: verify time ×{n2['verify_s'] / n1['verify_s']:.2f}, "
                 f"proof ×{n2['proof_median_ms'] / n1['proof_median_ms']:.2f}, "
@@ -312,6 +326,49 @@ def main() -> None:
             )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "audit.json").write_text(json.dumps(results, indent=2))
+
+
+def report(backend: str, label: str, f: dict[str, Any], args: argparse.Namespace) -> None:
+    """The lines of one run: append and tree share (strict), then the rest, then the share at bwc run's cadence."""
+    line = (
+        f"{backend:10} {label:5} events={f['events']:>8} append={f['append_per_s']:8.0f}/s "
+        f"+tree {100 * f['checkpoint_share']:4.1f}% (CPU {100 * f['checkpoint_cpu_share']:4.1f}%; "
+        f"blocks {100 * f['blocks_share']:4.1f}% + checkpoints {100 * f['checkpoint_only_share']:4.1f}%)"
+    )
+    if not args.append_only:
+        line += (
+            f" | one per transaction {f['single_append_ms']:.2f} ms (CPU {f['single_append_cpu_ms']:.2f} ms) "
+            f"+checkpoints {100 * f['single_checkpoint_share']:4.1f}% "
+            f"(CPU {100 * f['single_checkpoint_cpu_share']:4.1f}%) | "
+            f"verify={f['verify_per_s']:8.0f}/s ({f['verify_s']:.1f} s; "
+            f"{f['verify_per_s'] / f['sha256_per_s']:.2f} × bare SHA-256 {f['sha256_per_s']:.0f}/s; "
+            f"per CPU second {f['verify_per_cpu_s']:.0f}/s = "
+            f"{f['verify_per_cpu_s'] / f['sha256_per_cpu_s']:.2f} × SHA-256's) | "
+            f"proof median {f['proof_median_ms']:.2f} ms p99 {f['proof_p99_ms']:.2f} ms "
+            f"(CPU {f['proof_cpu_ms']:.2f} ms each)"
+        )
+    print(f"{line} | load={f['load_average_1m_start']:.2f}→{f['load_average_1m']:.2f}", flush=True)
+    print(
+        f"{backend:10} {label:5} at bwc run's cadence (a checkpoint per {args.checkpoint_seconds:g} s of "
+        f"appending, {f['cadence_checkpoints']} made): +tree {100 * f['cadence_share']:4.1f}% "
+        f"(CPU {100 * f['cadence_cpu_share']:4.1f}%; blocks {100 * f['cadence_blocks_share']:4.1f}% + "
+        f"checkpoints {100 * f['cadence_checkpoint_only_share']:4.1f}%)",
+        flush=True,
+    )
+
+
+def spread(backend: str, label: str, runs: list[dict[str, Any]]) -> str:
+    """The lowest and highest share of the runs of one size: strict and at the cadence, wall and CPU."""
+
+    def span(key: str) -> str:
+        values = [100 * f[key] for f in runs]
+        return f"{min(values):.1f}–{max(values):.1f} %"
+
+    return (
+        f"{backend:10} {label:5} spread of {len(runs)} runs: strict {span('checkpoint_share')} "
+        f"(CPU {span('checkpoint_cpu_share')}), at the cadence {span('cadence_share')} "
+        f"(CPU {span('cadence_cpu_share')})"
+    )
 
 
 if __name__ == "__main__":
