@@ -34,6 +34,7 @@ process's, plus on PostgreSQL the CPU time of the server processes serving the b
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import itertools
 import json
@@ -67,8 +68,8 @@ class Meter:
     """Wall and CPU time summed per phase; CPU is this process's plus the database server's for that phase's
     database only.
 
-    The bench's databases share one PostgreSQL cluster, so a phase is charged the backends of its own database
-    (``pg_stat_activity`` pids → ``/proc/PID/stat``), not those of the others, and each PostgreSQL phase starts
+    The bench's databases share one PostgreSQL cluster, so a phase is charged the client backends of its own
+    database (``pg_stat_activity`` pids → ``/proc/PID/stat``), not those of the others, and each PostgreSQL phase starts
     after a ``CHECKPOINT`` (outside the timing) that writes out the dirty pages and flushes the WAL the previous
     phases left (a checkpoint commits with ``synchronous_commit = off``), so that no phase's wall time pays for
     another's writes.
@@ -80,13 +81,25 @@ class Meter:
         self.wall: defaultdict[str, float] = defaultdict(float)
         self.cpu: defaultdict[str, float] = defaultdict(float)
         self.server: defaultdict[str, float] = defaultdict(float)
+        self.gc: defaultdict[str, float] = defaultdict(float)  # of the CPU, the cyclic collector's
+        self._running: str | None = None
+        self._gc_start = 0.0
+        gc.callbacks.append(self._collecting)
+
+    def _collecting(self, stage: str, _info: dict[str, int]) -> None:
+        if stage == "start":
+            self._gc_start = time.process_time()
+        elif self._running is not None:
+            self.gc[self._running] += time.process_time() - self._gc_start
 
     def _backend_ticks(self, database: str | None) -> dict[int, int]:
         """Per backend of ``database``, the CPU ticks it has used so far."""
         if self.admin is None or database is None:
             return {}
         with self.admin.connect() as conn:
-            sql = text("SELECT pid FROM pg_stat_activity WHERE datname = :d")
+            # client backends only: an autovacuum worker of the database is charged to whichever phase it
+            # overlaps, and not at all when it starts and ends inside one (its pid is gone by then)
+            sql = text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND backend_type = 'client backend'")
             pids = [pid for (pid,) in conn.execute(sql, {"d": database})]
         ticks: dict[int, int] = {}
         for pid in pids:
@@ -112,9 +125,12 @@ class Meter:
         if database is not None and quiesce:
             self.quiesce()
         s0 = self._backend_ticks(database)
+        gc.collect()  # each phase's own allocations decide when it collects, not the phases' before it
+        self._running = name
         c0, w0 = time.process_time(), time.perf_counter()
         yield
         w1, c1 = time.perf_counter(), time.process_time()
+        self._running = None
         s1 = self._backend_ticks(database)
         ticks = sum(t - s0.get(pid, 0) for pid, t in s1.items())  # a backend started meanwhile began at 0
         self.server[name] += ticks / os.sysconf("SC_CLK_TCK")
@@ -125,6 +141,7 @@ class Meter:
         return self.cpu[name] + self.server[name]
 
     def close(self) -> None:
+        gc.callbacks.remove(self._collecting)
         if self.admin is not None:
             self.admin.dispose()
 
@@ -180,6 +197,9 @@ def append_and_checkpoint(
         "append_server_cpu_s": m.server["bare_append"],
         "append_with_blocks_per_s": n / m.wall["append"],
         "append_with_blocks_cpu_s": m.cpu["append"],
+        "append_gc_s": m.gc["bare_append"],
+        "append_with_blocks_gc_s": m.gc["append"],
+        "cadence_append_gc_s": m.gc["cadence_append"],
         "append_with_blocks_server_cpu_s": m.server["append"],
         "cadence_append_cpu_s": m.cpu["cadence_append"],
         "cadence_append_server_cpu_s": m.server["cadence_append"],
