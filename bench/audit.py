@@ -23,12 +23,17 @@ At full size (2N) 1,000,000 events. Per backend and size it prints:
 - proofs: ``--proofs`` inclusion proofs of random events against the latest checkpoint, median and p99
   (target < 10 ms at 1M events), each one the complete tlog-proof text an auditor downloads;
 and the growth from N to 2N, and the load average. Every time is given as wall time and as CPU time: this
-process's, plus on PostgreSQL the CPU time of the server processes serving the bench's database (from
-``/proc``, same machine), since on a shared machine the wall time mostly measures the other work. Writes
-``bench/out/audit.json``.
+process's, plus on PostgreSQL the CPU time of the client backends of the phase's own database (from
+``/proc``, same machine), since on a shared machine the wall time mostly measures the other work. The three
+databases of a backend share one PostgreSQL cluster, so before each timed PostgreSQL phase a ``CHECKPOINT``
+(untimed) writes out what the phases before left (their dirty pages, the WAL of a checkpoint committed with
+``synchronous_commit = off``) and the garbage collector runs, and the databases take turns in all six orders:
+no phase pays for another's work (:class:`Meter`). Each backend and size runs ``--repeat`` times (default 2)
+on fresh databases, and the lowest and highest share are printed: one run's share moves by several points on
+this machine. Writes ``bench/out/audit.json``.
 
     .venv/bin/python -m bench.audit [--events 1000000] [--backends sqlite,postgresql] [--proofs 1000]
-                                    [--no-append-blocks] [--checkpoint-seconds 60]
+                                    [--no-append-blocks] [--checkpoint-seconds 60] [--repeat 2] [--append-only]
 """
 
 from __future__ import annotations
