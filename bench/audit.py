@@ -311,6 +311,9 @@ def run_one(backend: str, work: Path, label: str, n: int, args: argparse.Namespa
         cadence.close()
         for each in (url, bare_url, cadence_url):
             drop(each)
+            if each.startswith("sqlite:///"):  # gone before the next run's, not at the end of all
+                for suffix in ("", "-wal", "-shm"):
+                    Path(each.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -340,7 +343,9 @@ def main() -> None:
         for backend in args.backends.split(","):
             for run in range(1, args.repeat + 1):
                 for label, n in (("N", args.events // 2), ("2N", args.events)):
-                    f = results[f"{backend} {label} run {run}"] = run_one(backend, Path(tmp), label, n, args)
+                    # a database and home of its own per run: a SQLite file of the same name would be appended to
+                    f = run_one(backend, Path(tmp), f"{label}_{run}", n, args)
+                    results[f"{backend} {label} run {run}"] = f
                     report(backend, f"{label} #{run}", f, args)
             for label in ("N", "2N"):
                 runs = [results[f"{backend} {label} run {r}"] for r in range(1, args.repeat + 1)]
