@@ -35,14 +35,19 @@ from typing import BinaryIO
 from storage.objects import CHUNK_SIZE, MultiHasher, Progress, VerificationFailed, read_chunks
 
 ALIGN = 4096  # O_DIRECT wants block-aligned addresses, offsets and lengths: 4096 covers 512- and 4096-byte blocks
+IN_FLIGHT = 4  # regions written and read back at once (README "The local store's data path": measured)
+REGION_SIZE = CHUNK_SIZE  # bytes a request: the device splits it into max_sectors_kb requests of its own
+SLOTS = IN_FLIGHT + 2  # buffer pairs: those in flight, one being hashed, one being filled from the source
 _O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux; elsewhere everything goes through the page cache
 
 
 class PartFile:
-    """A new temporary file open twice: one descriptor for the writing thread, one for the checking thread.
+    """A new temporary file open twice: one descriptor for the writes, one for the read-backs.
 
     Each descriptor uses ``O_DIRECT`` while its requests are block-aligned and drops it (``fcntl``) for one that
-    is not; each is used by one thread only, so the two never race on a flag.
+    is not. Several threads use them at once (``pwrite``/``preadv`` at explicit offsets share no file position)
+    only while both have ``O_DIRECT`` on and every request is whole blocks (:meth:`concurrent`); a region that
+    could change a flag runs alone, so no thread changes a flag under another's request.
     """
 
     def __init__(self, path: Path) -> None:
@@ -73,10 +78,15 @@ class PartFile:
         while got < length:
             end = rounded if self._reader.direct_for(offset + got, rounded - got) else length
             n = os.preadv(self._reader.fd, [into[got:end]], offset + got)
-            if not n:
-                break
             got += n
+            if not n or (self._reader.direct and got < end):
+                break  # a direct read short of whole blocks stops at the end of the file: no flag change after it
         return into[: min(got, length)]
+
+    def concurrent(self, offset: int, length: int) -> bool:
+        """Whether a region at ``offset`` of ``length`` bytes may be written and read back while others are: it
+        is whole blocks and both descriptors already have ``O_DIRECT`` on, so no thread changes a flag."""
+        return offset % ALIGN == 0 and length % ALIGN == 0 and self._writer.direct and self._reader.direct
 
     def size(self) -> int:
         return os.fstat(self._writer.fd).st_size
@@ -97,6 +107,10 @@ class _Descriptor:
         self._direct = False
         self._refused = not _O_DIRECT
 
+    @property
+    def direct(self) -> bool:
+        return self._direct
+
     def direct_for(self, offset: int, length: int) -> bool:
         """Set ``O_DIRECT`` as a request at ``offset`` of ``length`` bytes allows; whether it is on."""
         wanted = not self._refused and offset % ALIGN == 0 and length % ALIGN == 0
@@ -115,58 +129,83 @@ class _Descriptor:
 def copy_verified(source: BinaryIO, part: PartFile, hasher: MultiHasher, progress: Progress | None = None) -> int:
     """Copy ``source`` to ``part``; ``hasher`` gets the bytes read back; returns the bytes written.
 
-    Three stages, one thread each, so the disk's writes, its reads and the CPU's hashing overlap: the calling
-    thread reads the source and writes region ``i``; a checking thread reads region ``i - 1`` back and compares
-    it; a hashing thread hashes region ``i - 2`` as it was read back. Source buffers alternate between writing
-    and checking, read-back buffers between checking and hashing: four ``CHUNK_SIZE`` buffers in all.
+    The calling thread reads the source, region after region, into ``SLOTS`` pairs of buffers; up to
+    ``IN_FLIGHT`` I/O threads each write one region at its own offset and read it back into its pair's second
+    buffer and compare it, so several regions are on the device at once; one hashing thread hashes the regions
+    as they were read back, strictly in file order. A failure of any region (a write refused, a region that
+    reads back differently) fails the copy: regions not yet started are cancelled, the ones running are waited
+    for, and nothing is hashed past the failed region.
     """
     with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store-check") as checker,
+        ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="local-store-io") as io,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store-hash") as hashes,
     ):
-        return _copy(source, part, hasher, checker, hashes, progress)
+        try:
+            return _copy(source, part, hasher, io, hashes, progress)
+        except BaseException:
+            # The caller closes and removes the file next: no thread may still write into it after that (the
+            # ``with`` waits for the running ones); the queued ones never start.
+            io.shutdown(wait=False, cancel_futures=True)
+            hashes.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+class _Slot:
+    """A region's two buffers: what was read from the source (written from it) and what the file read back."""
+
+    def __init__(self) -> None:
+        self.written = aligned_buffer(REGION_SIZE)
+        self.back = memoryview(aligned_buffer(REGION_SIZE))
+        self.hashed: Future[None] | None = None  # done when both buffers may be reused
 
 
 def _copy(
     source: BinaryIO,
     part: PartFile,
     hasher: MultiHasher,
-    checker: ThreadPoolExecutor,
+    io: ThreadPoolExecutor,
     hashes: ThreadPoolExecutor,
     progress: Progress | None,
 ) -> int:
-    buffers = (aligned_buffer(), aligned_buffer())
-    backs = (memoryview(aligned_buffer()), memoryview(aligned_buffer()))
-    hashing: list[Future[None]] = []  # appended by the checking thread only, in region order
-
-    def check_then_hash(i: int, written: mmap.mmap, n: int, offset: int) -> None:
-        if len(hashing) >= 2:
-            hashing[-2].result()  # the read-back buffer of region i - 2 is free again
-        got = check_region(part, written, n, offset, backs[i % 2])
-        hashing.append(hashes.submit(hasher.update, got))
-
-    checking: Future[None] | None = None
+    slots = [_Slot() for _ in range(SLOTS)]
+    running: list[Future[memoryview]] = []  # write-and-check of regions whose I/O may still be going on
     offset = 0
     for i in itertools.count():
-        buffer = buffers[i % 2]
-        chunk = next(read_chunks(source, buffer), None)  # the buffer filled, short reads and all
+        slot = slots[i % SLOTS]
+        if slot.hashed is not None:
+            slot.hashed.result()  # region i - SLOTS is hashed (or failed: raise it here)
+        chunk = next(read_chunks(source, slot.written), None)  # the buffer filled, short reads and all
         if chunk is None:
             break
         n = len(chunk)
-        part.write(chunk, offset)
-        if checking is not None:
-            checking.result()  # region i - 1 read back as written: its source buffer is free again
-        checking = checker.submit(check_then_hash, i, buffer, n, offset)
+        alone = not part.concurrent(offset, n)
+        if alone:  # descriptor flags may change (first region, a tail, the page cache): nothing else in flight
+            for done in running:
+                done.result()
+        checked = io.submit(_write_and_check, part, slot, n, offset)
+        if alone:
+            checked.result()
+        running = [*(r for r in running if not r.done()), checked]
+        slot.hashed = hashes.submit(_hash_checked, hasher, checked)
         offset += n
         if progress:
             progress(n)
-    if checking is not None:
-        checking.result()
-    for done in hashing:
-        done.result()
+    for slot in slots:
+        if slot.hashed is not None:
+            slot.hashed.result()
     if part.size() != offset:
         raise VerificationFailed(f"the temporary file holds {part.size()} bytes, {offset} were written")
     return offset
+
+
+def _write_and_check(part: PartFile, slot: _Slot, n: int, offset: int) -> memoryview:
+    part.write(memoryview(slot.written)[:n], offset)
+    return check_region(part, slot.written, n, offset, slot.back)
+
+
+def _hash_checked(hasher: MultiHasher, checked: Future[memoryview]) -> None:
+    """Hash a region once its check passed; the hashing thread takes regions in file order, one at a time."""
+    hasher.update(checked.result())
 
 
 def check_region(part: PartFile, written: mmap.mmap, n: int, offset: int, back: memoryview) -> memoryview:
@@ -187,9 +226,9 @@ def same_bytes(buffer: mmap.mmap, view: memoryview) -> bool:
     return len(view) <= len(buffer) and (len(view) == 0 or buffer.find(view, 0, len(view)) == 0)
 
 
-def aligned_buffer() -> mmap.mmap:
-    """A page-aligned ``CHUNK_SIZE`` buffer (anonymous memory), as ``O_DIRECT`` requires."""
-    return mmap.mmap(-1, CHUNK_SIZE)
+def aligned_buffer(size: int = CHUNK_SIZE) -> mmap.mmap:
+    """A page-aligned buffer (anonymous memory), as ``O_DIRECT`` requires."""
+    return mmap.mmap(-1, size)
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:

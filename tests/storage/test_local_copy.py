@@ -7,14 +7,26 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import resource
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
-from storage.local_copy import ALIGN, PartFile, aligned_buffer, check_region, copy_verified, same_bytes
+from storage.local_copy import (
+    ALIGN,
+    IN_FLIGHT,
+    REGION_SIZE,
+    SLOTS,
+    PartFile,
+    aligned_buffer,
+    check_region,
+    copy_verified,
+    same_bytes,
+)
 from storage.local_store import LocalStore
-from storage.objects import CHUNK_SIZE, MultiHasher, VerificationFailed
+from storage.objects import CHUNK_SIZE, MultiHasher, StoreUnavailable, VerificationFailed
 
 LARGE = 2 * CHUNK_SIZE + 3  # two whole regions and a tail that is not a whole block
 
@@ -176,3 +188,47 @@ def test_a_large_put_goes_to_the_device_with_o_direct_from_a_file_only_its_owner
     # after the second region, the first has been read back: both descriptors were direct
     _, flags = seen[1]
     assert len(flags) == 2 and all(f & os.O_DIRECT for f in flags), [oct(f) for f in flags]
+
+
+def test_many_regions_in_flight_are_stored_and_hashed_in_file_order(tmp_path: Path) -> None:
+    """More regions than buffer pairs, each different, then a short read (the source grew) and regions at
+    unaligned offsets: the file holds the source exactly and the digest is the source's, so no region was hashed
+    out of order, twice, or from a buffer already refilled."""
+    first = 3 * SLOTS * REGION_SIZE + 11
+    data = _data(first + 2 * REGION_SIZE + 5, seed=4)
+    path = tmp_path / "x.part"
+    part, hasher = PartFile(path), MultiHasher()
+    try:
+        written = copy_verified(_Pieces(data, first), part, hasher)  # type: ignore[arg-type]
+    finally:
+        part.close()
+    assert written == hasher.size == len(data)
+    assert path.read_bytes() == data and hasher.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def _copy_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("local-store-")]
+
+
+def test_a_write_refused_in_one_of_several_regions_in_flight_fails_the_put_and_leaves_nothing(tmp_path: Path) -> None:
+    """A real refused write (the file size limit, EFBIG) in the middle of region 3 while regions 1 to IN_FLIGHT
+    are in flight: the put fails as the store being unavailable, nothing is stored, no temporary file is left, no
+    copying thread outlives the put, and the next put stores its bytes."""
+    assert IN_FLIGHT >= 2, "this test is about regions in flight together"
+    store = LocalStore(f"file://{tmp_path / 'objects'}")
+    store.ensure_ready()
+    data = _data((IN_FLIGHT + 3) * REGION_SIZE + 3, seed=5)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # Python ignores SIGXFSZ: a write past the limit is cut short there, and the next one fails with EFBIG.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (3 * REGION_SIZE + 5 * ALIGN, hard))
+    try:
+        with pytest.raises(StoreUnavailable, match="File too large"):
+            store.put(io.BytesIO(data))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert _copy_threads() == []
+    assert store.head(hashlib.sha256(data).hexdigest()) is None
+    assert list((store.root / ".incoming").iterdir()) == []
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+    again = store.put(io.BytesIO(data))
+    assert again.sha256 == hashlib.sha256(data).hexdigest() and store.verify(again.sha256)
