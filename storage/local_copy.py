@@ -146,8 +146,8 @@ def copy_verified(source: BinaryIO, part: PartFile, hasher: MultiHasher, progres
     ``IN_FLIGHT`` I/O threads each write one region at its own offset and read it back into its pair's second
     buffer and compare it, so several regions are on the device at once; one hashing thread hashes the regions
     as they were read back, strictly in file order. A failure of any region (a write refused, a region that
-    reads back differently) fails the copy: regions not yet started are cancelled, the ones running are waited
-    for, and nothing is hashed past the failed region.
+    reads back differently) fails the copy, and so the put, whose digest is then never used: regions not yet
+    started are cancelled and the ones running are waited for.
     """
     with (
         ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="local-store-io") as io,
