@@ -110,7 +110,8 @@ def receive_upload(rt: Runtime, body: BodyReader, claim: Claim) -> IngestOutcome
     return receive(rt, cast(BinaryIO, body), claim)
 
 
-def receive_part_file(rt: Runtime, part: Path, claim: Claim) -> IngestOutcome:
-    """A finished resumable upload: its part file, never written again, goes through the same ingest path
-    (hashed again there; a local store on the same file system takes the file itself instead of a copy)."""
-    return receive(rt, part, claim)
+def receive_part_file(rt: Runtime, part: Path, claim: Claim, received_sha256: str | None = None) -> IngestOutcome:
+    """A finished resumable upload: its part file, never written again, goes through the same ingest path (a
+    local store on the same file system takes the file itself instead of a copy; with ``received_sha256``, the
+    digest hashed on arrival, it does not read it again)."""
+    return receive(rt, part, claim, received_sha256=received_sha256)

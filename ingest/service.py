@@ -114,6 +114,7 @@ def receive(
     claim: Claim,
     *,
     now: datetime | None = None,
+    received_sha256: str | None = None,
 ) -> IngestOutcome:
     """Store ``source`` (hashed on the way), probe and commit it; returns ``stored`` or ``duplicate``.
 
@@ -121,12 +122,13 @@ def receive(
     at its end and ffprobe needs to seek) or a whole file the caller hands over and never writes again (a
     finished resumable upload: the store may take it as it is, and ffprobe reads it meanwhile). Raises
     DigestMismatch (nothing stored), StoreError, BadInput or SQLAlchemyError; the caller keeps or drops its
-    copy accordingly.
+    copy accordingly. ``received_sha256``: for a handed-over file, the digest its writer computed of the durable
+    bytes (see :meth:`storage.objects.ObjectStore.put_file`).
     """
     now = now or utcnow()
     kind = kind_of(claim.relpath)
     if kind == "sidecar":
-        stored = _put(rt, source, claim, now)
+        stored = _put(rt, source, claim, now, received_sha256)
         sidecar_id, duplicate, recording_id = commit_sidecar(rt, claim.relpath, claim.station, claim.actor, now, stored)
         log.info("upload.sidecar path=%s sha256=%s recording=%s", claim.relpath, stored.sha256, recording_id)
         return IngestOutcome(
@@ -144,7 +146,7 @@ def receive(
             # first probe; a claim that lies is refused by the store before the probe is used).
             empty = source.stat().st_size == 0
             pending = None if empty or _known(rt, claim.sha256) else pool.submit(probe, source)
-            stored = _put(rt, source, claim, now)
+            stored = _put(rt, source, claim, now, received_sha256)
             result = pending.result() if pending is not None else None
     else:
         folder = spool_dir(rt.settings)
@@ -179,11 +181,15 @@ def receive(
     )
 
 
-def _put(rt: Runtime, source: BinaryIO | Path, claim: Claim, now: datetime) -> StoredObject:
+def _put(
+    rt: Runtime, source: BinaryIO | Path, claim: Claim, now: datetime, received_sha256: str | None = None
+) -> StoredObject:
     expected, extra = claim.sha256.lower(), tuple(rt.settings.extra_digests)
     until = now + timedelta(days=rt.settings.retention_days)
     if isinstance(source, Path):
-        return rt.store.put_file(source, expected_sha256=expected, extra_digests=extra, retain_until=until)
+        return rt.store.put_file(
+            source, expected_sha256=expected, extra_digests=extra, retain_until=until, received_sha256=received_sha256
+        )
     return rt.store.put(source, expected_sha256=expected, extra_digests=extra, retain_until=until)
 
 

@@ -232,7 +232,7 @@ def open_for_append(rt: Runtime, view: SessionView, offset: int) -> tuple[int, i
         raise OffsetMismatch(f"the upload holds all its {view.length} bytes; nothing is appended")
     part = part_path(rt.settings, view.id)
     try:
-        fd = os.open(part, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(part, os.O_RDWR | os.O_CLOEXEC)  # read too: the arrival hash may rebuild from it
     except FileNotFoundError:
         raise UploadNotFound(f"upload {view.id!r} has lost its bytes; start it again") from None
     # Bytes beyond the durable offset came from a request that died before its fsync: never trusted.

@@ -91,11 +91,15 @@ class LocalStore:
         expected_sha256: str | None = None,
         extra_digests: Sequence[str] = (),
         retain_until: datetime | None = None,
+        received_sha256: str | None = None,
     ) -> StoredObject:
         """Take a handed-over file by hard link (same file system), made read-only and fsynced, then hashed in
         one read: that read is the store's own view of the very inode that becomes the object, so it is also
         the verification ``put`` does by reading each region back. On another file system the file is copied
-        like ``put``."""
+        like ``put``.
+
+        With ``received_sha256`` (the caller hashed each byte as it wrote and fsynced it into this inode) and no
+        extra digest to compute, that read is skipped: it would hash the same durable bytes a second time."""
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -110,13 +114,17 @@ class LocalStore:
                 return self.put(
                     f, expected_sha256=expected_sha256, extra_digests=extra_digests, retain_until=retain_until
                 )
-        hasher = MultiHasher(extra_digests)
+        trusted = received_sha256 is not None and not extra_digests
+        hasher = MultiHasher(extra_digests, with_sha256=not trusted)
         try:
             with open(tmp, "rb", buffering=0) as f:
                 os.fchmod(f.fileno(), 0o444)  # this inode becomes the object: read-only from here on
                 os.fsync(f.fileno())
-                hasher.feed(f)
-            sha256 = hasher.sha256.hexdigest()
+                if trusted:
+                    hasher.size = os.fstat(f.fileno()).st_size
+                else:
+                    hasher.feed(f)
+            sha256 = str(received_sha256).lower() if trusted else hasher.sha256.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256.lower():
                 raise DigestMismatch(f"expected sha256 {expected_sha256}, got {sha256}")
             created = self._place(tmp, sha256)

@@ -130,11 +130,14 @@ class ObjectStore(Protocol):
         expected_sha256: str | None = None,
         extra_digests: Sequence[str] = (),
         retain_until: datetime | None = None,
+        received_sha256: str | None = None,
     ) -> StoredObject:
         """Store a whole file the caller hands over and never writes again (a finished upload's part file).
 
         Like ``put`` (hashed, verified, write-once), but a store that can take the file as it is (the local store,
         on the same file system) links it into place instead of copying it: one read instead of three passes.
+        ``received_sha256`` is the digest the caller computed of the very bytes it wrote and fsynced into that
+        file (the upload route hashes on arrival): a store taking the file as it is then reads it no more.
         """
         ...
 

@@ -269,8 +269,10 @@ class S3Store:
         expected_sha256: str | None = None,
         extra_digests: Sequence[str] = (),
         retain_until: datetime | None = None,
+        received_sha256: str | None = None,
     ) -> StoredObject:
-        """A bucket cannot take a local file as it is: it is streamed like any other source."""
+        """A bucket cannot take a local file as it is: it is streamed like any other source (and hashed again on
+        the way, so ``received_sha256`` is not needed)."""
         with open(path, "rb") as f:
             return self.put(f, expected_sha256=expected_sha256, extra_digests=extra_digests, retain_until=retain_until)
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from api.arrival_hash import ArrivalHashes
 from api.auth import Principal
 from api.body import BodyReader
 from api.deps import Reading, RuntimeDep, require, require_reading
@@ -70,6 +71,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 SYNC_BYTES = 8 * 1024 * 1024  # a PATCH makes its bytes durable (fsync + offset) at least this often
+WRITE_BYTES = 1024 * 1024  # body chunks gathered per write-and-hash in the threadpool (not on the event loop)
 Station = Annotated[Principal, Depends(require("ingest.upload"))]
 StationReading = Annotated[Reading, Depends(require_reading("ingest.upload"))]
 UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="upload id (from the creation's Location)")]
@@ -311,7 +313,11 @@ async def append_upload(
             elif int(request.headers.get("content-length") or 0) > 0:
                 raise BadInput(f"more bytes than Upload-Length {view.length}", code="upload_too_long")
             # Every byte is in (now, or before a store that was away or a service that stopped): finish.
-            done = await anyio.to_thread.run_sync(partial(_finish, rt, view))
+            received = _hashes(request).digest_at(view.id, view.length)
+            try:
+                done = await anyio.to_thread.run_sync(partial(_finish, rt, view, received))
+            finally:
+                _hashes(request).forget(view.id)  # a retry after a store that was away reads the file instead
         finally:
             if held is not None:
                 os.close(held)
@@ -325,28 +331,57 @@ def _answered(view: SessionView, upload_offset: int) -> Response:
     return Response(status_code=204, headers=_tus_headers(view))
 
 
+def _hashes(request: Request) -> ArrivalHashes:
+    hashes = getattr(request.app.state, "arrival_hashes", None)
+    if not isinstance(hashes, ArrivalHashes):
+        hashes = ArrivalHashes()
+        request.app.state.arrival_hashes = hashes
+    return hashes
+
+
 async def _append(request: Request, rt: Runtime, view: SessionView, offset: int) -> tuple[int, bool]:
-    """Write the body after the durable bytes, fsyncing as it goes; returns (durable offset, disconnected)."""
+    """Write the body after the durable bytes, hashing and fsyncing as it goes; returns (durable offset,
+    disconnected). Writes and hashing run in the threadpool, a batch of the body's chunks at a time, so the
+    event loop only gathers bytes; the hash state is kept at each durable offset (:mod:`api.arrival_hash`)."""
+    hashes = _hashes(request)
     fd, offset = await run_in_threadpool(open_for_append, rt, view, offset)
     durable = offset
     disconnected = False
+    pending: list[bytes] = []
+    pending_bytes = 0
     try:
+        hasher = await run_in_threadpool(hashes.resume, view.id, fd, offset)
         try:
             async for chunk in request.stream():
-                if offset + len(chunk) > view.length:
+                if offset + pending_bytes + len(chunk) > view.length:
                     raise BadInput(f"more bytes than Upload-Length {view.length}", code="upload_too_long")
-                _write_all(fd, chunk)
-                offset += len(chunk)
-                if offset - durable >= SYNC_BYTES:
-                    await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
-                    durable = offset
+                pending.append(chunk)
+                pending_bytes += len(chunk)
+                if pending_bytes >= WRITE_BYTES:
+                    await run_in_threadpool(_write_and_hash, fd, hasher, pending)
+                    offset, pending, pending_bytes = offset + pending_bytes, [], 0
+                    if offset - durable >= SYNC_BYTES:
+                        await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
+                        durable = offset
+                        hashes.durable(view.id, offset, hasher)
         except ClientDisconnect:
             disconnected = True  # what arrived is kept: the station resumes from it
+        if pending:
+            await run_in_threadpool(_write_and_hash, fd, hasher, pending)
+            offset, pending, pending_bytes = offset + pending_bytes, [], 0
         if offset != durable:
             await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
+            hashes.durable(view.id, offset, hasher)
     finally:
         os.close(fd)
     return offset, disconnected
+
+
+def _write_and_hash(fd: int, hasher: Any, chunks: list[bytes]) -> None:
+    """Append ``chunks`` and feed them to ``hasher`` (both release the GIL on large buffers)."""
+    for data in chunks:
+        _write_all(fd, data)
+        hasher.update(data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -359,11 +394,14 @@ def _at(view: SessionView, offset: int) -> SessionView:
     return replace(view, offset=offset)
 
 
-def _finish(rt: Runtime, view: SessionView) -> SessionView:
-    """All bytes are in: through the one ingest path. A wrong digest removes the upload; a store away keeps it."""
+def _finish(rt: Runtime, view: SessionView, received_sha256: str | None = None) -> SessionView:
+    """All bytes are in: through the one ingest path. A wrong digest removes the upload; a store away keeps it.
+
+    ``received_sha256`` is the digest hashed on arrival of the durable bytes, if this process holds it (else
+    the store reads the part file to hash it)."""
     claim = Claim(view.relpath, view.station, view.actor, view.claimed_sha256, view.device)
     try:
-        outcome = _store_errors(receive_part_file, rt, part_path(rt.settings, view.id), claim)
+        outcome = _store_errors(receive_part_file, rt, part_path(rt.settings, view.id), claim, received_sha256)
     except DigestMismatch:
         remove_session(rt, view.id)
         log.warning("upload.digest_mismatch id=%s path=%s: removed", view.id, view.relpath)
