@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.arrival_hash import ArrivalHashes
 from api.auth import create_token
 from config.settings import Settings
 from storage.db import transaction
@@ -284,6 +286,41 @@ def test_tus_upload_in_pieces_with_a_resume(
     dup = _patch(client, tokens, url2, 0, data)
     assert dup.headers["X-Ingest-Status"] == "duplicate" and dup.headers["X-Recording-Id"] == str(recording.id)
     assert len(recordings(runtime)) == 1 and len(events(runtime, "recording.duplicate")) == 1
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "hash-state-lost"])
+def test_tus_resume_hashes_only_the_durable_bytes(
+    client: TestClient, tokens: Tokens, runtime: Runtime, restarted: bool
+) -> None:
+    # The server hashes on arrival and keeps the state at each durable offset. Bytes a dead request wrote
+    # after its last sync (here: appended to the part file by hand) are cut off and never hashed; a service
+    # that lost the state (a restart, another worker) rebuilds it from the part file's durable prefix.
+    data = bytes(range(256)) * 4096  # 1 MiB
+    sha = hashlib.sha256(data).hexdigest()
+    url = _create(client, tokens, "DEV-5/resumed.mp4", data)
+    first = _patch(client, tokens, url, 0, data[:300_000])
+    assert first.status_code == 204 and first.headers["Upload-Offset"] == "300000"
+    [part] = _parts(runtime)
+    with open(part, "ab") as f:
+        f.write(b"never synced, never recorded" * 1000)
+    if restarted:
+        client.app.state.arrival_hashes = ArrivalHashes()  # type: ignore[attr-defined]
+    last = _patch(client, tokens, url, 300_000, data[300_000:])
+    assert last.status_code == 204, last.text
+    assert last.headers["X-Ingest-Status"] == "stored" and last.headers["X-Content-SHA256"] == sha
+    assert b"".join(runtime.store.read(sha)) == data and runtime.store.verify(sha)
+    assert _parts(runtime) == []
+
+
+def test_tus_lying_claim_is_422_after_a_resume_too(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:
+    data = b"resumed bytes that are not what was claimed" * 5000
+    claimed = "ab" * 32
+    url = _create(client, tokens, "clip.mp4", data, sha256=claimed)
+    assert _patch(client, tokens, url, 0, data[:1000]).status_code == 204
+    response = _patch(client, tokens, url, 1000, data[1000:])
+    assert response.status_code == 422 and response.json()["error"]["code"] == "digest_mismatch"
+    assert runtime.store.head(hashlib.sha256(data).hexdigest()) is None and runtime.store.head(claimed) is None
+    assert recordings(runtime) == [] and _parts(runtime) == []
 
 
 def test_tus_wrong_digest_is_422_and_nothing_is_kept(client: TestClient, tokens: Tokens, runtime: Runtime) -> None:

@@ -294,6 +294,20 @@ def test_put_file_with_a_wrong_digest_stores_nothing(backend: Backend, tmp_path:
     assert backend.leftovers() == []
 
 
+def test_put_file_with_a_received_digest_that_is_not_the_claim_stores_nothing(backend: Backend, tmp_path: Path) -> None:
+    # The upload route hashed what arrived (received_sha256); a claim that differs is refused all the same.
+    path = tmp_path / "upload.part"
+    data = _data(SMALL, seed=12)
+    path.write_bytes(data)
+    with pytest.raises(DigestMismatch):
+        backend.store.put_file(path, expected_sha256=_sha(b"other bytes"), received_sha256=_sha(data))
+    assert backend.store.head(_sha(data)) is None and backend.store.head(_sha(b"other bytes")) is None
+    assert backend.leftovers() == []
+    got = backend.store.put_file(path, expected_sha256=_sha(data), received_sha256=_sha(data))
+    assert got.sha256 == _sha(data) and got.size == len(data)
+    assert _read_all(backend.store.read(got.sha256)) == data and backend.store.verify(got.sha256)
+
+
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a second file system (/dev/shm)")
 def test_local_put_file_from_another_file_system_copies(tmp_path: Path) -> None:
     store = LocalStore(f"file://{tmp_path / 'objects'}")
