@@ -15,7 +15,7 @@ from typing import Literal
 
 from config.errors import BadInput
 from config.settings import MEDIA_EXTENSIONS, SIDECAR_EXTENSIONS, Settings
-from storage.types import INT32_MAX
+from storage.basics import INT32_MAX
 
 MediaClass = Literal["media", "sidecar", "temporary", "other"]
 

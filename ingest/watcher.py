@@ -28,7 +28,7 @@ from config.settings import Settings
 from ingest.naming import classify, is_temporary
 from ingest.outcome import IngestOutcome
 from ingest.readiness import ReadinessTracker, complete_now
-from storage.types import utcnow
+from storage.basics import utcnow
 
 log = logging.getLogger(__name__)
 

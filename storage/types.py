@@ -8,9 +8,13 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
-# What integer columns hold, for callers that must refuse a bigger number before it reaches the database:
-INT32_MAX = 2**31 - 1  # ``Integer`` (every id, sequence numbers) on PostgreSQL
-INT64_MAX = 2**63 - 1  # ``BigInteger``, LIMIT/OFFSET, and any SQLite INTEGER
+# re-exported: the model and API modules take them from here, beside the column types
+from storage.basics import INT32_MAX as INT32_MAX
+from storage.basics import INT64_MAX as INT64_MAX
+from storage.basics import LEAF_TIME_FORMAT as LEAF_TIME_FORMAT
+from storage.basics import iso as iso
+from storage.basics import iso_or_none as iso_or_none
+from storage.basics import utcnow as utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -36,24 +40,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-LEAF_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # hashed into audit-log leaves: these bytes must never change
-
-
-def iso(value: datetime, *, leaf: bool = False) -> str:
-    """The one ISO 8601 formatter: UTC with an explicit ``+00:00`` (SPEC §12), or with ``leaf`` the audit log's
-    fixed form (always microseconds, ``Z``). A naive value is refused rather than guessed at."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime: every stored or printed time is aware UTC")
-    value = value.astimezone(UTC)
-    return value.strftime(LEAF_TIME_FORMAT) if leaf else value.isoformat()
-
-
-def iso_or_none(value: datetime | None) -> str | None:
-    """:func:`iso`, passing None through (a time not known yet)."""
-    return None if value is None else iso(value)

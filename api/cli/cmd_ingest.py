@@ -19,8 +19,7 @@ from api.cli.common import EXIT_FINDING, EXIT_OK, Format, fail, print_json, prin
 from config import logs
 from config.settings import get_settings
 from ingest.outcome import IngestOutcome
-from ingest.pipeline import ingest_file
-from storage.types import iso, iso_or_none
+from storage.basics import iso, iso_or_none
 
 # ``bwc ingest FILE`` runs once per file on a station, so what only ``watch``, a push or ``status`` needs (httpx2
 # and the push queue, the watcher, Rich's progress bars) is imported where it is used: tests/api/cli/test_main.py
@@ -241,6 +240,8 @@ def ingest_files(
             fail(f"{f}: no such file")
         if f.is_dir():
             fail(f"{f} is a folder: use bwc watch {f} --once")
+    from ingest.pipeline import ingest_file  # the store and the database: not loaded for a station's watch
+
     rt = common.runtime()
     code = rt.settings.station if station is None else station
     inbox = rt.settings.inbox_path.absolute()

@@ -8,6 +8,7 @@ Every line and the log are masked: a URL's password or a secret setting never re
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import traceback
 from datetime import UTC, datetime
@@ -18,7 +19,6 @@ from rich.markup import escape
 from api.cli.common import err
 from config.errors import EXIT_UNEXPECTED, EXIT_USAGE, BwcError
 from config.settings import get_settings, mask_text
-from storage.db import UNREACHABLE, database_unavailable
 
 LOG_NAME = "bwc-errors.log"
 
@@ -26,8 +26,13 @@ LOG_NAME = "bwc-errors.log"
 def report(exc: Exception, command: str | None = None) -> int:
     """Say what went wrong in one line; returns the exit status."""
     secrets, db_url, home = _context()
-    if isinstance(exc, UNREACHABLE):
-        exc = database_unavailable(exc, db_url or "")
+    # A database error exists only where SQLAlchemy was loaded; a command that never loads it (a station) does
+    # not pay its import here.
+    if "sqlalchemy" in sys.modules:
+        from storage.db import UNREACHABLE, database_unavailable
+
+        if isinstance(exc, UNREACHABLE):
+            exc = database_unavailable(exc, db_url or "")
     if isinstance(exc, BwcError):
         return _say(exc.message, secrets, exc.exit_code)
     if isinstance(exc, OSError):

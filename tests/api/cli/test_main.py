@@ -100,3 +100,33 @@ def test_bwc_ingest_of_a_file_imports_no_push_s3_or_progress_code(tmp_path: Path
     )
     assert [o["status"] for o in json.loads(done.stdout)] == ["stored"]
     assert done.stderr.split() == []
+
+
+def test_a_station_watch_imports_no_database_code(tmp_path: Path) -> None:
+    """``bwc watch DIR --server URL`` (a station) holds no database: it imports neither SQLAlchemy nor the
+    pipeline or the store (~0.5 s of CPU a start, paid by every station process)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "dock").mkdir()
+    code = (
+        "import sys\n"
+        "sys.argv = ['bwc', 'watch', sys.argv[1], '--server', 'http://127.0.0.1:9', '--once']\n"
+        "import api.cli.main as m\n"
+        "try:\n    m.main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+        "heavy = ('sqlalchemy', 'storage.db', 'storage.runtime', 'storage.types', 'ingest.pipeline', 'alembic')\n"
+        "print(' '.join(sorted(k for k in sys.modules if k.startswith(heavy))), file=sys.stderr)\n"
+        "assert 'ingest.station' in sys.modules\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BWC_")}
+    env = {"BWC_HOME": str(tmp_path / "station"), "BWC_TOKEN": "station-token"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "dock")],
+        capture_output=True,
+        text=True,
+        env=base | env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.split() == []
