@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from api.arrival_hash import ArrivalHashes
 from api.errors import install_error_handlers
 from api.metrics import RequestMetrics, StoredTotals, make_metrics
 from api.openapi_errors import BASE, GUARDED
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.arrival_hashes = ArrivalHashes()  # this process's running digests of resumable uploads
     install_error_handlers(app)
     app.add_middleware(RequestMetrics, counter=metrics.requests)
     app.add_middleware(RefuseNul)  # outermost: a NUL byte never reaches a route (or the metrics' labels)

@@ -332,10 +332,7 @@ def _answered(view: SessionView, upload_offset: int) -> Response:
 
 
 def _hashes(request: Request) -> ArrivalHashes:
-    hashes = getattr(request.app.state, "arrival_hashes", None)
-    if not isinstance(hashes, ArrivalHashes):
-        hashes = ArrivalHashes()
-        request.app.state.arrival_hashes = hashes
+    hashes: ArrivalHashes = request.app.state.arrival_hashes  # made with the app (api.app.create_app)
     return hashes
 
 
