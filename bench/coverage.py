@@ -219,7 +219,10 @@ def database(backend: str, work: Path, tag: str) -> str:
 
 
 def drop(url: str) -> None:
-    if url.startswith("postgresql"):
+    """Free the disk between sizes: a database of 2N actions is large, and the next one is made beside it."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    elif url.startswith("postgresql"):
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))

@@ -348,6 +348,12 @@ async def _append(request: Request, rt: Runtime, view: SessionView, offset: int)
     pending_bytes = 0
     try:
         hasher = await run_in_threadpool(hashes.resume, view.id, fd, offset)
+
+        async def write_pending() -> None:
+            nonlocal offset, pending, pending_bytes
+            await run_in_threadpool(_write_and_hash, fd, hasher, pending)
+            offset, pending, pending_bytes = offset + pending_bytes, [], 0
+
         try:
             async for chunk in request.stream():
                 if offset + pending_bytes + len(chunk) > view.length:
@@ -355,8 +361,7 @@ async def _append(request: Request, rt: Runtime, view: SessionView, offset: int)
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 if pending_bytes >= WRITE_BYTES:
-                    await run_in_threadpool(_write_and_hash, fd, hasher, pending)
-                    offset, pending, pending_bytes = offset + pending_bytes, [], 0
+                    await write_pending()
                     if offset - durable >= SYNC_BYTES:
                         await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
                         durable = offset
@@ -364,8 +369,7 @@ async def _append(request: Request, rt: Runtime, view: SessionView, offset: int)
         except ClientDisconnect:
             disconnected = True  # what arrived is kept: the station resumes from it
         if pending:
-            await run_in_threadpool(_write_and_hash, fd, hasher, pending)
-            offset, pending, pending_bytes = offset + pending_bytes, [], 0
+            await write_pending()
         if offset != durable:
             await run_in_threadpool(make_durable, rt, view, fd, durable, offset)
             hashes.durable(view.id, offset, hasher)
