@@ -335,6 +335,7 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
     held = httpx2.post(
         f"{server.base}/api/v1/uploads",
         headers={**headers, "Upload-Length": "10", "Upload-Metadata": _meta("hold.mp4", "0" * 64)},
+        timeout=DEADLINE_SECONDS,  # httpx's default of 5 s is shorter than a loaded machine's answer
     )
     assert held.status_code == 201, held.text
     release = threading.Event()
@@ -346,7 +347,7 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
     patch_headers = {**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
     holder = threading.Thread(
         target=lambda: httpx2.patch(
-            server.base + held.headers["Location"], headers=patch_headers, content=slow_body(), timeout=60
+            server.base + held.headers["Location"], headers=patch_headers, content=slow_body(), timeout=DEADLINE_SECONDS
         )
     )
     holder.start()
@@ -354,6 +355,7 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
         probe = httpx2.post(
             f"{server.base}/api/v1/uploads",
             headers={**headers, "Upload-Length": "1", "Upload-Metadata": _meta("probe.mp4", "1" * 64)},
+            timeout=DEADLINE_SECONDS,
         )
         probe_url = server.base + probe.headers["Location"]
         wrong = {**patch_headers, "Upload-Offset": "5"}  # 409 when a slot is free, 503 while it is held

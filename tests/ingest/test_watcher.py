@@ -92,6 +92,10 @@ def test_the_watcher_waits_for_a_file_to_hold_still(runtime: Runtime, inbox: Pat
 def test_the_watcher_honours_the_failure_back_off(
     runtime: Runtime, inbox: Path, media: MediaFactory, db: Db, tmp_path: Path
 ) -> None:
+    # The failure's next attempt is a wall-clock time (it survives a restart), which the watcher turns into a
+    # wait on its own clock when it hears the outcome: the seconds the ingest took come off that wait. With an
+    # hour's back-off those seconds cannot reach the half-way point below, however loaded the machine.
+    runtime.settings.retry_base_seconds = 3600
     blocker = tmp_path / "store-mount"
     blocker.write_text("not mounted")
     broken = Runtime(runtime.settings, runtime.engine, runtime.sessions, open_store(f"file://{blocker}/objects"))
