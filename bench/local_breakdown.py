@@ -3,8 +3,10 @@
 Beside the bench's own baselines (``dd conv=fsync``, ``openssl dgst -sha256``) it measures, on the same file in
 the same minutes: ``O_DIRECT`` writing and reading of this disk alone (``dd oflag=direct`` / ``iflag=direct``),
 hashing in Python, ``LocalStore.put`` alone (write, read-back, compare, hash), ``ffprobe`` as ``probe`` runs it,
-a ``bwc`` process's start-up (``bwc --help``), and whole ``bwc ingest`` runs: of the file, of it again (a
-duplicate: start-up, settings and the database, no copy) and of a 2-second clip. CPU seconds come from
+a ``bwc`` process's start-up (``bwc --help``, ``bwc ingest --help``) and what its imports cost in stages (the
+interpreter alone; the CLI: Typer, Rich and pydantic-settings; SQLAlchemy's ORM with our models; all that ``bwc
+ingest`` of a local store imports), and whole ``bwc ingest`` runs: of the file, of it again (a duplicate:
+start-up, settings and the database, no copy) and of a 2-second clip. CPU seconds come from
 ``os.wait4`` (children) or ``getrusage`` (in this process), so they stay comparable on a busy machine.
 
     .venv/bin/python -m bench.local_breakdown [--large-gib 2]
@@ -18,6 +20,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +29,17 @@ from pathlib import Path
 from bench.ingest import BIN, byte_compile, env_for, make_media
 from ingest.probe import probe
 from storage.local_store import LocalStore
+
+# What a ``bwc ingest`` process imports before it copies a byte, cumulatively (each in a fresh interpreter).
+IMPORT_STAGES = (
+    ("python -c pass", "pass"),
+    ("import the CLI (api.cli.main)", "import api.cli.main"),
+    ("import sqlalchemy.orm, storage.models", "import sqlalchemy.orm, storage.models"),
+    (
+        "import all of bwc ingest (local)",
+        "import api.cli.main, api.cli.cmd_ingest, ingest.pipeline, storage.local_store, storage.runtime",
+    ),
+)
 
 
 def child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -83,6 +97,9 @@ def main() -> None:
         env = env_for(work / "home", None)
         subprocess.run([str(BIN / "bwc"), "init"], env=env, check=True, stdout=subprocess.DEVNULL)
         rows.append(("bwc --help (start-up)", child([str(BIN / "bwc"), "--help"], env), False))
+        rows.append(("bwc ingest --help", child([str(BIN / "bwc"), "ingest", "--help"], env), False))
+        for name, code in IMPORT_STAGES:
+            rows.append((name, child([sys.executable, "-c", code], env), False))
         rows.append(("bwc ingest, the file", child([str(BIN / "bwc"), "ingest", str(big)], env), True))
         rows.append(("bwc ingest, it again (duplicate)", child([str(BIN / "bwc"), "ingest", str(big)], env), False))
         rows.append(("bwc ingest, a 2 s clip", child([str(BIN / "bwc"), "ingest", str(clip)], env), False))
@@ -90,7 +107,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{size / 2**20:.0f} MiB file, load average {os.getloadavg()[0]:.1f}")
     for name, (wall, cpu), rate in rows:
-        print(f"{name:34s} wall {wall:6.2f} s  CPU {cpu:5.2f} s" + (f"  {size / wall / 1e6:7.1f} MB/s" if rate else ""))
+        print(f"{name:38s} wall {wall:6.2f} s  CPU {cpu:5.2f} s" + (f"  {size / wall / 1e6:7.1f} MB/s" if rate else ""))
 
 
 if __name__ == "__main__":
