@@ -138,3 +138,28 @@ def test_a_service_keeps_as_many_postgresql_connections_open_as_its_pool_size(ru
     first = backends()
     assert len(first) == size
     assert backends() == first
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: a file, no server to go away
+def test_a_pooled_connection_the_server_closed_is_replaced_before_a_request_uses_it(runtime: Runtime) -> None:
+    # Without pool_pre_ping's SELECT 1 on every checkout, a connection PostgreSQL terminated while it sat in the
+    # pool (a restart, pg_terminate_backend) must still never reach a request: the checkout sees the closed
+    # socket and the pool opens another, so the request answers as if nothing had happened.
+    with reading(runtime.sessions) as s:
+        killed = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = make_engine(runtime.engine.url.render_as_string(hide_password=False))  # not the pool under test
+    try:
+        with admin.connect() as other:
+            # the 5 s form waits until the backend has exited (its FATAL sent, its socket closed)
+            assert other.exec_driver_sql(f"SELECT pg_terminate_backend({int(killed)}, 5000)").scalar_one() is True
+    finally:
+        admin.dispose()
+    with reading(runtime.sessions) as s:
+        assert s.execute(text("SELECT 1")).scalar_one() == 1
+        assert s.execute(text("SELECT pg_backend_pid()")).scalar_one() != killed
+    alive = runtime.engine.pool.checkedin()
+    with reading(runtime.sessions) as s:  # a live pooled connection is kept, not replaced
+        again = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with reading(runtime.sessions) as s:
+        assert s.execute(text("SELECT pg_backend_pid()")).scalar_one() == again
+    assert runtime.engine.pool.checkedin() == alive
