@@ -1,10 +1,10 @@
 """One case as a reader sees it (``GET /api/v1/cases/{n}``): its actions in scope with their devices, officers
-and links, its recordings and its legal hold, in three queries whatever the case's size.
+and links, its recordings and its legal hold, in two queries whatever the case's size.
 
 The case lookup is the API's busiest read, so it is read here by hand instead of through ``actions_json``
 plus ``check_case``, ``case_hold_json`` and a recordings query: the case's actions are read once (with the
-case's hold alongside) and the scope decided on them in Python, devices and officers come in one
-``UNION ALL``, and the links come with their recordings. The shapes are exactly ``actions_json``'s and
+case's hold alongside) and the scope decided on them in Python, then the links with their recordings and
+the devices and officers come in one ``UNION ALL``. The shapes are exactly ``actions_json``'s and
 ``recording_json``'s (``tests/api/test_case_queries.py`` compares them).
 
 The rows are Core rows of the columns the shapes read (``ACTION_FIELDS``, ``RECORDING_FIELDS``), not ORM
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, bindparam, literal, null, select, true, union_all
+from sqlalchemy import BindParameter, Boolean, Row, String, bindparam, cast, literal, null, select, true, union_all
 from sqlalchemy.orm import Session
 
 from audit.access import Scope, action_in_scope, case_decision
@@ -53,7 +53,7 @@ class CaseView:
     grants_used: list[int]
 
 
-# The lookup's three statements are built once, with bound parameters: building a statement and its cache key
+# The lookup's two statements are built once, with bound parameters: building a statement and its cache key
 # cost more Python than running it, on the API's busiest read. The case's open hold comes beside its actions.
 _HOLD = (
     select(CaseHold.reason, CaseHold.held_at, CaseHold.held_by)
@@ -71,34 +71,54 @@ _ACTIONS = (
     .order_by(Action.started_at, Action.action_id)
 )
 _IDS: BindParameter[int] = bindparam("ids", expanding=True)
-_BOTH = union_all(
+# The actions' links with their recordings, devices and officers in ONE statement (a round trip fewer than a query
+# for the people and one for the links): three branches of a ``UNION ALL`` told apart by ``part``, the links first
+# (their columns give the result's types), the people's rows padded with typed NULLs for the recording columns.
+# Ordered as the two queries were: the links by recording time and id, devices before officers, each by code in
+# the database's collation (the links' code is NULL, so only their time and id order them).
+_LINKS, _DEVICES, _OFFICERS = 0, 1, 2
+
+
+def _no_recording() -> list[Any]:
+    return [cast(null(), col.type).label(col.key) for col in select(*RECORDING_FIELDS).selected_columns]
+
+
+_PARTS = union_all(
     select(
-        ActionDevice.action_id.label("action_id"),
-        literal("d").label("kind"),
-        Device.serial.label("code"),
-        ActionDevice.source.label("source"),
+        literal(_LINKS).label("part"),
+        ActionRecording.action_id.label("action_id"),
+        cast(null(), String).label("code"),
+        cast(null(), String).label("source"),
+        ActionRecording.manual.label("manual"),
+        *RECORDING_FIELDS,
     )
-    .join(Device, Device.id == ActionDevice.device_id)
-    .where(ActionDevice.action_id.in_(_IDS)),
-    select(
-        ActionOfficer.action_id.label("action_id"),
-        literal("o").label("kind"),
-        Officer.code.label("code"),
-        null().label("source"),
-    )
-    .join(Officer, Officer.id == ActionOfficer.officer_id)
-    .where(ActionOfficer.action_id.in_(_IDS)),
-).subquery()
-_PEOPLE = select(_BOTH).order_by(_BOTH.c.kind, _BOTH.c.code)
-_LINKED = (
-    select(ActionRecording.action_id.label("linked_to"), ActionRecording.manual, *RECORDING_FIELDS)
     .select_from(ActionRecording)
     .join(Recording, Recording.id == ActionRecording.recording_id)
     .outerjoin(Device, Device.id == Recording.device_id)
     .outerjoin(Station, Station.id == Recording.station_id)
-    .where(ActionRecording.action_id.in_(_IDS))
-    .order_by(Recording.started_at, Recording.id)
-)
+    .where(ActionRecording.action_id.in_(_IDS)),
+    select(
+        literal(_DEVICES),
+        ActionDevice.action_id,
+        Device.serial,
+        ActionDevice.source,
+        cast(null(), Boolean),
+        *_no_recording(),
+    )
+    .join(Device, Device.id == ActionDevice.device_id)
+    .where(ActionDevice.action_id.in_(_IDS)),
+    select(
+        literal(_OFFICERS),
+        ActionOfficer.action_id,
+        Officer.code,
+        cast(null(), String),
+        cast(null(), Boolean),
+        *_no_recording(),
+    )
+    .join(Officer, Officer.id == ActionOfficer.officer_id)
+    .where(ActionOfficer.action_id.in_(_IDS)),
+).subquery()
+_LINKED_AND_PEOPLE = select(_PARTS).order_by(_PARTS.c.part, _PARTS.c.code, _PARTS.c.started_at, _PARTS.c.id)
 
 
 def read_case(session: Session, scope: Scope, case_number: str, now: datetime, *, whole: bool = False) -> CaseView:
@@ -109,14 +129,19 @@ def read_case(session: Session, scope: Scope, case_number: str, now: datetime, *
     used = case_decision(scope, case_number, [row.unit for row in rows], whole=whole)
     actions = [row for row in rows if action_in_scope(scope, row.unit, row.case_number)]
     hold_json = None if rows[0].reason is None else _hold(rows[0])
-    ids = [a.id for a in actions]
-    devices, officers = _people(session, ids)
+    devices: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    officers: dict[int, list[str]] = defaultdict(list)
     links: dict[int, list[tuple[int, bool]]] = defaultdict(list)
     recordings: dict[int, dict[str, Any]] = {}
-    for row in conn.execute(_LINKED, {"ids": ids}):
-        links[row.linked_to].append((row.id, row.manual))
-        if row.id not in recordings:
-            recordings[row.id] = shape_recording(row, row.device, row.station)
+    for row in conn.execute(_LINKED_AND_PEOPLE, {"ids": [a.id for a in actions]}):
+        if row.part == _LINKS:
+            links[row.action_id].append((row.id, row.manual))
+            if row.id not in recordings:
+                recordings[row.id] = shape_recording(row, row.device, row.station)
+        elif row.part == _DEVICES:
+            devices[row.action_id].append((row.code, row.source))
+        else:
+            officers[row.action_id].append(row.code)
     shaped = [
         # links by recording id, as actions_json orders them
         shape_action(a, a.unit, devices[a.id], officers[a.id], sorted(links[a.id]), now)
@@ -127,16 +152,3 @@ def read_case(session: Session, scope: Scope, case_number: str, now: datetime, *
 
 def _hold(row: Row[Any]) -> dict[str, Any]:
     return {"reason": row.reason, "held_at": iso(row.held_at), "held_by": row.held_by}
-
-
-def _people(session: Session, ids: list[int]) -> tuple[dict[int, list[tuple[str, str]]], dict[int, list[str]]]:
-    """Each action's (device serial, source) and officer codes, in one query, ordered by the database as
-    ``actions_json`` orders them (its collation, not Python's)."""
-    devices: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    officers: dict[int, list[str]] = defaultdict(list)
-    for action_id, kind, code, source in session.connection().execute(_PEOPLE, {"ids": ids}):
-        if kind == "d":
-            devices[action_id].append((code, source))
-        else:
-            officers[action_id].append(code)
-    return devices, officers
