@@ -88,12 +88,13 @@ def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     An idle connection's socket has nothing to read unless the server sent something: its last words (``FATAL:
     terminating connection``) and the end of the stream. So a readable socket, or one psycopg already knows is
     closed, makes the pool discard the connection and check out another (``DisconnectionError``), as a failed
-    ping did. The ping's ``SELECT 1`` was a seventh of the case lookup's round trips; this is one ``select``.
+    ping did. The ping's ``SELECT 1`` was a seventh of the case lookup's round trips; this is one ``poll``.
     """
     if dbapi_conn.closed or dbapi_conn.broken:
         raise DisconnectionError("the connection is closed")
-    readable, _w, _x = select.select([dbapi_conn.fileno()], [], [], 0)
-    if readable:
+    idle = select.poll()  # poll, not select: a busy service's descriptors may be numbered past select's 1024
+    idle.register(dbapi_conn.fileno(), select.POLLIN)
+    if idle.poll(0):  # readable, or hung up / in error (poll always reports those)
         raise DisconnectionError("the server closed the connection, or sent what an idle one never gets")
 
 
