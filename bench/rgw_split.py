@@ -6,7 +6,7 @@ frontend and its SHA-256 check (radosgw), the memstore OSD's copies into memory 
 or the monitor. Each contender gets a gateway of its own, started empty (the OSD's cost grows as it fills), the
 contenders alternate, and the files are the same for both (any bytes: the gateway never looks inside them).
 
-    .venv/bin/python -m bench.rgw_split FILE [FILE ...] [--runs 3] [--dirty-mib 0]
+    .venv/bin/python -m bench.rgw_split FILE [FILE ...] [--runs 3] [--dirty-mib 0] [--first aws|bwc]
 
 Files must have names ``bwc`` ingests as media (``DSJ-L000_P0000_20240501080000_0001.mp4``) and distinct
 contents (``bwc`` skips bytes it already stored). ``--dirty-mib`` writes that much to the page cache before
@@ -55,21 +55,21 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def contender_commands(mode: str, work: Path, rgw: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """The upload command (the file is appended) and its environment, after the bucket or home is made."""
+def contender_commands(mode: str, work: Path, rgw: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """The upload command (before and after the file) and its environment, after the bucket or home is made."""
     if mode == "aws":
         env = env_for(work, None)
         env.update(AWS_ACCESS_KEY_ID=rgw["AWS_ACCESS_KEY_ID"], AWS_SECRET_ACCESS_KEY=rgw["AWS_SECRET_ACCESS_KEY"])
         aws = [str(BIN / "aws"), "--endpoint-url", rgw["AWS_ENDPOINT_URL"], "s3"]
         subprocess.run([*aws, "mb", "s3://awscp"], env=env, check=True, stdout=subprocess.DEVNULL)
-        return [*aws, "cp", "--only-show-errors"], env
+        return [*aws, "cp", "--only-show-errors"], ["s3://awscp/x"], env
     url = (
         f"s3://bench?endpoint_url={rgw['AWS_ENDPOINT_URL']}&region=us-east-1&addressing_style=path"
         f"&aws_access_key_id={rgw['AWS_ACCESS_KEY_ID']}&aws_secret_access_key={rgw['AWS_SECRET_ACCESS_KEY']}"
     )
     env = env_for(work / "home", url)
     subprocess.run([str(BIN / "bwc"), "init"], env=env, check=True, stdout=subprocess.DEVNULL)
-    return [str(BIN / "bwc"), "ingest"], env
+    return [str(BIN / "bwc"), "ingest"], [], env
 
 
 def one_run(mode: str, files: list[Path], dirty_mib: int) -> dict[str, Any]:
@@ -85,12 +85,12 @@ def one_run(mode: str, files: list[Path], dirty_mib: int) -> dict[str, Any]:
         try:
             run_dir = Path(rgw_env["RGW_DIR"]) / "run"
             pids = {short: int((run_dir / f"{name}.pid").read_text()) for name, short in DAEMONS.items()}
-            cmd, env = contender_commands(mode, work, rgw)
+            head, tail, env = contender_commands(mode, work, rgw)
             threads_before = {n: by_thread(p) for n, p in pids.items()}
             rows = []
             for f in files:
                 client, daemons = children_cpu(), {n: user_sys(p) for n, p in pids.items()}
-                proc = subprocess.run([*cmd, str(f)], env=env, capture_output=True)
+                proc = subprocess.run([*head, str(f), *tail], env=env, capture_output=True)
                 if proc.returncode != 0:
                     raise SystemExit(f"{mode} of {f.name} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
                 row: dict[str, Any] = {"file": f.name, "client": round(children_cpu() - client, 2)}
@@ -122,11 +122,12 @@ def main() -> None:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dirty-mib", type=int, default=0)
+    parser.add_argument("--first", choices=("aws", "bwc"), default="aws", help="which contender starts each pair")
     args = parser.parse_args()
     byte_compile()
     runs = []
     for _ in range(args.runs):
-        for mode in ("aws", "bwc"):
+        for mode in ("aws", "bwc") if args.first == "aws" else ("bwc", "aws"):
             run = one_run(mode, [f.resolve() for f in args.files], args.dirty_mib)
             print(summary(run), flush=True)
             runs.append(run)
