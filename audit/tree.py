@@ -26,8 +26,8 @@ from audit import merkle
 from audit.merkle import HASH_SIZE, Node
 from config.errors import BwcError
 from storage.bulk import insert_rows, table_of
-from storage.events import parents, subtree_roots
 from storage.models import TREE_BLOCK, TREE_STEP, AuditTreeBlock
+from storage.tree_hashes import parents, subtree_roots
 
 STEP = TREE_STEP  # every STEP-th level is stored
 BLOCK = TREE_BLOCK  # hashes per block: a block of a stored level is one node of the next stored level

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from config.errors import Conflict
 from storage.bulk import insert_rows, table_of
 from storage.models import TREE_BLOCK, TREE_STEP, AuditBlockRoot, AuditEvent
+from storage.tree_hashes import HASH_SIZE, subtree_roots
 from storage.types import iso, utcnow
 
 SYSTEM_ACTOR = "system"
@@ -155,37 +156,6 @@ def append_events(
 
 ROOT_COLUMNS = ("block", "root")
 ROOT_PG_TYPES = ("int8", "bytea")
-HASH_SIZE = 32
-
-
-def parents(level: bytes, first: int, end: int) -> bytes:
-    """RFC 9162 node hashes of the nodes ``first .. end-1`` of one tree level (positions in the joined
-    ``level``; ``first`` even), paired in order and joined; an odd last node waits for its pair.
-
-    The node hash inlined: this loop is most of the tree's hashing (a bulk append's block roots, a
-    checkpoint's levels, a proof's nodes between two stored levels).
-    """
-    sha256, pair = hashlib.sha256, 2 * HASH_SIZE
-    stop = HASH_SIZE * (end - (end - first) % 2)
-    return b"".join([sha256(b"\x01" + level[i : i + pair]).digest() for i in range(HASH_SIZE * first, stop, pair)])
-
-
-def subtree_roots(data: bytes, levels: int) -> bytes:
-    """The roots of the consecutive perfect subtrees of ``2**levels`` hashes each that ``data`` joins, joined
-    (a whole level at a time: one tight loop a level, however many subtrees).
-
-    The first level pairs slices of ``data`` (:func:`parents`); the levels above pair the digests of the one
-    below as they come, two at a time from one iterator, with no joined level to slice again: about an
-    eighth less per hash than slicing each level, and this is the block roots' share of a bulk append.
-    """
-    if levels <= 0:
-        return data
-    sha256, prefix, pair = hashlib.sha256, b"\x01", 2 * HASH_SIZE
-    level = [sha256(prefix + data[i : i + pair]).digest() for i in range(0, len(data) - pair + 1, pair)]
-    for _ in range(levels - 1):
-        pairs = iter(level)
-        level = [sha256(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
-    return b"".join(level)
 
 
 def _block_roots(first_index: int, rows: list[tuple[Any, ...]]) -> list[tuple[int, bytes]]:

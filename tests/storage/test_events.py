@@ -24,10 +24,10 @@ from storage.events import (
     iso_utc,
     leaf_bytes,
     leaf_hash,
-    subtree_roots,
 )
 from storage.models import AuditEvent
 from storage.runtime import Runtime
+from storage.tree_hashes import subtree_roots
 
 
 def test_canonical_json_is_stable_and_keeps_chinese() -> None:
