@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from config.errors import Conflict
 from storage.bulk import insert_rows, table_of
 from storage.models import TREE_BLOCK, TREE_STEP, AuditBlockRoot, AuditEvent
-from storage.tree_hashes import HASH_SIZE, subtree_roots
+from storage.tree_hashes import HASH_SIZE, leaf_hashes, subtree_roots
 from storage.types import iso, utcnow
 
 SYSTEM_ACTOR = "system"
@@ -138,19 +138,26 @@ def append_events(
     a = canonical_json(actor)
     kinds: dict[str, str] = {}  # canonical JSON of the few kinds, once each
     plain = PLAIN.fullmatch
-    rows = []
+    fields, leaves = [], []
     for seq, (kind, subject, details) in enumerate(items, start=first):
         details_text = canonical_json(details)
         if _round_trips(details):
             k = kinds.get(kind) or kinds.setdefault(kind, canonical_json(kind))
             s = f'"{subject}"' if plain(subject) else canonical_json(subject)  # subjects rarely repeat
-            data = _leaf_text(seq, at_text, a, k, s, details_text).encode("utf-8")
+            leaves.append(_leaf_text(seq, at_text, a, k, s, details_text).encode("utf-8"))
         else:
-            data = leaf_bytes(seq, at, actor, kind, subject, details_text)
-        rows.append((seq, at, actor, kind, subject, details_text, leaf_hash(data)))
+            leaves.append(leaf_bytes(seq, at, actor, kind, subject, details_text))
+        fields.append((seq, at, actor, kind, subject, details_text))
+    # the leaf hashes in one call (the C loop: ~300 ns of CPU an event less than hashlib's per-hash set-up),
+    # stored as hex; the block roots take the digests as they are
+    digests = leaf_hashes(leaves)
+    hexes = digests.hex()
+    step = 2 * HASH_SIZE
+    rows = [(*row, hexes[i : i + step]) for row, i in zip(fields, range(0, len(hexes), step), strict=True)]
     count = insert_rows(session, table_of(AuditEvent), EVENT_COLUMNS, rows, EVENT_PG_TYPES)
     if tree_blocks:
-        insert_rows(session, table_of(AuditBlockRoot), ROOT_COLUMNS, _block_roots(first - 1, rows), ROOT_PG_TYPES)
+        roots = _block_roots(first - 1, digests)
+        insert_rows(session, table_of(AuditBlockRoot), ROOT_COLUMNS, roots, ROOT_PG_TYPES)
     return count
 
 
@@ -158,19 +165,18 @@ ROOT_COLUMNS = ("block", "root")
 ROOT_PG_TYPES = ("int8", "bytea")
 
 
-def _block_roots(first_index: int, rows: list[tuple[Any, ...]]) -> list[tuple[int, bytes]]:
-    """The ``(block, root)`` rows of the blocks whose ``TREE_BLOCK`` leaves all are in ``rows`` (leaf indices
-    from ``first_index``).
+def _block_roots(first_index: int, digests: bytes) -> list[tuple[int, bytes]]:
+    """The ``(block, root)`` rows of the blocks whose ``TREE_BLOCK`` leaves all are in ``digests`` (the joined
+    leaf hashes of leaf indices from ``first_index``).
 
     A block the rows only partly fill is left to the checkpoint: it holds leaves of another transaction, so
     that no two writers ever write the same root.
     """
     skip = -first_index % TREE_BLOCK
-    whole = (len(rows) - skip) // TREE_BLOCK
+    whole = (len(digests) // HASH_SIZE - skip) // TREE_BLOCK
     if whole <= 0:
         return []
-    data = bytes.fromhex("".join([row[6] for row in rows[skip : skip + whole * TREE_BLOCK]]))
-    roots = subtree_roots(data, TREE_STEP)
+    roots = subtree_roots(digests[HASH_SIZE * skip : HASH_SIZE * (skip + whole * TREE_BLOCK)], TREE_STEP)
     first_block = (first_index + skip) // TREE_BLOCK
     return [(first_block + i, roots[i * HASH_SIZE : (i + 1) * HASH_SIZE]) for i in range(whole)]
 
