@@ -141,7 +141,8 @@ static PyObject *leaf_hashes(PyObject *Py_UNUSED(module), PyObject *leaves) {
         PyErr_SetString(PyExc_TypeError, "leaves must be a list or tuple of bytes");
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(leaves, "leaves must be a list or tuple of bytes");
+    /* a list is copied to a tuple (pointers only): nothing a buffer export runs can resize it under the loop */
+    PyObject *seq = PyList_Check(leaves) ? PyList_AsTuple(leaves) : Py_NewRef(leaves);
     if (seq == NULL) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
