@@ -33,6 +33,7 @@ from audit.notes import Verifier
 from audit.tree import raw_rows
 from storage.events import PLAIN, canonical_json, iso_utc, leaf_bytes
 from storage.models import AuditCheckpoint, AuditEvent
+from storage.tree_hashes import HASH_SIZE, leaf_hashes, subtree_roots
 
 PAGE = 16_384  # events a query
 
@@ -142,8 +143,8 @@ def _check_events(session: Session, checkpoints: list[notes.Checkpoint]) -> int:
         while seq < end:
             stop = target.size if target is not None and target.size <= end else end
             for level, idx in merkle.perfect_nodes(seq, stop):
-                first = (idx << level) - (end - len(rows))
-                _push(stack, idx, _subtree(hashes[first : first + (1 << level)]))
+                first = HASH_SIZE * ((idx << level) - (end - len(rows)))
+                _push(stack, idx, subtree_roots(hashes[first : first + (HASH_SIZE << level)], level))
             seq = stop
             while target is not None and target.size == seq:
                 if merkle.fold(stack) != target.root:
@@ -161,15 +162,6 @@ def _first_gap(page: Sequence[EventRow], after: int) -> int | None:
     if page[0][0] == after + 1 and page[-1][0] == after + len(page):
         return None  # unique, increasing integers from after+1 to after+len: none is missing
     return next((i for i, row in enumerate(page) if row[0] != after + 1 + i), None)
-
-
-def _subtree(level: list[bytes]) -> bytes:
-    """The root of a perfect subtree from its leaf hashes, a level at a time (one tight loop per level)."""
-    sha256 = hashlib.sha256
-    while len(level) > 1:
-        pairs = iter(level)
-        level = [sha256(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
-    return level[0]
 
 
 def _push(stack: list[bytes], idx: int, acc: bytes) -> None:
@@ -226,27 +218,26 @@ class _LeafHasher:
         self._at = (at, text)
         return text
 
-    def page(self, rows: Sequence[EventRow]) -> list[bytes]:
-        """The checked leaf hashes of a page of rows. Compared in bulk: one row at a time only when something
-        differs."""
-        get, q, iso, sha256 = self._quoted.get, self._q, self._iso, hashlib.sha256
-        hashes = [
-            sha256(
-                b"\x00"
-                + (
+    def page(self, rows: Sequence[EventRow]) -> bytes:
+        """The checked leaf hashes of a page of rows, joined (hashed in one call of :mod:`storage.tree_hashes`).
+        Compared in bulk: one row at a time only when something differs."""
+        get, q, iso = self._quoted.get, self._q, self._iso
+        hashes = leaf_hashes(
+            [
+                (
                     f'{{"actor":{get(actor) or q(actor)},"at":"{iso(at)}","details":{details},'
                     f'"kind":{get(kind) or q(kind)},"seq":{seq},"subject":{q(subject)}}}'
                 ).encode()
-            ).digest()
-            for seq, at, actor, kind, subject, details, _ in rows
-        ]
+                for seq, at, actor, kind, subject, details, _ in rows
+            ]
+        )
         try:
             recorded = "".join([row[6] for row in rows])
         except TypeError:  # a NULL leaf hash
             recorded = ""
-        if b"".join(hashes).hex() == recorded:
+        if hashes.hex() == recorded:
             return hashes
-        return [self.check(row, h) for row, h in zip(rows, hashes, strict=True)]
+        return b"".join(self.check(row, hashes[HASH_SIZE * i : HASH_SIZE * (i + 1)]) for i, row in enumerate(rows))
 
     def check(self, row: EventRow, fast: bytes) -> bytes:
         """The row's leaf hash, or :class:`_Bad` when neither its fast nor its defining form matches."""
