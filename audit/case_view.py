@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Boolean, Row, String, bindparam, cast, literal, null, select, true, union_all
+from sqlalchemy import Boolean, Row, String, bindparam, cast, literal, literal_column, null, select, true, union_all
 from sqlalchemy.orm import Session
 
 from audit.access import Scope, action_in_scope, case_decision
@@ -70,7 +70,10 @@ _ACTIONS = (
     .where(Action.case_number == bindparam("case"))
     .order_by(Action.started_at, Action.action_id)
 )
-_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+# The case's actions by id, for the union's branches: the same bound ``case`` as ``_ACTIONS``, so the statement's
+# text is fixed (an expanding ``IN`` of the ids in scope was re-rendered on every lookup, and each new length was a
+# new statement for psycopg to prepare); rows of actions out of scope are dropped in ``read_case``.
+_CASE_ACTIONS = select(Action.id).where(Action.case_number == bindparam("case")).scalar_subquery()
 # The actions' links with their recordings, devices and officers in ONE statement (a round trip fewer than a query
 # for the people and one for the links): three branches of a ``UNION ALL`` told apart by ``part``, the links first
 # (their columns give the result's types), the people's rows padded with typed NULLs for the recording columns.
@@ -83,7 +86,7 @@ def _no_recording() -> list[Any]:
     return [cast(null(), col.type).label(col.key) for col in select(*RECORDING_FIELDS).selected_columns]
 
 
-_PARTS = union_all(
+_LINKED_AND_PEOPLE = union_all(
     select(
         literal(_LINKS).label("part"),
         ActionRecording.action_id.label("action_id"),
@@ -96,7 +99,7 @@ _PARTS = union_all(
     .join(Recording, Recording.id == ActionRecording.recording_id)
     .outerjoin(Device, Device.id == Recording.device_id)
     .outerjoin(Station, Station.id == Recording.station_id)
-    .where(ActionRecording.action_id.in_(_IDS)),
+    .where(ActionRecording.action_id.in_(_CASE_ACTIONS)),
     select(
         literal(_DEVICES),
         ActionDevice.action_id,
@@ -106,7 +109,7 @@ _PARTS = union_all(
         *_no_recording(),
     )
     .join(Device, Device.id == ActionDevice.device_id)
-    .where(ActionDevice.action_id.in_(_IDS)),
+    .where(ActionDevice.action_id.in_(_CASE_ACTIONS)),
     select(
         literal(_OFFICERS),
         ActionOfficer.action_id,
@@ -116,9 +119,8 @@ _PARTS = union_all(
         *_no_recording(),
     )
     .join(Officer, Officer.id == ActionOfficer.officer_id)
-    .where(ActionOfficer.action_id.in_(_IDS)),
-).subquery()
-_LINKED_AND_PEOPLE = select(_PARTS).order_by(_PARTS.c.part, _PARTS.c.code, _PARTS.c.started_at, _PARTS.c.id)
+    .where(ActionOfficer.action_id.in_(_CASE_ACTIONS)),
+).order_by(literal_column("part"), literal_column("code"), literal_column("started_at"), literal_column("id"))
 
 
 def read_case(session: Session, scope: Scope, case_number: str, now: datetime, *, whole: bool = False) -> CaseView:
@@ -133,7 +135,10 @@ def read_case(session: Session, scope: Scope, case_number: str, now: datetime, *
     officers: dict[int, list[str]] = defaultdict(list)
     links: dict[int, list[tuple[int, bool]]] = defaultdict(list)
     recordings: dict[int, dict[str, Any]] = {}
-    for row in conn.execute(_LINKED_AND_PEOPLE, {"ids": [a.id for a in actions]}):
+    in_scope = {a.id for a in actions}
+    for row in conn.execute(_LINKED_AND_PEOPLE, {"case": case_number}):
+        if row.action_id not in in_scope:
+            continue  # an action of the case outside the caller's scope: neither it nor its links are shown
         if row.part == _LINKS:
             links[row.action_id].append((row.id, row.manual))
             if row.id not in recordings:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
 from sqlalchemy import event, select
 
 from api.auth import authenticate, create_token, revoke_token
@@ -113,7 +114,7 @@ def _reference(runtime: Runtime, secret: str, case: str) -> dict[str, Any]:
 def test_a_case_lookup_takes_three_queries_on_one_connection_whatever_its_size(
     client: TestClient, tokens: Tokens, runtime: Runtime, role: str
 ) -> None:
-    counts = {}
+    counts, texts = {}, {}
     for case in ("C-BIG", "C-ONE"):
         with watching(client) as seen:
             response = client.get(f"/api/v1/cases/{case}", headers=tokens.headers(role))
@@ -121,7 +122,13 @@ def test_a_case_lookup_takes_three_queries_on_one_connection_whatever_its_size(
         assert response.json() == _reference(runtime, tokens.secrets[role], case)
         assert seen.checkouts == 1, "the token and the case are read in one transaction"
         counts[case] = len(seen.selects)
+        texts[case] = seen.selects
     assert counts == {"C-BIG": LOOKUP_SELECTS, "C-ONE": LOOKUP_SELECTS}, seen.selects
+    # The same statements' text whatever the case (no expanding IN re-rendered per lookup), each short enough for
+    # psycopg's parse cache: a longer one, or a new text, is parsed again on every request.
+    assert texts["C-BIG"] == texts["C-ONE"]
+    lengths = [len(sql.encode()) for sql in texts["C-BIG"]]
+    assert max(lengths) <= MAX_CACHED_STATEMENT_LENGTH, lengths
 
 
 @pytest.mark.usefixtures("city")
