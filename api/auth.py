@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from audit.access import UNSCOPED_ROLES
 from config.errors import BadInput, Conflict, NotFound
+from storage.basics import INT32_MAX, iso, iso_or_none, utcnow
 from storage.events import append_event
 from storage.models import AccessGrant, ApiToken, Station, TokenUnit
-from storage.types import INT32_MAX, iso, iso_or_none, utcnow
 
 ROLES = ("admin", "station", "reviewer", "auditor")
 TOKEN_PREFIX = "bwc_"

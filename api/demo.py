@@ -29,10 +29,10 @@ from audit.imports import import_actions, import_assignments, import_devices, im
 from config.errors import BwcError
 from config.settings import Settings
 from ingest.pipeline import ingest_file
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.init import initialize
 from storage.runtime import Runtime, build_runtime
-from storage.types import utcnow
 
 ACTOR = "demo"
 STATION = "ST-DEMO"

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.web_sessions import purge_expired
 from audit.findings_refresh import judge_expired
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import transaction
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from fastapi import Path, Query
 
 from audit.csv_rows import BadRow, parse_time
 from config.errors import BadInput
-from storage.types import INT32_MAX, INT64_MAX
+from storage.basics import INT32_MAX, INT64_MAX
 
 # A row id in the path (``/recordings/{recording_id}``): an ``Integer`` primary key.
 RowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="row id")]

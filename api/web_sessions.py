@@ -18,8 +18,8 @@ from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from api.auth import Principal, hash_token, principal_from, principal_select
+from storage.basics import utcnow
 from storage.models import ApiToken, LoginFailure, WebSession, WebViewing
-from storage.types import utcnow
 
 SESSION_COOKIE = "bwc_session"
 LOGIN_CSRF_COOKIE = "bwc_login_csrf"

@@ -25,10 +25,10 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import BadInput, Conflict, Forbidden, NotFound
+from storage.basics import iso, iso_or_none
 from storage.db import transaction
 from storage.events import append_event
 from storage.models import AccessGrant, Action, ActionRecording, ApiToken, Device, Recording, Station, Unit
-from storage.types import iso, iso_or_none
 
 if TYPE_CHECKING:
     from api.auth import Principal

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from audit.action_rows import ParsedAction, described
 from audit.registry import Registry, among
+from storage.basics import utcnow
 from storage.bulk import delete_pairs, insert_rows, table_of, update_rows
 from storage.events import append_events
 from storage.models import Action, ActionDevice, ActionOfficer, Device, Officer, Unit
-from storage.types import utcnow
 
 FIELDS = ("case_number", "unit_id", "started_at", "ended_at", "location", "kind")
 NEW_COLUMNS = ("action_id", *FIELDS, "created_at", "updated_at", "reasons")

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from audit.csv_rows import BadRow, check_length, parse_time, split_list
 from audit.registry import Registry
+from storage.basics import utcnow
 from storage.events import append_event
 from storage.models import Action, ActionDevice, ActionOfficer, Device, Officer, Unit
-from storage.types import utcnow
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from audit.access import Scope, action_in_scope, case_decision
 from audit.shapes import ACTION_FIELDS, shape_action
+from storage.basics import iso
 from storage.models import (
     Action,
     ActionDevice,
@@ -37,7 +38,6 @@ from storage.models import (
     Unit,
 )
 from storage.shapes import RECORDING_FIELDS, shape_recording
-from storage.types import iso
 
 __all__ = ["CaseView", "read_case"]
 

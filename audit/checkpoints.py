@@ -30,10 +30,11 @@ from sqlalchemy.sql.selectable import TextualSelect
 from audit import merkle, notes, tree
 from audit.notes import Checkpoint, Signer
 from config.errors import BwcError, Conflict, NotFound
+from storage.basics import utcnow
 from storage.bulk import table_of
 from storage.events import leaf_bytes
 from storage.models import AuditCheckpoint
-from storage.types import UTCDateTime, utcnow
+from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.types import iso
+from storage.basics import iso
 
 Interval = tuple[float, float]
 

@@ -31,10 +31,10 @@ from audit.shapes import actions_json
 from audit.signing import load_signer
 from config.errors import Conflict, NotFound
 from config.settings import Settings
+from storage.basics import iso
 from storage.events import append_event, canonical_json
 from storage.models import Action, AuditEvent, Recording, Sidecar
 from storage.shapes import recording_json
-from storage.types import iso
 
 EVENT_KIND = "case.exported"
 AUDIT_DIR = "data/audit"

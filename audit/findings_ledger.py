@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from audit.findings_rules import CLOSED, KINDS, LIVE, STATUSES, WAIVED, is_overdue
 from config.errors import BadInput, NotFound
+from storage.basics import iso, iso_or_none
 from storage.models import Finding, Unit
-from storage.types import iso, iso_or_none
 
 NO_UNIT = "(no unit 无单位)"
 

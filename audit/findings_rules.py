@@ -23,7 +23,7 @@ from typing import Any
 
 from audit.coverage import INCOMPLETE, REASON_CODES
 from config.errors import BadInput, Conflict
-from storage.types import iso
+from storage.basics import iso
 
 OPEN, RECTIFYING, CLOSED, WAIVED = "open", "rectifying", "closed", "waived"
 STATUSES = (OPEN, RECTIFYING, CLOSED, WAIVED)

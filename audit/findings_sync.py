@@ -26,8 +26,8 @@ from audit.findings_rules import (
     verdict_kinds,
 )
 from config.settings import Settings
+from storage.basics import iso_or_none
 from storage.models import Recording
-from storage.types import iso_or_none
 
 
 class Judged(Protocol):

@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.linking import on_recordings_changed
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.events import append_event
 from storage.models import Recording, Sidecar
 from storage.objects import FIXITY_OK, ObjectStore, check_fixity
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from config.errors import BadInput, Conflict, NotFound
+from storage.basics import iso
 from storage.events import append_event
 from storage.models import Action, ActionRecording, CaseHold, Recording, Sidecar
 from storage.objects import ObjectMissing, ObjectStore
-from storage.types import iso
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from audit.period_report import FindingsCounts, Period, PeriodReport, build_peri
 from audit.reports import period_bounds
 from config.errors import BadInput
 from config.settings import Settings
-from storage.types import iso
+from storage.basics import iso
 
 FindingsSource = Callable[[Session, datetime, datetime, str | None], Any]
 Findings = FindingsSource | Mapping[Any, Any] | Iterable[Any] | None

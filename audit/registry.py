@@ -15,10 +15,10 @@ from sqlalchemy import ARRAY, any_, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from audit.csv_rows import BadRow, check_length
+from storage.basics import utcnow
 from storage.bulk import insert_rows, table_of
 from storage.events import append_event, append_events
 from storage.models import Action, ActionDevice, ActionOfficer, Device, DeviceAssignment, Officer, Station, Unit
-from storage.types import utcnow
 
 _KEEP: Any = object()  # "leave this field as it is"
 M = TypeVar("M", Unit, Officer, Device, Station)

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from audit.shapes import actions_json
 from config.errors import BadInput
 from config.settings import Settings
+from storage.basics import iso, iso_or_none
 from storage.models import Action, ActionRecording, Device, Recording, Unit
-from storage.types import iso, iso_or_none
 
 VERDICTS = ("complete", "pending", "incomplete")
 

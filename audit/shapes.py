@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from storage.basics import iso, iso_or_none
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, Device, Officer, Unit
-from storage.types import iso, iso_or_none
 
 __all__ = ["ACTION_FIELDS", "action_json", "actions_json", "effective_verdict", "shape_action"]
 

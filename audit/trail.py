@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.basics import iso
 from storage.models import AuditEvent, Recording
-from storage.types import iso
 
 LIMIT = 200
 

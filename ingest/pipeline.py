@@ -32,12 +32,12 @@ from ingest.reader import ChunkHook, FileChanged, FileState, NotRegularFile, req
 from ingest.sidecars import ingest_sidecar, link_orphan_sidecars, sidecars_beside
 from ingest.timing import choose_times
 from ingest.transfer import Transfer, transfer
+from storage.basics import utcnow
 from storage.db import reading, transaction
 from storage.events import append_event
 from storage.models import Recording, Sighting
 from storage.objects import StoreError
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

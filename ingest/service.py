@@ -30,12 +30,12 @@ from ingest.reader import FileState
 from ingest.sidecars import commit_sidecar
 from ingest.transfer import Transfer
 from ingest.watcher import Handler, OutcomeHook, ScanProgress, Watcher, scan_once
+from storage.basics import utcnow
 from storage.db import reading
 from storage.leftovers import SPOOL_PREFIX, spool_dir
 from storage.models import Recording
 from storage.objects import StoredObject
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 from config.errors import BadInput, Conflict, NotFound, Unavailable
 from config.settings import Settings
 from ingest.outcome import IngestOutcome
+from storage.basics import utcnow
 from storage.db import reading, transaction
 from storage.models import UploadSession
 from storage.objects import Leftover
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

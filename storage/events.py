@@ -16,10 +16,10 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from config.errors import Conflict
+from storage.basics import iso, utcnow
 from storage.bulk import insert_rows, table_of
 from storage.models import TREE_BLOCK, TREE_STEP, AuditBlockRoot, AuditEvent
 from storage.tree_hashes import HASH_SIZE, leaf_hashes, subtree_roots
-from storage.types import iso, utcnow
 
 SYSTEM_ACTOR = "system"
 EVENT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "details", "leaf_hash")

@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, mask_url
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.events import append_event, event_details
 from storage.models import AuditEvent
 from storage.objects import Leftover
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.types import UTCDateTime, utcnow
+from storage.basics import utcnow
+from storage.types import UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Row
 
 from config.settings import mask_text
+from storage.basics import iso_or_none
 from storage.models import Device, IngestFailure, Recording, Station
-from storage.types import iso_or_none
 
 # The columns the recording shape reads, for a reader that selects them as a Core row instead of loading
 # ``Recording`` with its device and station (the case lookup): the device's serial as ``device``, the station's

@@ -8,14 +8,6 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
-# re-exported: the model and API modules take them from here, beside the column types
-from storage.basics import INT32_MAX as INT32_MAX
-from storage.basics import INT64_MAX as INT64_MAX
-from storage.basics import LEAF_TIME_FORMAT as LEAF_TIME_FORMAT
-from storage.basics import iso as iso
-from storage.basics import iso_or_none as iso_or_none
-from storage.basics import utcnow as utcnow
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend; a naive value is refused rather than guessed at."""

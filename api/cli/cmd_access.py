@@ -8,8 +8,8 @@ import typer
 
 from api.cli.common import Format, err, print_json, print_table, runtime
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, grant_json, list_grants, revoke_grant
+from storage.basics import utcnow
 from storage.db import reading, transaction
-from storage.types import utcnow
 
 access_app = typer.Typer(no_args_is_help=True, help="Approvals: time-limited access to another unit's case.")
 

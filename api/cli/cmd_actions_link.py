@@ -12,8 +12,8 @@ from api.cli.groups import actions_app, add_once
 from audit.linking import ManualChange, link_by_hand, unlink_by_hand
 from audit.shapes import action_json
 from config.errors import BwcError
+from storage.basics import utcnow
 from storage.db import transaction
-from storage.types import utcnow
 
 ACTION = typer.Argument(..., help="The action's external id.")
 RECORDING = typer.Argument(..., help="The recording's id (bwc recordings list).")

@@ -14,9 +14,9 @@ from api.cli import common
 from api.cli.common import Format, fail, print_json
 from api.cli.groups import actions_app, add_once
 from audit.shapes import action_json
+from storage.basics import utcnow
 from storage.db import reading
 from storage.models import Action, Recording
-from storage.types import utcnow
 
 
 @actions_app.command("show")

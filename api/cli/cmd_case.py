@@ -11,8 +11,8 @@ from api.cli import common
 from api.cli.common import Format, fail, print_json
 from audit.holds import HoldResult, hold_case, release_case
 from config.errors import BwcError
+from storage.basics import utcnow
 from storage.db import transaction
-from storage.types import utcnow
 
 CLI_ACTOR = "cli"
 

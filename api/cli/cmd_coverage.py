@@ -13,9 +13,9 @@ from api.cli.common import Format, print_json, progress_bar
 from audit.holds import apply_case_holds
 from audit.policy import apply_policy
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import reading, transaction
 from storage.models import Action
-from storage.types import utcnow
 
 CLI_ACTOR = "cli"
 

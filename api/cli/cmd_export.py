@@ -26,8 +26,8 @@ def export(
     """Write the case's BagIt export: recordings, sidecars, case.json, events with proofs, checkpoint, key."""
     from audit.export import plan_export
     from audit.export_bag import write_bag
+    from storage.basics import utcnow
     from storage.db import transaction
-    from storage.types import utcnow
 
     if out.exists():
         fail(f"{out} exists already; give another --out (nothing was exported)")

@@ -17,9 +17,9 @@ from audit.findings import change_by_hand, open_by_hand
 from audit.findings_ledger import Filters, finding_json, ledger
 from config.errors import BwcError
 from config.settings import get_settings
+from storage.basics import utcnow
 from storage.db import reading, transaction
 from storage.models import Finding
-from storage.types import utcnow
 
 CLI_ACTOR = "cli"
 

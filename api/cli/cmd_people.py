@@ -21,9 +21,9 @@ from audit.linking import on_actions_changed
 from audit.registry import Change, Registry, assign_device, update_device, update_officer
 from config.errors import BwcError
 from config.settings import Settings
+from storage.basics import iso_or_none
 from storage.db import reading, transaction
 from storage.models import Device, Officer, Unit
-from storage.types import iso_or_none
 
 devices_app = typer.Typer(no_args_is_help=True, help="Recording devices (执法记录仪).")
 officers_app = typer.Typer(no_args_is_help=True, help="Officers and who carries which device when.")

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from api.cli import common
 from api.cli.common import Format, print_json, print_table
 from api.cli.groups import add_once
+from storage.basics import INT64_MAX
 from storage.db import reading
 from storage.models import Device, Recording
 from storage.shapes import recording_json
-from storage.types import INT64_MAX
 
 recordings_app = typer.Typer(no_args_is_help=True, help="Stored recordings.")
 

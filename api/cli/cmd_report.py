@@ -17,8 +17,8 @@ from audit.labels import LANGS
 from audit.period_query import ledger_findings, period_report
 from audit.reports import missing_report
 from config.errors import BwcError
+from storage.basics import utcnow
 from storage.db import reading
-from storage.types import utcnow
 
 report_app = typer.Typer(no_args_is_help=True, help="Audit reports.")
 

@@ -14,7 +14,7 @@ from api.deps import Reading, SessionDep, require, require_reading
 from api.params import RowId
 from api.routes import API_PREFIX
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, grant_json, list_grants, revoke_grant
-from storage.types import utcnow
+from storage.basics import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["access"])
 

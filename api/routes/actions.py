@@ -27,10 +27,10 @@ from audit.registry import Registry
 from audit.reports import period_bounds
 from audit.shapes import action_json, actions_json
 from config.errors import BadInput, NotFound
+from storage.basics import utcnow
 from storage.models import Action, Recording, Unit
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["actions"])
 

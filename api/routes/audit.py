@@ -13,7 +13,7 @@ from api.deps import Reading, require_reading
 from api.params import SeqPath
 from api.routes import API_PREFIX
 from audit import checkpoints
-from storage.types import INT64_MAX
+from storage.basics import INT64_MAX
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 

@@ -17,8 +17,8 @@ from audit.access import check_case, record_uses, scope_for
 from audit.export import plan_export
 from audit.export_bag import stream_bag
 from audit.holds import hold_case, release_case
+from storage.basics import utcnow
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"])
 

@@ -19,8 +19,8 @@ from audit.findings import change_by_hand, get_finding, open_by_hand
 from audit.findings_formats import render_csv, render_xlsx
 from audit.findings_ledger import Filters, finding_json, ledger, list_findings
 from audit.findings_rules import STATUSES
+from storage.basics import utcnow
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["findings"])
 

@@ -16,8 +16,8 @@ from api.routes import API_PREFIX
 from audit.access import check_action, check_recording, record_uses, scope_for
 from audit.linking import ManualChange, link_by_hand, unlink_by_hand
 from audit.shapes import action_json
+from storage.basics import utcnow
 from storage.models import Action, Recording
-from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["actions"])
 

@@ -25,12 +25,12 @@ from api.routes import API_PREFIX
 from audit.access import check_recording, note_uses, record_uses, recording_condition, scope_for
 from audit.fixity import EVENT_KIND as FIXITY_EVENT
 from config.errors import Conflict, NotFound
+from storage.basics import iso, utcnow
 from storage.events import append_event
 from storage.models import AuditEvent, Device, Recording, Station
 from storage.objects import ObjectMissing
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import iso, utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["recordings"])

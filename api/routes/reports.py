@@ -21,10 +21,10 @@ from audit.access import report_units, scope_for
 from audit.period_query import ledger_findings, period_report, report_json
 from audit.report_formats import render_csv, render_json, render_xlsx
 from audit.reports import missing_report
+from storage.basics import utcnow
 from storage.events import iso_utc
 from storage.models import AuditEvent
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 

@@ -57,12 +57,12 @@ from ingest.upload_sessions import (
     record_outcome,
     remove_session,
 )
+from storage.basics import INT64_MAX
 from storage.db import transaction
 from storage.models import Recording
 from storage.objects import DigestMismatch, StoreUnavailable
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import INT64_MAX
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=API_PREFIX, tags=["uploads"])

@@ -55,10 +55,10 @@ from audit.access import ApprovalRequired, check_recording, record_uses, recordi
 from audit.trail import recording_trail
 from config.errors import NotFound, Unauthorized
 from ingest.failures import open_failures
+from storage.basics import utcnow
 from storage.events import append_event
 from storage.models import Recording
 from storage.shapes import failure_json, recording_json
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 router.include_router(web_cases.router)

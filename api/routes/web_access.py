@@ -23,8 +23,8 @@ from api.routes.web_admin import TABS, Csrf
 from api.routes.web_common import LangQuery, PageReader, PageRoute, error_text, form_caller, page
 from audit.access import DEFAULT_HOURS, MAX_HOURS, grant_access, grant_json, revoke_grant
 from config.errors import BadInput, BwcError
+from storage.basics import utcnow
 from storage.models import AccessGrant, ApiToken
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

@@ -27,9 +27,9 @@ from audit.linking import on_actions_changed
 from audit.registry import Change, Registry, assign_device, update_device, update_officer
 from config.errors import BadInput, BwcError
 from config.settings import Settings
+from storage.basics import iso, iso_or_none
 from storage.models import Device, DeviceAssignment, Officer, Unit
 from storage.runtime import Runtime
-from storage.types import iso, iso_or_none
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

@@ -32,10 +32,10 @@ from audit.shapes import action_json, actions_json
 from audit.trail import recording_trail
 from config.errors import NotFound
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.models import Action, Recording
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

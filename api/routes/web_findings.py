@@ -41,9 +41,9 @@ from audit.findings_ledger import NO_UNIT, Filters, finding_json, ledger, list_f
 from audit.findings_rules import KINDS, LIVE, OPEN, STATUSES, parse_subject
 from audit.labels import finding_kind_words, finding_status_words
 from config.errors import BadInput, BwcError, NotFound
+from storage.basics import utcnow
 from storage.models import Unit
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

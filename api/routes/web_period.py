@@ -34,9 +34,9 @@ from audit.labels import reason_label
 from audit.period_query import ledger_findings, period_report
 from audit.period_words import percent, points, words
 from config.errors import BadInput
+from storage.basics import utcnow
 from storage.models import Unit
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

@@ -17,10 +17,10 @@ from api.auth import Principal
 from api.i18n import TEXT
 from api.routes.web_common import LangQuery, PageReader, PageRoute, message, page
 from audit.access import recording_condition, scope_for
+from storage.basics import utcnow
 from storage.models import Device, Recording, Station
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

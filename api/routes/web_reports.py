@@ -33,9 +33,9 @@ from api.routes.web_common import (
 from audit.access import ApprovalRequired, report_units, scope_for
 from audit.reports import missing_report
 from config.errors import BadInput
+from storage.basics import utcnow
 from storage.models import Unit
 from storage.runtime import Runtime
-from storage.types import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

@@ -19,8 +19,8 @@ from audit.findings_sync import follow_recordings, follow_verdicts
 from audit.linking.load import QueryData
 from audit.linking.sync import chunks, load_states, process_states
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.models import Action, ActionDevice, ActionRecording, Device, Recording
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from audit.linking.incremental import on_actions_changed
 from config.errors import Conflict, NotFound
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.events import append_event, lock_event_log
 from storage.models import Action, ActionRecording, ManualUnlink, Recording
 from storage.objects import ObjectStore
-from storage.types import utcnow
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from audit.coverage import ActionFacts, CoverageResult, Policy, evaluate
 from audit.linking.load import Assignment, DeviceInfo, RecRow, Span, facts, overlapping_assignments
 from audit.linking.write import CHUNK, Writes, apply
 from audit.registry import among
+from storage.basics import utcnow
 from storage.models import Action, ActionDevice, ActionOfficer, ActionRecording, ManualUnlink, Officer
-from storage.types import utcnow
 
 LINKS_CHANGED = "links.changed"
 

@@ -19,11 +19,11 @@ from api.auth import authenticate, create_token, revoke_token
 from audit.access import action_condition, scope_for
 from audit.holds import case_hold_json
 from audit.shapes import actions_json
+from storage.basics import utcnow
 from storage.db import reading, transaction
 from storage.models import Action, Recording
 from storage.runtime import Runtime
 from storage.shapes import recording_json
-from storage.types import utcnow
 from tests.api.conftest import Tokens, events, ingest
 from tests.fixtures.media import MediaFactory
 

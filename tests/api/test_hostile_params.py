@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from config.settings import Settings
+from storage.basics import INT32_MAX, INT64_MAX
 from storage.models import Recording
 from storage.runtime import Runtime
-from storage.types import INT32_MAX, INT64_MAX
 from tests.api.conftest import Ingested, Tokens
 from tests.api.web_client import use_session
 from tests.fixtures.media import MediaFactory

@@ -16,10 +16,10 @@ from api.auth import create_token
 from api.housekeeping import housekeep_forever, housekeep_once
 from api.web_sessions import VIEWING_IDLE, Purged, end_session, purge_expired, start_session, viewing_to_audit
 from audit import linking
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import ApiToken, Finding, WebSession, WebViewing
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 
 

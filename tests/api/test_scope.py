@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from api.auth import create_token
 from audit.access import grant_access
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.api.conftest import Ingested, Tokens, events, ingest
 from tests.api.web_client import signed_in
 from tests.fixtures.audit_log import new_signer, pem

@@ -19,9 +19,9 @@ from api.deps import Reading
 from api.permissions import PAGES, RULES
 from audit.findings import open_by_hand
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.api.test_auth import API_ACCESS, PUBLIC, WEB_ACCESS
 from tests.api.test_scope import Scene
 from tests.api.test_scope import scene as scene

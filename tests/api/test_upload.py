@@ -19,11 +19,11 @@ from api.app import create_app
 from api.arrival_hash import ArrivalHashes
 from api.auth import create_token
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.leftovers import clean_leftovers
 from storage.models import Sidecar
 from storage.runtime import Runtime, build_runtime
-from storage.types import utcnow
 from tests.api.conftest import Tokens, events, make_tokens, recordings
 from tests.fixtures.media import MediaFactory
 

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from api.routes.web_access import PAGE_SIZE
 from audit.access import MAX_HOURS, grant_access
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import AccessGrant
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.api.conftest import Tokens, events
 from tests.api.web_client import csrf_in, signed_in
 

@@ -19,10 +19,10 @@ from sqlalchemy import event
 from api.auth import create_token
 from api.routes.web_findings import PAGE_SIZE
 from audit.findings import change_by_hand, open_by_hand
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import Finding
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.api.conftest import Tokens, events
 from tests.api.web_client import csrf_in, signed_in, use_session
 from tests.fixtures import audit_data as ad

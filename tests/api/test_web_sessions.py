@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 from api.app import create_app
 from api.auth import create_token, revoke_token
 from api.web_sessions import LOGIN_CSRF_COOKIE, MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_NAME, SESSION_COOKIE
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import WebSession
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.api.conftest import Tokens, events
 from tests.api.web_client import csrf_in, sign_in, signed_in
 

@@ -15,7 +15,7 @@ from audit.coverage import (
     shortfalls,
     verdict_for,
 )
-from storage.types import iso
+from storage.basics import iso
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 POLICY = Policy(min_devices=2, max_gap_seconds=3, require_audio=True, upload_grace_hours=24)

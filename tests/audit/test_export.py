@@ -18,9 +18,9 @@ from audit.export import plan_export
 from audit.export_bag import stream_bag
 from audit.export_text import RECIPE
 from audit.package_verify import verify_package
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import AuditEvent
-from storage.types import utcnow
 from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.evidence import CASE, Case, Invoke, cli_for
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from audit import linking
 from audit.findings import change_by_hand, open_by_hand
 from audit.findings_rules import DEFAULT_DUE_DAYS
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import Action, AuditEvent, Finding, Recording
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 
 T0 = ad.utc(2024, 5, 1, 8, 0)  # long past: a shortfall is incomplete at once, not pending

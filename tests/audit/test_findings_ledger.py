@@ -16,10 +16,10 @@ from audit.findings_formats import render_csv, render_xlsx
 from audit.findings_ledger import Filters, finding_json, findings_summary, ledger, list_findings
 from audit.findings_rules import FindingConflict
 from config.errors import BadInput, NotFound
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import AuditEvent, Finding
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 
 T0 = ad.utc(2024, 5, 1, 8, 0)

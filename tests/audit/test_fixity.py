@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from audit.fixity import run_checks, sample_forever, select_targets
 from audit.reports import missing_report
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import AuditEvent, Recording
-from storage.types import utcnow
 from tests.fixtures.evidence import Case, cli_for, reasons
 
 

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from audit import linking
 from audit.registry import Registry, assign_device, update_device
 from audit.shapes import action_json, effective_verdict
+from storage.basics import utcnow
 from storage.bulk import table_of
 from storage.db import transaction
 from storage.models import Action, ActionDevice, ActionRecording, Device, Recording
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import coverage_data as cd
 from tests.fixtures.media import MediaFactory
 

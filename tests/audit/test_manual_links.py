@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from audit import linking
 from config.errors import Conflict, NotFound
+from storage.basics import utcnow
 from storage.db import reading, transaction
 from storage.models import Action, ActionRecording, AuditEvent, ManualUnlink, Recording
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 from tests.fixtures import coverage_data as cd
 from tests.fixtures.media import MediaFactory

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from audit.linking import on_actions_changed
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.models import Action
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import coverage_data as cd
 from tests.fixtures.media import MediaFactory
 

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from audit import linking
 from audit.linking import full
 from audit.policy import apply_policy, recorded_policy
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.events import append_event
 from storage.models import Action, ActionRecording, AuditEvent
 from storage.runtime import Runtime
-from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 from tests.fixtures.audit_data import event_kinds, one_device_action, verdicts
 

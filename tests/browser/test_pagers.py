@@ -19,9 +19,9 @@ from api.routes import web_access, web_findings
 from audit.access import grant_access
 from audit.findings import open_by_hand
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.runtime import build_runtime
-from storage.types import utcnow
 from tests.browser.conftest import Server
 from tests.browser.pages import check_page
 

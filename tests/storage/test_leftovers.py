@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.events import event_details
 from storage.init import initialize
 from storage.leftovers import EVENT_KIND, SPOOL_PREFIX, clean_leftovers, last_cleanup, spool_dir
@@ -21,7 +22,6 @@ from storage.local_store import LocalStore
 from storage.models import AuditEvent
 from storage.runtime import Runtime, build_runtime
 from storage.s3_store import S3Store
-from storage.types import utcnow
 
 HOURS_AGO = 2 * 3600
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from storage.basics import iso, iso_or_none
 from storage.events import iso_utc
-from storage.types import iso, iso_or_none
 
 SHANGHAI = timezone(timedelta(hours=8))
 

@@ -13,10 +13,10 @@ from api.demo import ANCHOR, DemoError, fill
 from audit.reports import missing_report
 from audit.shapes import action_json
 from config.settings import Settings
+from storage.basics import utcnow
 from storage.db import reading
 from storage.models import Action, Recording
 from storage.runtime import build_runtime
-from storage.types import utcnow
 from tests.fixtures.cli import run_bwc
 
 

@@ -27,11 +27,11 @@ from audit.log_verify import verify_log
 from audit.notes import Signer
 from config.settings import Settings
 from storage import local_copy
+from storage.basics import utcnow
 from storage.db import transaction
 from storage.events import event_details
 from storage.models import AuditCheckpoint, AuditEvent
 from storage.runtime import build_runtime
-from storage.types import utcnow
 from tests.fixtures import audit_data as ad
 from tests.fixtures.audit_log import new_signer, pem
 from tests.fixtures.cli import BWC as BWC_SCRIPT
