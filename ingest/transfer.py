@@ -11,7 +11,7 @@ from typing import BinaryIO, cast
 
 from ingest.probe import ProbeResult, probe
 from ingest.reader import ChunkHook, CountingReader, FileChanged, FileState, check_unchanged, open_regular
-from storage.objects import DigestMismatch, StoredObject, sha256_of_stream
+from storage.objects import DigestMismatch, StoredObject
 from storage.runtime import Runtime
 
 
@@ -36,7 +36,7 @@ def _prehash(rt: Runtime, raw: BinaryIO, size: int, pool: ThreadPoolExecutor) ->
     wants = pool.submit(lambda: store.prefers_known_digest) if store.remote else None
     if wants is None and not store.prefers_known_digest:
         return None
-    digest = sha256_of_stream(cast(BinaryIO, CountingReader(raw, limit=size + 1)))
+    digest = store.hash_first(cast(BinaryIO, CountingReader(raw, limit=size + 1)))
     raw.seek(0)
     return digest if wants is None or wants.result() else None
 

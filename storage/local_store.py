@@ -45,6 +45,9 @@ class LocalStore:
         self.root = Path(unquote(urlsplit(url).path))
         self._incoming = self.root / ".incoming"
 
+    def hash_first(self, source: BinaryIO) -> str:
+        return sha256_of_stream(source)
+
     def ensure_ready(self) -> None:
         self._incoming.mkdir(parents=True, exist_ok=True)
 

@@ -108,6 +108,11 @@ class ObjectStore(Protocol):
         the final key, and no upload at all for bytes already stored); the caller then hashes the source first."""
         ...
 
+    def hash_first(self, source: BinaryIO) -> str:
+        """The SHA-256 of ``source`` read to its end, taken by a caller that hashes before it puts; a store may take
+        more in the same read for the put that follows (S3 under ``signed``: each part's SHA-256)."""
+        ...
+
     def ensure_ready(self) -> None:
         """Create the bucket or folder if missing; safe to call again."""
 

@@ -21,6 +21,12 @@ no cheaper. The gateway checks the signed SHA-256 at ~0.8 s of CPU a GiB either 
 ``Content-MD5`` spares it that, but MD5 is half SHA-256's speed on the client (845 vs 1,900 MB/s), so the sum
 of both sides grows. Hence one request where it fits (up to 5 GiB); parts beyond.
 
+Above ``S3Store.signed_parts_from`` (128 MiB) the tenth session's branch rgw13 tries parts anyway, to let the
+gateway use both cores: the hash pass takes each part's SHA-256 beside the file's (:class:`PartDigests`,
+:func:`hash_pass`; one read, a second thread), and each part is read again with ``pread`` (:class:`FileSlice`)
+and signed with its digest. On the loaded 2-core machine it was measured at no gain (bench/HISTORY.md): the
+second SHA-256 costs the client ~0.7 s of CPU a GiB, more than the gateway saves.
+
 botocore has no option to sign a precomputed payload digest. :class:`KnownPayloadAuth` is its S3 SigV4 signer
 with one change, ``payload()`` taking the digest the body carries, registered under its own name in botocore's
 signer table and chosen per operation through botocore's ``choose-signer`` event. :func:`check_signed` (a
@@ -30,12 +36,16 @@ botocore that signed another way could never store bytes under a digest the serv
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 import botocore.auth
 from botocore.auth import S3SigV4Auth
 
-from storage.objects import MultiHasher, Progress, StoreError
+from storage.objects import CHUNK_SIZE, MultiHasher, Progress, StoreError, read_chunks
 
 SIGNER = "bwc-s3v4-known-payload"
 SIGNED_OPERATIONS = ("PutObject", "UploadPart")
@@ -138,3 +148,84 @@ class KnownDigestBody:
 
     def __len__(self) -> int:
         return self._size
+
+
+class PartDigests:
+    """The SHA-256 of each ``part_size`` slice of a source, taken beside its evidence SHA-256 in one read pass.
+
+    The read happens once; each buffer is fed to the evidence hasher on the calling thread and to the part hasher
+    on a second one (hashlib releases the GIL on large buffers), so the pass still takes about one SHA-256's wall
+    time on two cores. ``stop`` is asked before every buffer: once it says the parts are not wanted (the bucket's
+    proof turned out not to be ``signed``) the second thread does no more.
+    """
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.digests: list[bytes] = []
+        self._current = hashlib.sha256()
+        self._filled = 0
+        self.abandoned = False
+
+    def update(self, chunk: memoryview) -> None:
+        view = chunk
+        while len(view):
+            take = min(len(view), self.part_size - self._filled)
+            self._current.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == self.part_size:
+                self.digests.append(self._current.digest())
+                self._current = hashlib.sha256()
+                self._filled = 0
+
+    def finish(self) -> list[bytes]:
+        if self._filled:
+            self.digests.append(self._current.digest())
+            self._current = hashlib.sha256()
+            self._filled = 0
+        return self.digests
+
+
+def hash_pass(
+    source: BinaryIO, hasher: Any, parts: PartDigests | None, stop: Callable[[], bool] = lambda: False
+) -> None:
+    """Read ``source`` to its end once, feeding ``hasher`` (a hashlib or :class:`MultiHasher`) and ``parts``."""
+    if parts is None:
+        for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
+            hasher.update(chunk)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="part-sha256") as pool:
+        for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
+            if not parts.abandoned and stop():
+                parts.abandoned = True
+            pending = None if parts.abandoned else pool.submit(parts.update, chunk)
+            hasher.update(chunk)
+            if pending is not None:
+                pending.result()  # the buffer is read again by the next readinto
+
+
+class FileSlice:
+    """``size`` bytes of a file descriptor from ``offset``, read with ``pread``: parts in flight share no position."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._size = size
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        room = self._size - self._pos
+        wanted = room if size is None or size < 0 else min(size, room)
+        if wanted <= 0:
+            return b""
+        data = os.pread(self._fd, wanted, self._offset + self._pos)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._pos, self._size)[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

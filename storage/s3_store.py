@@ -2,7 +2,9 @@
 
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
 same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory; under the ``signed``
-proof a file is hashed by a local pass first and sent once, signed with that digest (:mod:`storage.s3_signed`).
+proof a file is hashed by a local pass first and sent once, signed with that digest (:mod:`storage.s3_signed`);
+a file above ``signed_parts_from`` has its parts' SHA-256s taken in that same pass and goes up in parts straight
+to its content address, each signed with its own.
 Every object is verified against the store's own view before ``put`` returns, by the strongest proof the server
 gives (:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
 """
@@ -18,6 +20,7 @@ import stat
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -82,6 +85,15 @@ class S3Store:
         self.part_size = part_size
         self.parts_in_flight = max(1, parts_in_flight)
         self.copy_limit = MAX_COPY_SIZE  # tests lower it to exercise UploadPartCopy
+        # Under ``signed``: a file above ``signed_parts_from`` goes up in parts of ``signed_part_size``, each signed
+        # with the SHA-256 the hash pass took of it (storage.s3_signed.PartDigests), ``signed_in_flight`` at a time.
+        # The BWC_SIGNED_* variables are bench knobs (bench/rgw_modes.py compares part shapes on one code; a
+        # threshold out of reach is main's one PutObject); tests set the attributes.
+        self.signed_part_size = int(os.environ.get("BWC_SIGNED_PART_MIB", "64")) * 1024 * 1024
+        self.signed_parts_from = int(os.environ.get("BWC_SIGNED_PARTS_FROM_MIB", "128")) * 1024 * 1024
+        self.signed_in_flight = int(os.environ.get("BWC_SIGNED_IN_FLIGHT", "3"))
+        self._pass_parts: dict[tuple[str, int], tuple[int, list[bytes]]] = {}
+        self._pass_lock = threading.Lock()
         self._lock_enabled: bool | None = None
         self._default_retention = False  # the bucket's Object Lock rule retains every new object
         self._proof: Proof | None = None
@@ -231,6 +243,37 @@ class S3Store:
 
     # -- put -------------------------------------------------------------------------------------------
 
+    def hash_first(self, source: BinaryIO) -> str:
+        """The SHA-256 of ``source`` read to its end, for a caller that hashes first (``prefers_known_digest``).
+
+        A file large enough to go up in signed parts also has each part's SHA-256 taken in the same read (on a
+        second thread), kept by content (digest and size) for the ``put`` that follows: the part digests of given
+        bytes are a fact about those bytes, so a later put of other bytes can never use them.
+        """
+        size = _file_size(source)
+        parts = self._part_digests_for(size)
+        hasher = hashlib.sha256()
+        from storage.s3_signed import hash_pass
+
+        hash_pass(source, hasher, parts, lambda: self._proof is not None and self._proof != "signed")
+        sha256 = hasher.hexdigest()
+        if parts is not None and not parts.abandoned and size is not None:
+            with self._pass_lock:
+                while len(self._pass_parts) >= 16:
+                    del self._pass_parts[next(iter(self._pass_parts))]
+                self._pass_parts[(sha256, size)] = (parts.part_size, parts.finish())
+        return sha256
+
+    def _part_digests_for(self, size: int | None) -> Any:
+        """A part hasher where a file of ``size`` bytes would go up in signed parts, else None."""
+        if size is None or size <= self.signed_parts_from or self._proof not in (None, "signed"):
+            return None
+        if -(-size // self.signed_part_size) > MAX_PARTS:
+            return None
+        from storage.s3_signed import PartDigests
+
+        return PartDigests(self.signed_part_size)
+
     def put(
         self,
         source: BinaryIO,
@@ -373,20 +416,31 @@ class S3Store:
         Without ``expected`` the file is hashed first by a local pass (extras too, so the send pass hashes
         nothing); with it, the server itself refuses bytes that do not have it, and the extras come from the send.
         """
+        from storage.s3_signed import KnownDigestBody, hash_pass
+
         start = source.tell()
         hasher: MultiHasher | None = None
+        part_digests: tuple[int, list[bytes]] | None = None
         if expected is None:
             hasher = MultiHasher(extra)
-            hasher.feed(source)
+            parts = self._part_digests_for(size)
+            hash_pass(source, hasher, parts)
             source.seek(start)
             if hasher.size != size:
                 raise OSError(f"the source holds {hasher.size} bytes, not {size}: it changed while being read")
             sha256 = hasher.sha256.hexdigest()
             if self._head(self.key(sha256)) is not None:
                 return self._existing(sha256, hasher, retain_until)
+            if parts is not None:
+                part_digests = (parts.part_size, parts.finish())
         else:
             sha256 = expected
-        from storage.s3_signed import KnownDigestBody
+            with self._pass_lock:
+                part_digests = self._pass_parts.pop((sha256, size), None)
+            if extra:  # the extras come from the send, which parts in flight cannot feed in order
+                part_digests = None
+        if part_digests is not None:
+            return self._put_signed_parts(source, size, sha256, *part_digests, hasher, retain_until, progress)
 
         key = self.key(sha256)
         body = KnownDigestBody(source, size, sha256, () if hasher else extra, progress)
@@ -416,6 +470,94 @@ class S3Store:
             self, key, version_of(resp), sha256, full=None, composite=None, etag=s3_proof.etag_of(resp), size=size
         )
         return self._created(key, sha256, hasher or body.hasher, version, retain_until)
+
+    def _put_signed_parts(
+        self,
+        source: BinaryIO,
+        size: int,
+        sha256: str,
+        part_size: int,
+        digests: list[bytes],
+        hasher: MultiHasher | None,
+        retain_until: datetime | None,
+        progress: Progress | None,
+    ) -> StoredObject:
+        """A multipart upload straight to the content address, each part signed with its SHA-256 from the hash pass.
+
+        Parts are read again from the file (page cache) with ``pread``, a few in flight, each checked by the server
+        against the digest it is signed with: a part whose bytes changed after the hash pass is refused, the upload
+        aborted, and nothing lands under any key.
+        """
+        from storage.s3_signed import FileSlice, KnownDigestBody
+
+        start = source.tell()
+        fd = source.fileno()
+        key = self.key(sha256)
+        lock = threading.Lock()
+
+        def heard(n: int) -> None:
+            if progress is not None:
+                with lock:
+                    progress(n)
+
+        def send(number: int, digest: bytes) -> Part:
+            offset = (number - 1) * part_size
+            n = min(part_size, size - offset)
+            slice_ = cast(BinaryIO, FileSlice(fd, start + offset, n))
+            body = KnownDigestBody(slice_, n, digest.hex(), (), heard if progress is not None else None)
+            try:
+                with s3_errors(self._where, "UploadPart"):
+                    resp = self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ContentLength=n
+                    )
+            except StoreError:
+                if body.changed is not None:
+                    raise body.changed from None
+                raise
+            # The server's MD5 of the bytes it checked against the signature: the object's ETag is made of these.
+            return Part(number, resp["ETag"], None, n, bytes.fromhex(str(resp["ETag"]).strip('"')))
+
+        with s3_errors(self._where, "CreateMultipartUpload"):
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        try:
+            with ThreadPoolExecutor(max(1, self.signed_in_flight), thread_name_prefix="s3-signed-part") as pool:
+                futures = [pool.submit(send, i + 1, d) for i, d in enumerate(digests)]
+                try:
+                    parts = [f.result() for f in futures]
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+            if os.pread(fd, 1, start + size):  # before the object exists: a file that grew is not stored
+                raise OSError(f"the source grew past {size} bytes while being sent: it changed")
+            source.seek(start + size)  # the whole file was read (a counting wrapper reports the position)
+            with s3_errors(self._where, "CompleteMultipartUpload"):
+                try:
+                    resp = self.client.complete_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]},
+                        IfNoneMatch="*",
+                    )
+                except ClientError as exc:
+                    if error_code(exc) not in _EXISTS:
+                        raise
+                    self._abort(key, upload_id)
+                    return self._existing(sha256, hasher or _counted(size), retain_until)
+        except BaseException as exc:
+            self._abort(key, upload_id)
+            if isinstance(exc, VerificationFailed):  # refused: the file changed since its pass, or damage on the way?
+                source.seek(start)
+                actual = sha256_of_stream(source)
+                if actual != sha256:
+                    raise DigestMismatch(f"expected sha256 {sha256} (the hash pass), got {actual}") from exc
+            raise
+        etag = s3_parts.multipart_etag_of(parts)
+        version = s3_verify.verify_stored(
+            self, key, version_of(resp), sha256, full=None, composite=None, etag=etag, size=size
+        )
+        return self._created(key, sha256, hasher or _counted(size), version, retain_until)
 
     def _put_multipart(
         self,
@@ -656,6 +798,13 @@ def _file_size(source: BinaryIO) -> int | None:
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None
     return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _counted(size: int) -> MultiHasher:
+    """A hasher that only says ``size``: for a send whose digest the server checked and that needs no extras."""
+    hasher = MultiHasher((), with_sha256=False)
+    hasher.size = size
+    return hasher
 
 
 def _is_sha256(value: str) -> bool:

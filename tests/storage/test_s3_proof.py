@@ -371,3 +371,86 @@ def test_rgw_signed_parts_carry_no_md5_and_the_assembly_is_checked(rgw: RgwServe
     head = rgw.client().head_object(Bucket=store.bucket, Key=got.key)
     assert head["ETag"].strip('"') == multipart_etag([hashlib.md5(c).digest() for c in chunks])
     assert store.verify(got.sha256)
+
+
+def _parted_store(rgw: RgwServer) -> S3Store:
+    """A store on a fresh RGW bucket that sends files above two parts of 5 MiB in signed parts."""
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    store.signed_part_size, store.signed_parts_from = PART, 2 * PART
+    store.ensure_ready()
+    return store
+
+
+@pytest.mark.parametrize("hashed_first", [True, False], ids=["caller-hashed", "store-hashed"])
+def test_rgw_takes_a_large_file_in_parts_signed_with_the_digests_of_its_one_hash_pass(
+    rgw: RgwServer, tmp_path: Path, hashed_first: bool
+) -> None:
+    store = _parted_store(rgw)
+    data = _data(3 * PART + 5, seed=37)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
+    progress: list[int] = []
+
+    with open(path, "rb") as raw_file:
+        f = CountingReader(raw_file, limit=len(data) + 1)
+        if hashed_first:  # as ingest.transfer does: the pass, then the put with its digest
+            assert store.hash_first(f) == sha  # type: ignore[arg-type]
+            f.seek(0)
+        got = store.put(f, expected_sha256=sha if hashed_first else None, progress=progress.append)  # type: ignore[arg-type]
+        assert f.bytes_read == len(data)
+
+    chunks = [data[i : i + PART] for i in range(0, len(data), PART)]
+    assert got.created and got.sha256 == sha and got.size == len(data) and got.key == store.key(sha)
+    assert puts == [] and reads == [] and sum(progress) == len(data)
+    assert sorted(h["x-amz-content-sha256"] for h in parts) == sorted(hashlib.sha256(c).hexdigest() for c in chunks)
+    assert not [k for h in parts for k in h if k == "content-md5" or k.startswith("x-amz-checksum")]
+    raw = rgw.client()
+    head = raw.head_object(Bucket=store.bucket, Key=got.key)
+    assert head["ETag"].strip('"') == multipart_etag([hashlib.md5(c).digest() for c in chunks])
+    assert raw.get_object(Bucket=store.bucket, Key=got.key)["Body"].read() == data
+    assert _keys(rgw, store) == [RECORD_KEY, got.key]  # straight to its address: no temporary object ever
+    assert raw.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+
+
+def test_rgw_refuses_a_part_that_changed_after_the_hash_pass_and_nothing_lands(rgw: RgwServer, tmp_path: Path) -> None:
+    store = _parted_store(rgw)
+    data = _data(3 * PART + 9, seed=38)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    parts = _headers(store, "UploadPart")
+
+    with open(path, "rb") as f:
+        sha = store.hash_first(f)
+        f.seek(0)
+        with open(path, "r+b") as w:  # same size, one byte of the third part flipped
+            w.seek(2 * PART + 1)
+            w.write(bytes([data[2 * PART + 1] ^ 0x01]))
+        with pytest.raises(DigestMismatch, match="the hash pass"):
+            store.put(f, expected_sha256=sha)
+
+    assert parts  # sent, signed with the pass's digests, and refused by the server
+    assert store.head(sha) is None
+    assert _keys(rgw, store) == [RECORD_KEY]
+    assert rgw.client().list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []  # aborted
+
+
+def test_rgw_never_completes_a_parted_upload_of_a_file_that_grew_after_its_hash_pass(
+    rgw: RgwServer, tmp_path: Path
+) -> None:
+    store = _parted_store(rgw)
+    data = _data(3 * PART + 3, seed=39)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+
+    def writer_appends(_sent: int) -> None:  # once the pass is over and the parts are on their way
+        if path.stat().st_size == len(data):
+            with open(path, "ab") as w:
+                w.write(b"more")
+
+    with open(path, "rb") as f, pytest.raises(OSError, match="grew"):
+        store.put(f, progress=writer_appends)
+    assert store.head(hashlib.sha256(data).hexdigest()) is None
+    assert _keys(rgw, store) == [RECORD_KEY]
+    assert rgw.client().list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []  # aborted
