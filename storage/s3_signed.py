@@ -13,19 +13,19 @@ digest. Then
   nothing lands under an address its bytes do not have;
 * botocore does not hash the body again to sign it (its signer reads the whole body first, then sends it).
 
-Why one request and not parts (measured on Ceph RGW 16 from the tests' fixture, 2 GiB, CPU seconds of radosgw,
-each mode against a fresh gateway in the same run): one signed PutObject 7.4; parts of 8 MiB, each signed with
-its SHA-256, 7.9–9.0 at 3 or 10 in flight (what ``aws s3 cp`` sends: 8 MiB parts, ten at a time, each signed
-with its SHA-256 and a CRC32 header, which this server ignores); parts of 64–128 MiB, 2–4 in flight, 7.4–7.6,
-no cheaper. The gateway checks the signed SHA-256 at ~0.8 s of CPU a GiB either way; an unsigned payload with a
-``Content-MD5`` spares it that, but MD5 is half SHA-256's speed on the client (845 vs 1,900 MB/s), so the sum
-of both sides grows. Hence one request where it fits (up to 5 GiB); parts beyond.
-
-Above ``S3Store.signed_parts_from`` (128 MiB) the tenth session's branch rgw13 tries parts anyway, to let the
-gateway use both cores: the hash pass takes each part's SHA-256 beside the file's (:class:`PartDigests`,
-:func:`hash_pass`; one read, a second thread), and each part is read again with ``pread`` (:class:`FileSlice`)
-and signed with its digest. On the loaded 2-core machine it was measured at no gain (bench/HISTORY.md): the
-second SHA-256 costs the client ~0.7 s of CPU a GiB, more than the gateway saves.
+Why parts, and only above 128 MiB (measured on Ceph RGW 16 from the tests' fixture, each mode against a fresh
+gateway in the same run). In CPU, one signed PutObject is the cheapest for both sides: radosgw spent 7.4 s on a
+2 GiB one; parts of 8 MiB, each signed with its SHA-256, 7.9–9.0 s at 3 or 10 in flight (what ``aws s3 cp``
+sends); parts of 64–128 MiB, 2–4 in flight, 7.4–7.6 s. An unsigned payload with a ``Content-MD5`` spares the
+gateway its SHA-256 check (~0.8 s a GiB), but MD5 is half SHA-256's speed on the client, so the sum grows. But
+one request keeps radosgw's work on one thread, one core: in wall time, 64 MiB parts three in flight took
+0.86–0.88 × ``aws s3 cp``'s time where one PutObject took 0.79–0.81 × (three alternated pairs on a 2-core
+machine whose cores client and gateway share, tenth session, bench/HISTORY.md rgw13), for a second SHA-256 of
+every byte on the client (~0.6 s of CPU a GiB). A gateway on cores of its own gains more. So above
+``S3Store.signed_parts_from`` (128 MiB) the hash pass takes each part's SHA-256 beside the file's
+(:class:`PartDigests`, :func:`hash_pass`: one read, a second thread), and each part is read again with
+``pread`` (:class:`FileSlice`) and signed with its digest; below it, one PutObject. Beyond 5 GiB, whose digest
+the caller did not know first, the one-pass upload in parts of :mod:`storage.s3_parts`.
 
 botocore has no option to sign a precomputed payload digest. :class:`KnownPayloadAuth` is its S3 SigV4 signer
 with one change, ``payload()`` taking the digest the body carries, registered under its own name in botocore's
