@@ -183,6 +183,7 @@ def test_a_service_keeps_as_many_postgresql_connections_open_as_its_pool_size(ru
         first = _backends(engine, size)
         assert len(first) == size
         assert _backends(engine, size) == first
+        engine.dispose()  # one pool's backends at a time on a server the suite shares: closed before the next
 
 
 def _backends(engine: Engine, count: int) -> set[int]:
