@@ -119,8 +119,8 @@ class Reading:
 
 def require_reading(capability: str) -> Callable[..., Awaitable[Reading]]:
     """``require`` for a route that only reads: the route is ``async`` and calls ``await reader.run(work, ...)``,
-    which reads the token in the work's own reading session (one connection, one transaction, one hop to the
-    thread pool) and admits it before the work runs.
+    which reads the token in the work's own reading session (one connection, one hop to the thread pool) and
+    admits it before the work runs.
 
     Still read afresh on every request: a revoked token or grant takes effect on the next one. Without any
     bearer header the request is refused here at once (no thread, no connection), as ``require`` refuses it.

@@ -91,9 +91,10 @@ class Settings(BaseSettings):
     extra_digests: Annotated[list[Literal["sm3"]], NoDecode] = Field(default_factory=list)
     # files hashed, stored and probed at once by a watcher or ``--once`` scan (ffprobe and I/O overlap)
     ingest_workers: int = Field(3, ge=1, le=32)
-    # database connections one process keeps open for reuse (plus 10 more while busier, closed on return): at
-    # least the requests one HTTP worker serves at once, or every request past it opens a new connection (a
-    # PostgreSQL backend forked for it) and drops it again (storage/db.py)
+    # database connections one process keeps open for reuse in each of its pools, writing and (PostgreSQL)
+    # reading (plus 10 more each while busier, closed on return): at least the requests one HTTP worker serves at
+    # once, or every request past it opens a new connection (a PostgreSQL backend forked for it) and drops it
+    # again (storage/db.py)
     db_pool_size: int = Field(20, ge=1, le=200)
     # a crash's leftovers (partial objects, upload spool files, open S3 multipart uploads) idle this long are
     # removed at start-up; younger ones may belong to a live ingest in another process and are never touched

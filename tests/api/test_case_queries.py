@@ -40,8 +40,10 @@ class Seen:
 
 @contextmanager
 def watching(client: TestClient) -> Iterator[Seen]:
-    """Every SELECT the service's engine runs, and every connection it takes from its pool, meanwhile."""
-    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    """Every SELECT the service's engines run (the writing one and, on PostgreSQL, the reading one), and every
+    connection they take from their pools, meanwhile."""
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    engines = [e for e in (runtime.engine, runtime.reader) if e is not None]
     seen = Seen()
 
     def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
@@ -51,13 +53,15 @@ def watching(client: TestClient) -> Iterator[Seen]:
     def checkout(*_args: Any) -> None:
         seen.checkouts += 1
 
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "checkout", checkout)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "checkout", checkout)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "checkout", checkout)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "checkout", checkout)
 
 
 def _post(client: TestClient, tokens: Tokens, action_id: str, case: str, unit: str, *devices: str) -> None:
@@ -120,7 +124,7 @@ def test_a_case_lookup_takes_three_queries_on_one_connection_whatever_its_size(
             response = client.get(f"/api/v1/cases/{case}", headers=tokens.headers(role))
         assert response.status_code == 200, response.text
         assert response.json() == _reference(runtime, tokens.secrets[role], case)
-        assert seen.checkouts == 1, "the token and the case are read in one transaction"
+        assert seen.checkouts == 1, "the token and the case are read on one connection"
         counts[case] = len(seen.selects)
         texts[case] = seen.selects
     assert counts == {"C-BIG": LOOKUP_SELECTS, "C-ONE": LOOKUP_SELECTS}, seen.selects
@@ -171,7 +175,7 @@ def test_revoking_a_token_or_a_grant_counts_on_the_next_lookup(
 
 @pytest.mark.usefixtures("city")
 def test_a_lookup_admits_its_caller_before_it_reads_the_case(client: TestClient, tokens: Tokens) -> None:
-    """The token, then the role (``api.deps.Reading``), in the lookup's own transaction, before any of the case:
+    """The token, then the role (``api.deps.Reading``), in the lookup's own reading session, before any of the case:
     a caller without a bearer header takes no connection at all, a role that may not read cases only the token's
     query, and an admitted one gets the ready JSON body."""
     with watching(client) as seen:
