@@ -155,8 +155,7 @@ class PartDigests:
 
     The read happens once; each buffer is fed to the evidence hasher on the calling thread and to the part hasher
     on a second one (hashlib releases the GIL on large buffers), so the pass still takes about one SHA-256's wall
-    time on two cores. ``stop`` is asked before every buffer: once it says the parts are not wanted (the bucket's
-    proof turned out not to be ``signed``) the second thread does no more.
+    time on two cores (:func:`hash_pass`).
     """
 
     def __init__(self, part_size: int) -> None:
@@ -187,12 +186,13 @@ class PartDigests:
 
 
 def hash_pass(
-    source: BinaryIO, hasher: Any, parts: PartDigests | None, stop: Callable[[], bool] = lambda: False
+    source: BinaryIO, hasher: MultiHasher, parts: PartDigests | None, stop: Callable[[], bool] = lambda: False
 ) -> None:
-    """Read ``source`` to its end once, feeding ``hasher`` (a hashlib or :class:`MultiHasher`) and ``parts``."""
+    """Read ``source`` to its end once, feeding ``hasher`` and ``parts``; ``stop`` is asked before every buffer,
+    and once it says the parts are not wanted (the bucket's proof turned out not to be ``signed``) they are
+    abandoned and the second thread does no more."""
     if parts is None:
-        for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
-            hasher.update(chunk)
+        hasher.feed(source)
         return
     with ThreadPoolExecutor(1, thread_name_prefix="part-sha256") as pool:
         for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):

@@ -259,11 +259,11 @@ class S3Store:
         """
         size = _file_size(source)
         parts = self._part_digests_for(size)
-        hasher = hashlib.sha256()
+        hasher = MultiHasher()
         from storage.s3_signed import hash_pass
 
         hash_pass(source, hasher, parts, lambda: self._proof is not None and self._proof != "signed")
-        sha256 = hasher.hexdigest()
+        sha256: str = hasher.sha256.hexdigest()
         if parts is not None and not parts.abandoned and size is not None:
             with self._pass_lock:
                 while len(self._pass_parts) >= 16:
