@@ -29,14 +29,19 @@ def _prehash(rt: Runtime, raw: BinaryIO, size: int, pool: ThreadPoolExecutor) ->
     Hashing runs at memory speed, uploading does not: with the digest known the upload goes straight to its final
     key, or is skipped for bytes already stored. A remote store (S3) is asked on a worker thread while the pass
     runs: its answer needs its client made and the bucket's proof read, ~0.5 s of CPU that runs beside the pass
-    (hashlib and file reads release the GIL), not before it. It almost always wants the digest; where it does
-    not (a Content-MD5 bucket without default retention) the pass was one read for nothing.
+    (hashlib and file reads release the GIL), not before it. Where it does not want the digest (Ceph RGW's
+    ``signed`` proof or a Content-MD5 bucket, without default retention: it hashes while it uploads) the pass stops
+    as soon as the answer comes, so what it read for nothing is what the answer's wait let it read.
     """
     store = rt.store
     wants = pool.submit(lambda: store.prefers_known_digest) if store.remote else None
     if wants is None and not store.prefers_known_digest:
         return None
-    digest = store.hash_first(cast(BinaryIO, CountingReader(raw, limit=size + 1)))
+
+    def unwanted() -> bool:
+        return wants is not None and wants.done() and not wants.result()
+
+    digest = store.hash_first(cast(BinaryIO, CountingReader(raw, limit=size + 1)), cancel=unwanted)
     raw.seek(0)
     return digest if wants is None or wants.result() else None
 

@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -45,8 +45,8 @@ class LocalStore:
         self.root = Path(unquote(urlsplit(url).path))
         self._incoming = self.root / ".incoming"
 
-    def hash_first(self, source: BinaryIO) -> str:
-        return sha256_of_stream(source)
+    def hash_first(self, source: BinaryIO, cancel: Callable[[], bool] | None = None) -> str | None:
+        return sha256_of_stream(source)  # never cancelled: this store knows at once that it wants no digest
 
     def ensure_ready(self) -> None:
         self._incoming.mkdir(parents=True, exist_ok=True)

@@ -108,9 +108,10 @@ class ObjectStore(Protocol):
         the final key, and no upload at all for bytes already stored); the caller then hashes the source first."""
         ...
 
-    def hash_first(self, source: BinaryIO) -> str:
+    def hash_first(self, source: BinaryIO, cancel: Callable[[], bool] | None = None) -> str | None:
         """The SHA-256 of ``source`` read to its end, taken by a caller that hashes before it puts; a store may take
-        more in the same read for the put that follows (S3 under ``signed``: each part's SHA-256)."""
+        more in the same read for the put that follows (S3 under ``signed``: each part's SHA-256). A store may stop
+        early and answer None once ``cancel`` says the digest is not wanted (S3: the bucket's answer came late)."""
         ...
 
     def ensure_ready(self) -> None:

@@ -158,12 +158,20 @@ class PartDigests:
     time on two cores (:func:`hash_pass`).
     """
 
-    def __init__(self, part_size: int) -> None:
+    def __init__(self, part_size: int, on_part: Callable[[int, bytes], None] | None = None) -> None:
         self.part_size = part_size
         self.digests: list[bytes] = []
         self._current = hashlib.sha256()
         self._filled = 0
+        self._on_part = on_part  # hears (part number, digest) as each part is hashed: its upload can start
         self.abandoned = False
+
+    def _done(self) -> None:
+        self.digests.append(self._current.digest())
+        self._current = hashlib.sha256()
+        self._filled = 0
+        if self._on_part is not None:
+            self._on_part(len(self.digests), self.digests[-1])
 
     def update(self, chunk: memoryview) -> None:
         view = chunk
@@ -173,35 +181,39 @@ class PartDigests:
             self._filled += take
             view = view[take:]
             if self._filled == self.part_size:
-                self.digests.append(self._current.digest())
-                self._current = hashlib.sha256()
-                self._filled = 0
+                self._done()
 
     def finish(self) -> list[bytes]:
         if self._filled:
-            self.digests.append(self._current.digest())
-            self._current = hashlib.sha256()
-            self._filled = 0
+            self._done()
         return self.digests
 
 
 def hash_pass(
-    source: BinaryIO, hasher: MultiHasher, parts: PartDigests | None, stop: Callable[[], bool] = lambda: False
-) -> None:
-    """Read ``source`` to its end once, feeding ``hasher`` and ``parts``; ``stop`` is asked before every buffer,
-    and once it says the parts are not wanted (the bucket's proof turned out not to be ``signed``) they are
-    abandoned and the second thread does no more."""
-    if parts is None:
+    source: BinaryIO,
+    hasher: MultiHasher,
+    parts: PartDigests | None,
+    stop: Callable[[], bool] = lambda: False,
+    cancel: Callable[[], bool] | None = None,
+) -> bool:
+    """Read ``source`` to its end once, feeding ``hasher`` and ``parts``; False where ``cancel``, asked before every
+    buffer, said the digest is no longer wanted (the pass then stops where it is). ``stop`` is asked before every
+    buffer too, and once it says the parts are not wanted (the bucket's proof turned out not to be ``signed``) they
+    are abandoned and the second thread does no more."""
+    if parts is None and cancel is None:
         hasher.feed(source)
-        return
+        return True
     with ThreadPoolExecutor(1, thread_name_prefix="part-sha256") as pool:
         for chunk in read_chunks(source, bytearray(CHUNK_SIZE)):
-            if not parts.abandoned and stop():
+            if cancel is not None and cancel():
+                return False
+            if parts is not None and not parts.abandoned and stop():
                 parts.abandoned = True
-            pending = None if parts.abandoned else pool.submit(parts.update, chunk)
+            pending = None if parts is None or parts.abandoned else pool.submit(parts.update, chunk)
             hasher.update(chunk)
             if pending is not None:
                 pending.result()  # the buffer is read again by the next readinto
+    return True
 
 
 class FileSlice:

@@ -268,7 +268,8 @@ def test_rgw_takes_a_file_in_one_put_to_its_address_signed_with_the_digest_of_a_
     rgw: RgwServer, tmp_path: Path
 ) -> None:
     store, data, path = _signed_store_and_file(rgw, tmp_path, 3 * PART + 5, seed=31)
-    assert store.integrity_proof() == "signed" and store.prefers_known_digest is True
+    # No default retention: the store hashes by itself, first (one PutObject) or while it sends (parts)
+    assert store.integrity_proof() == "signed" and store.prefers_known_digest is False
     sha = hashlib.sha256(data).hexdigest()
     puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
     copies = _calls(store, "CopyObject")
@@ -381,9 +382,8 @@ def _parted_store(rgw: RgwServer) -> S3Store:
     return store
 
 
-@pytest.mark.parametrize("hashed_first", [True, False], ids=["caller-hashed", "store-hashed"])
-def test_rgw_takes_a_large_file_in_parts_signed_with_the_digests_of_its_one_hash_pass(
-    rgw: RgwServer, tmp_path: Path, hashed_first: bool
+def test_rgw_takes_a_large_file_hashed_first_in_parts_signed_with_the_digests_of_its_one_hash_pass(
+    rgw: RgwServer, tmp_path: Path
 ) -> None:
     store = _parted_store(rgw)
     data = _data(3 * PART + 5, seed=37)
@@ -395,10 +395,10 @@ def test_rgw_takes_a_large_file_in_parts_signed_with_the_digests_of_its_one_hash
 
     with open(path, "rb") as raw_file:
         f = CountingReader(raw_file, limit=len(data) + 1)
-        if hashed_first:  # as ingest.transfer does: the pass, then the put with its digest
-            assert store.hash_first(f) == sha  # type: ignore[arg-type]
-            f.seek(0)
-        got = store.put(f, expected_sha256=sha if hashed_first else None, progress=progress.append)  # type: ignore[arg-type]
+        # as ingest.transfer does where the bucket retains every new object: the pass, then the put with its digest
+        assert store.hash_first(f) == sha  # type: ignore[arg-type]
+        f.seek(0)
+        got = store.put(f, expected_sha256=sha, progress=progress.append)  # type: ignore[arg-type]
         assert f.bytes_read == len(data)
 
     chunks = [data[i : i + PART] for i in range(0, len(data), PART)]
@@ -414,6 +414,101 @@ def test_rgw_takes_a_large_file_in_parts_signed_with_the_digests_of_its_one_hash
     assert raw.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
 
 
+def _uploaded_to(store: S3Store) -> list[str]:
+    """The keys the store starts multipart uploads on."""
+    keys: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        keys.append(params["Key"])
+
+    store.client.meta.events.register("provide-client-params.s3.CreateMultipartUpload", record)
+    return keys
+
+
+def test_rgw_sends_the_parts_of_a_large_file_while_hashing_it_then_copies_it_to_its_address(
+    rgw: RgwServer, tmp_path: Path
+) -> None:
+    store = _parted_store(rgw)
+    assert store.prefers_known_digest is False  # the store hashes as it sends: a caller's pass would be one read more
+    data = _data(4 * PART + 5, seed=36)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
+    copies, started = _calls(store, "CopyObject"), _uploaded_to(store)
+    progress: list[int] = []
+
+    with open(path, "rb") as raw_file:
+        f = CountingReader(raw_file, limit=len(data) + 1)
+        got = store.put(f, extra_digests=("sm3",), progress=progress.append)  # type: ignore[arg-type]
+        assert f.bytes_read == len(data)  # read once by the pass; the parts again by pread, not through it
+
+    sm3 = hashes.Hash(hashes.SM3())
+    sm3.update(data)
+    chunks = [data[i : i + PART] for i in range(0, len(data), PART)]
+    assert got.created and got.sha256 == sha and got.size == len(data) and got.key == store.key(sha)
+    assert got.extra_digests == {"sm3": sm3.finalize().hex()}
+    assert puts == [] and reads == [] and sum(progress) == len(data)  # no second transfer to prove it
+    assert sorted(h["x-amz-content-sha256"] for h in parts) == sorted(hashlib.sha256(c).hexdigest() for c in chunks)
+    assert not [k for h in parts for k in h if k == "content-md5" or k.startswith("x-amz-checksum")]
+    assert [k.split("/")[-2] for k in started] == ["incoming"] and len(copies) == 1
+    raw = rgw.client()
+    head = raw.head_object(Bucket=store.bucket, Key=got.key)
+    assert head["ETag"].strip('"') == multipart_etag([hashlib.md5(c).digest() for c in chunks])
+    assert raw.get_object(Bucket=store.bucket, Key=got.key)["Body"].read() == data
+    assert _keys(rgw, store) == [RECORD_KEY, got.key]  # the temporary object is gone
+    assert raw.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+    assert store.verify(sha)
+
+    with open(path, "rb") as f2:  # the same bytes again: found at their address once hashed, nothing completed
+        again = store.put(f2, extra_digests=("sm3",))
+    assert not again.created and again.sha256 == sha and again.extra_digests == got.extra_digests
+    assert len(copies) == 1 and len(started) == 2
+    assert _keys(rgw, store) == [RECORD_KEY, got.key]
+    assert raw.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []  # aborted
+
+
+def test_rgw_refuses_a_part_changed_after_the_pass_that_sends_while_hashing_read_it(
+    rgw: RgwServer, tmp_path: Path
+) -> None:
+    store = _parted_store(rgw)
+    data = _data(3 * PART + 9, seed=40)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    parts = _headers(store, "UploadPart")
+
+    def writer_strikes(done: int) -> None:  # the pass has read (and hashed) it all; the last part is not sent yet
+        if done == len(data):
+            with open(path, "r+b") as w:
+                w.seek(3 * PART + 2)
+                w.write(bytes([data[3 * PART + 2] ^ 0x01]))
+
+    with open(path, "rb") as raw_file, pytest.raises(OSError, match="changed after it was hashed"):
+        store.put(CountingReader(raw_file, writer_strikes, limit=len(data) + 1))  # type: ignore[arg-type]
+    assert len(parts) >= 4  # the last part went out signed with the pass's digest, and the server refused it
+    assert store.head(hashlib.sha256(data).hexdigest()) is None
+    assert _keys(rgw, store) == [RECORD_KEY]  # nothing under any key, temporary or final
+    assert rgw.client().list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []  # aborted
+
+
+def test_a_hash_pass_whose_digest_is_no_longer_wanted_stops_where_it_is(rgw: RgwServer, tmp_path: Path) -> None:
+    store = _parted_store(rgw)
+    data = _data(4 * PART + 1, seed=41)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    asked: list[int] = []
+
+    def cancel() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # the answer came while the first buffer was being hashed
+
+    with open(path, "rb") as raw_file:
+        f = CountingReader(raw_file, limit=len(data) + 1)
+        assert store.hash_first(f, cancel=cancel) is None  # type: ignore[arg-type]
+        assert 0 < f.bytes_read < len(data)
+    assert store._pass_parts == {}  # nothing kept for a put that will not use it
+
+
 def test_rgw_refuses_a_part_that_changed_after_the_hash_pass_and_nothing_lands(rgw: RgwServer, tmp_path: Path) -> None:
     store = _parted_store(rgw)
     data = _data(3 * PART + 9, seed=38)
@@ -423,6 +518,7 @@ def test_rgw_refuses_a_part_that_changed_after_the_hash_pass_and_nothing_lands(r
 
     with open(path, "rb") as f:
         sha = store.hash_first(f)
+        assert sha is not None
         f.seek(0)
         with open(path, "r+b") as w:  # same size, one byte of the third part flipped
             w.seek(2 * PART + 1)
