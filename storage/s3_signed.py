@@ -7,8 +7,9 @@ local read pass (or not at all, where a caller already knows the digest), and th
 digest. Then
 
 * the key is the content address before anything is sent: bytes already stored are found by a HEAD and never
-  uploaded, and no temporary object has to be copied to its address and deleted (RGW's copy of a 2 GiB object
-  and the delete of its source cost the gateway CPU that ``aws s3 cp`` never spends);
+  uploaded (up to 128 MiB, and beyond 5 GiB; in between, where the bucket does not retain every new object, the
+  parts go up while the pass still reads, to a temporary key RGW then copies by reference to the content address:
+  ``S3Store._put_signed_while_hashing``, eleventh session, rgw14);
 * the bytes sent are bound to the digest: a file that changed after it was hashed is refused by the server, so
   nothing lands under an address its bytes do not have;
 * botocore does not hash the body again to sign it (its signer reads the whole body first, then sends it).
@@ -24,8 +25,8 @@ machine whose cores client and gateway share, tenth session, bench/HISTORY.md rg
 every byte on the client (~0.6 s of CPU a GiB). A gateway on cores of its own gains more. So above
 ``S3Store.signed_parts_from`` (128 MiB) the hash pass takes each part's SHA-256 beside the file's
 (:class:`PartDigests`, :func:`hash_pass`: one read, a second thread), and each part is read again with
-``pread`` (:class:`FileSlice`) and signed with its digest; below it, one PutObject. Beyond 5 GiB, whose digest
-the caller did not know first, the one-pass upload in parts of :mod:`storage.s3_parts`.
+``pread`` (:class:`FileSlice`) and signed with its digest, as soon as the pass has hashed it where the upload
+goes to a temporary key (``PartDigests(on_part=…)``); below it, one PutObject.
 
 botocore has no option to sign a precomputed payload digest. :class:`KnownPayloadAuth` is its S3 SigV4 signer
 with one change, ``payload()`` taking the digest the body carries, registered under its own name in botocore's

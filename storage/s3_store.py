@@ -3,8 +3,9 @@
 A ``put`` streams the source once through reused part buffers, hashing (SHA-256 plus extra digests) in the
 same pass that uploads, and never holds more than ``parts_in_flight + 1`` parts in memory; under the ``signed``
 proof a file is hashed by a local pass first and sent once, signed with that digest (:mod:`storage.s3_signed`);
-a file above ``signed_parts_from`` has its parts' SHA-256s taken in that same pass and goes up in parts straight
-to its content address, each signed with its own.
+a file above ``signed_parts_from`` has its parts' SHA-256s taken in that same pass and goes up in parts, each
+signed with its own: while the pass reads, to a temporary key copied to the content address (RGW copies by
+reference), or straight to the address where the bucket would retain a temporary object or the file is over 5 GiB.
 Every object is verified against the store's own view before ``put`` returns, by the strongest proof the server
 gives (:mod:`storage.s3_proof`); see :func:`storage.s3_verify.verify_stored` for when that still means a re-read.
 """
