@@ -254,10 +254,17 @@ def _keys(rgw: RgwServer, store: S3Store) -> list[str]:
     return [o["Key"] for o in rgw.client().list_objects_v2(Bucket=store.bucket).get("Contents", [])]
 
 
-def _signed_store_and_file(rgw: RgwServer, tmp_path: Path, size: int, seed: int) -> tuple[S3Store, bytes, Path]:
-    """A store on a fresh RGW bucket (the ``signed`` proof) and a file of ``size`` bytes to put in it."""
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.ensure_ready()
+def _signed_store_and_file(
+    rgw: RgwServer, tmp_path: Path, size: int, seed: int, *, parted: bool = False
+) -> tuple[S3Store, bytes, Path]:
+    """A store on a fresh RGW bucket (the ``signed`` proof) and a file of ``size`` bytes to put in it.
+
+    ``parted`` makes the store send files above two parts of 5 MiB in signed parts, so that the parted paths
+    are reached with files of a few MiB rather than the production threshold of 128 MiB.
+    """
+    store = _parted_store(rgw) if parted else S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    if not parted:
+        store.ensure_ready()
     data = _data(size, seed=seed)
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
@@ -385,10 +392,7 @@ def _parted_store(rgw: RgwServer) -> S3Store:
 def test_rgw_takes_a_large_file_hashed_first_in_parts_signed_with_the_digests_of_its_one_hash_pass(
     rgw: RgwServer, tmp_path: Path
 ) -> None:
-    store = _parted_store(rgw)
-    data = _data(3 * PART + 5, seed=37)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 3 * PART + 5, seed=37, parted=True)
     sha = hashlib.sha256(data).hexdigest()
     puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
     progress: list[int] = []
@@ -428,11 +432,8 @@ def _uploaded_to(store: S3Store) -> list[str]:
 def test_rgw_sends_the_parts_of_a_large_file_while_hashing_it_then_copies_it_to_its_address(
     rgw: RgwServer, tmp_path: Path
 ) -> None:
-    store = _parted_store(rgw)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 4 * PART + 5, seed=36, parted=True)
     assert store.prefers_known_digest is False  # the store hashes as it sends: a caller's pass would be one read more
-    data = _data(4 * PART + 5, seed=36)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     puts, parts, reads = _headers(store, "PutObject"), _headers(store, "UploadPart"), _calls(store, "GetObject")
     copies, started = _calls(store, "CopyObject"), _uploaded_to(store)
@@ -471,10 +472,7 @@ def test_rgw_sends_the_parts_of_a_large_file_while_hashing_it_then_copies_it_to_
 def test_rgw_refuses_a_part_changed_after_the_pass_that_sends_while_hashing_read_it(
     rgw: RgwServer, tmp_path: Path
 ) -> None:
-    store = _parted_store(rgw)
-    data = _data(3 * PART + 9, seed=40)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 3 * PART + 9, seed=40, parted=True)
     parts = _headers(store, "UploadPart")
 
     def writer_strikes(done: int) -> None:  # the pass has read (and hashed) it all; the last part is not sent yet
@@ -492,10 +490,7 @@ def test_rgw_refuses_a_part_changed_after_the_pass_that_sends_while_hashing_read
 
 
 def test_a_hash_pass_whose_digest_is_no_longer_wanted_stops_where_it_is(rgw: RgwServer, tmp_path: Path) -> None:
-    store = _parted_store(rgw)
-    data = _data(4 * PART + 1, seed=41)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 4 * PART + 1, seed=41, parted=True)
     asked: list[int] = []
 
     def cancel() -> bool:
@@ -510,10 +505,7 @@ def test_a_hash_pass_whose_digest_is_no_longer_wanted_stops_where_it_is(rgw: Rgw
 
 
 def test_rgw_refuses_a_part_that_changed_after_the_hash_pass_and_nothing_lands(rgw: RgwServer, tmp_path: Path) -> None:
-    store = _parted_store(rgw)
-    data = _data(3 * PART + 9, seed=38)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 3 * PART + 9, seed=38, parted=True)
     parts = _headers(store, "UploadPart")
 
     with open(path, "rb") as f:
@@ -535,10 +527,7 @@ def test_rgw_refuses_a_part_that_changed_after_the_hash_pass_and_nothing_lands(r
 def test_rgw_never_completes_a_parted_upload_of_a_file_that_grew_after_its_hash_pass(
     rgw: RgwServer, tmp_path: Path
 ) -> None:
-    store = _parted_store(rgw)
-    data = _data(3 * PART + 3, seed=39)
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(data)
+    store, data, path = _signed_store_and_file(rgw, tmp_path, 3 * PART + 3, seed=39, parted=True)
 
     def writer_appends(_sent: int) -> None:  # once the pass is over and the parts are on their way
         if path.stat().st_size == len(data):
