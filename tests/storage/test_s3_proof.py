@@ -262,9 +262,10 @@ def _signed_store_and_file(
     ``parted`` makes the store send files above two parts of 5 MiB in signed parts, so that the parted paths
     are reached with files of a few MiB rather than the production threshold of 128 MiB.
     """
-    store = _parted_store(rgw) if parted else S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    if not parted:
-        store.ensure_ready()
+    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
+    if parted:
+        store.signed_part_size, store.signed_parts_from = PART, 2 * PART
+    store.ensure_ready()
     data = _data(size, seed=seed)
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
@@ -379,14 +380,6 @@ def test_rgw_signed_parts_carry_no_md5_and_the_assembly_is_checked(rgw: RgwServe
     head = rgw.client().head_object(Bucket=store.bucket, Key=got.key)
     assert head["ETag"].strip('"') == multipart_etag([hashlib.md5(c).digest() for c in chunks])
     assert store.verify(got.sha256)
-
-
-def _parted_store(rgw: RgwServer) -> S3Store:
-    """A store on a fresh RGW bucket that sends files above two parts of 5 MiB in signed parts."""
-    store = S3Store(rgw.bucket_url(rgw_bucket()), part_size=PART)
-    store.signed_part_size, store.signed_parts_from = PART, 2 * PART
-    store.ensure_ready()
-    return store
 
 
 def test_rgw_takes_a_large_file_hashed_first_in_parts_signed_with_the_digests_of_its_one_hash_pass(
