@@ -8,7 +8,6 @@ from the server's durable offset.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import os
@@ -352,6 +351,10 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
     )
     holder.start()
     try:
+        # Probe only once the holder is inside its slot (it locks the part file there): a probe sent first
+        # would take the slot itself and could turn the holder away with the very 503 this test looks for.
+        part = settings.home / "uploads" / f"{held.headers['Location'].rsplit('/', 1)[1]}.part"
+        _until("the holder inside its slot", lambda: _held_elsewhere(part) or None)
         probe = httpx2.post(
             f"{server.base}/api/v1/uploads",
             headers={**headers, "Upload-Length": "1", "Upload-Metadata": _meta("probe.mp4", "1" * 64)},
@@ -391,17 +394,23 @@ def _meta(filename: str, sha256: str) -> str:
 
 
 def _held_elsewhere(part: Path) -> bool | None:
-    """Whether another process holds the upload's lock on its part file (None: no part file yet)."""
+    """Whether a process holds the upload's ``flock`` on its part file (None: no part file yet).
+
+    Read from ``/proc/locks`` rather than by trying the lock: a probe that took the lock, even for an instant,
+    could turn the very request it watches for away with 409 ``upload_busy``.
+    """
     try:
-        fd = os.open(part, os.O_RDONLY)
+        st = part.stat()
     except FileNotFoundError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the lock this probe may have taken
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields:  # a request blocked behind a lock, not a lock held
+            continue
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE":
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino):
+                return True
     return False
 
 
