@@ -429,6 +429,7 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         created = httpx2.post(
             f"{server.base}/api/v1/uploads",
             headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": _meta("DEV-9/two.mp4", sha)},
+            timeout=DEADLINE_SECONDS,  # httpx's default of 5 s is shorter than a loaded machine's answer
         )
         assert created.status_code == 201, created.text
         location = created.headers["Location"]
@@ -461,7 +462,10 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         assert part.read_bytes() == data[: 2 * MIB]  # nothing of the rival's body got in
         # The other process now takes the rest: the lock went with the first request.
         rest = httpx2.patch(
-            other.base + location, headers={**patch, "Upload-Offset": str(2 * MIB)}, content=data[2 * MIB :]
+            other.base + location,
+            headers={**patch, "Upload-Offset": str(2 * MIB)},
+            content=data[2 * MIB :],
+            timeout=DEADLINE_SECONDS,  # the last bytes are also the ingest: probe, store, commit
         )
         assert rest.status_code == 204, rest.text
         assert rest.headers["X-Ingest-Status"] == "stored" and rest.headers["X-Content-SHA256"] == sha
