@@ -28,6 +28,7 @@ from sqlalchemy import select
 from api.auth import create_token
 from config.settings import Settings
 from ingest.push_queue import PushQueue, QueueItem, queue_path
+from ingest.upload_sessions import part_path
 from storage.db import reading, transaction
 from storage.models import Recording, Sidecar, Sighting, UploadSession
 from storage.runtime import build_runtime
@@ -353,7 +354,7 @@ def test_busy_service_answers_503_and_the_station_waits_for_retry_after(
     try:
         # Probe only once the holder is inside its slot (it locks the part file there): a probe sent first
         # would take the slot itself and could turn the holder away with the very 503 this test looks for.
-        part = settings.home / "uploads" / f"{held.headers['Location'].rsplit('/', 1)[1]}.part"
+        part = part_path(settings, held.headers["Location"].rsplit("/", 1)[1])
         _until("the holder inside its slot", lambda: _held_elsewhere(part) or None)
         probe = httpx2.post(
             f"{server.base}/api/v1/uploads",
@@ -404,9 +405,7 @@ def _held_elsewhere(part: Path) -> bool | None:
     except FileNotFoundError:
         return None
     for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "->" in fields:  # a request blocked behind a lock, not a lock held
-            continue
+        fields = line.split()  # a request blocked behind a lock has "->" in field 1, so is not matched
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE":
             major, minor, inode = fields[5].split(":")
             if (int(major, 16), int(minor, 16), int(inode)) == (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino):
@@ -433,7 +432,7 @@ def test_two_service_processes_never_append_to_one_upload_at_once(
         )
         assert created.status_code == 201, created.text
         location = created.headers["Location"]
-        part = settings.home / "uploads" / f"{location.rsplit('/', 1)[1]}.part"
+        part = part_path(settings, location.rsplit("/", 1)[1])
         release = threading.Event()
         answers: list[httpx2.Response] = []
 
